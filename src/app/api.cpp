@@ -1,0 +1,347 @@
+#include "app/api.hpp"
+
+#include "core/errors.hpp"
+#include "store/event_log.hpp"
+#include "web/static_files.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace freshet::app {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace json = boost::json;
+using status = bhttp::status;
+using http::api_error;
+
+namespace {
+
+http::response json_response(status st, const json::value& body, unsigned version) {
+  http::response res{st, version};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.body() = json::serialize(body);
+  res.prepare_payload();
+  return res;
+}
+
+http::response error_response(const api_error& e, unsigned version) {
+  http::response res{e.status, version};
+  res.set(bhttp::field::content_type, "application/json");
+  if (e.status == status::unauthorized) res.set(bhttp::field::www_authenticate, "Bearer");
+  res.body() = http::error_body(e);
+  res.prepare_payload();
+  return res;
+}
+
+std::vector<std::string> params(const boost::urls::url_view& u, std::string_view key) {
+  std::vector<std::string> out;
+  for (auto p : u.params())
+    if (p.key == key && !p.value.empty()) out.push_back(p.value);
+  return out;
+}
+
+std::string first_param(const boost::urls::url_view& u, std::string_view key) {
+  auto all = params(u, key);
+  return all.empty() ? std::string() : all.front();
+}
+
+// The route label for metrics and logs: the fixed path, never client text.
+std::string_view route_label(std::string_view path) {
+  static constexpr std::string_view known[] = {"/healthz",   "/readyz",        "/metrics",
+                                               "/api/events", "/api/ws",       "/api/broadcast",
+                                               "/api/stats"};
+  for (auto k : known)
+    if (k == path) return k;
+  if (path.starts_with("/api/")) return "/api/other";
+  return "/static";
+}
+
+}  // namespace
+
+api::api(const config& cfg, const authenticator& auth, hub::stream_context& streams)
+    : cfg_(cfg), auth_(auth), streams_(streams) {}
+
+void api::tick() { committed_rate_.sample(std::chrono::steady_clock::now(), streams_.log.counters().committed); }
+
+api::principal_or_error api::authorize(const http::request& req, const boost::urls::url_view& url,
+                                       scope needed) const {
+  std::string presented(app::bearer_secret(req[bhttp::field::authorization]));
+  if (presented.empty()) presented = first_param(url, "access_token");
+  if (auth_.enabled() && presented.empty())
+    return api_error{status::unauthorized, "unauthorized",
+                     "This endpoint needs a token: send 'Authorization: Bearer <token>' or, for "
+                     "EventSource, an access_token query parameter."};
+  auto who = auth_.authenticate(presented);
+  if (!who) return api_error{status::unauthorized, "invalid_token", "The token is not valid."};
+  if (!who->has(needed)) {
+    const char* name = needed == scope_read ? "read" : needed == scope_refresh ? "refresh" : "admin";
+    return api_error{status::forbidden, "missing_scope",
+                     fmt::format("The token '{}' lacks the '{}' scope this endpoint needs.", who->name, name)};
+  }
+  return *who;
+}
+
+api::filter_or_error api::resolve_topics(const principal& who, std::vector<std::string> objects,
+                                         std::vector<std::string> tenants) const {
+  for (const auto& o : objects) {
+    bool known = false;
+    for (const auto& s : cfg_.sources)
+      for (const auto& obj : s.objects) known = known || obj.name == o;
+    if (!known)
+      return api_error{status::not_found, "unknown_object", fmt::format("No object named '{}' is configured.", o)};
+  }
+  for (const auto& t : tenants)
+    if (!who.may_see_tenant(t))
+      return api_error{status::forbidden, "forbidden_tenant",
+                       fmt::format("The token '{}' may not see tenant '{}'.", who.name, t)};
+  if (tenants.empty()) tenants = who.tenants;  // a scoped token sees its own tenants
+  std::sort(objects.begin(), objects.end());
+  objects.erase(std::unique(objects.begin(), objects.end()), objects.end());
+  std::sort(tenants.begin(), tenants.end());
+  tenants.erase(std::unique(tenants.begin(), tenants.end()), tenants.end());
+  return core::topic_filter{std::move(objects), std::move(tenants)};
+}
+
+asio::awaitable<std::optional<http::response>> api::handle(http::request& req, beast::tcp_stream& stream) {
+  const auto started = std::chrono::steady_clock::now();
+  const unsigned version = req.version();
+  auto parsed = boost::urls::parse_origin_form(req.target());
+  if (!parsed) {
+    co_return error_response({status::bad_request, "bad_target", "The request target is not a valid path."}, version);
+  }
+  const boost::urls::url_view url = *parsed;
+  const std::string path = url.path();
+  const std::string_view route = route_label(path);
+  const auto verb = req.method();
+
+  auto finish = [&](http::response res) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    requests_.record(route, res.result_int(), secs);
+    // The path only: the query may hold an access_token.
+    spdlog::debug("msg=request method={} path={} status={} ms={:.2f}", std::string(req.method_string()), path,
+                  res.result_int(), secs * 1000);
+    res.keep_alive(req.keep_alive() && res.keep_alive());
+    return std::optional<http::response>(std::move(res));
+  };
+  auto allow_only = [&](bhttp::verb v) -> std::optional<http::response> {
+    if (verb == v || (v == bhttp::verb::get && verb == bhttp::verb::head)) return std::nullopt;
+    auto res = error_response({status::method_not_allowed, "method_not_allowed",
+                               fmt::format("{} does not accept {}.", path, std::string(req.method_string()))},
+                              version);
+    res.set(bhttp::field::allow, std::string(bhttp::to_string(v)));
+    return res;
+  };
+
+  if (path == "/healthz") {
+    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
+    co_return finish(json_response(status::ok, {{"status", "ok"}}, version));
+  }
+  if (path == "/readyz") {
+    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
+    co_return finish(readiness(version));
+  }
+
+  if (path == "/api/events" || path == "/api/ws") {
+    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
+    auto who = authorize(req, url, scope_read);
+    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
+    const principal p = std::get<principal>(who);
+
+    if (path == "/api/ws") {
+      if (!beast::websocket::is_upgrade(req))
+        co_return finish(error_response({status::upgrade_required, "websocket_required",
+                                         "/api/ws speaks WebSocket only: send an Upgrade request."},
+                                        version));
+      requests_.record(route, 101, 0);
+      auto policy = [this, p](const std::vector<std::string>& objects, const std::string& tenant) {
+        return resolve_topics(p, objects, tenant.empty() ? std::vector<std::string>{}
+                                                         : std::vector<std::string>{tenant});
+      };
+      co_await hub::serve_ws(streams_, std::move(stream), std::move(req), std::move(policy));
+      co_return std::nullopt;
+    }
+
+    auto topics = resolve_topics(p, params(url, "object"), params(url, "tenant"));
+    if (auto* e = std::get_if<api_error>(&topics)) co_return finish(error_response(*e, version));
+    if (verb == bhttp::verb::head) {  // a probe (may I subscribe?), not a stream
+      http::response res{status::ok, version};
+      res.set(bhttp::field::content_type, "text/event-stream");
+      co_return finish(std::move(res));
+    }
+    hub::subscription sub{std::get<core::topic_filter>(topics), std::nullopt, false};
+    std::string resume(req["Last-Event-ID"]);
+    if (resume.empty()) resume = first_param(url, "last_event_id");
+    if (!resume.empty()) {
+      sub.after = core::parse_event_id(resume);
+      sub.bad_resume_id = !sub.after;
+    }
+    requests_.record(route, 200, 0);
+    co_await hub::serve_sse(streams_, std::move(stream), std::move(sub));
+    co_return std::nullopt;
+  }
+
+  if (path == "/api/broadcast") {
+    if (auto r = allow_only(bhttp::verb::post)) co_return finish(std::move(*r));
+    auto who = authorize(req, url, scope_admin);
+    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
+    co_return finish(co_await broadcast(req, std::get<principal>(who)));
+  }
+
+  if (path == "/api/stats" || path == "/metrics") {
+    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
+    auto who = authorize(req, url, scope_admin);
+    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
+    co_return finish(path == "/metrics" ? metrics(version) : stats(version));
+  }
+
+  if (path.starts_with("/api/"))
+    co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
+
+  if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
+  if (auto res = static_file(req, path)) co_return finish(std::move(*res));
+  co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no page {}.", path)}, version));
+}
+
+asio::awaitable<http::response> api::broadcast(const http::request& req, const principal& who) {
+  const unsigned version = req.version();
+  auto bad = [&](std::string code, std::string msg) {
+    return error_response({status::bad_request, std::move(code), std::move(msg)}, version);
+  };
+  boost::system::error_code ec;
+  json::value body = json::parse(req.body(), ec);
+  if (ec) co_return bad("malformed_json", "The body is not valid JSON: " + ec.message() + ".");
+  if (!body.is_object()) co_return bad("invalid_body", "The body must be a JSON object {\"tenant\":..,\"message\":..}.");
+  const auto& o = body.get_object();
+  for (const auto& kv : o)
+    if (kv.key() != "tenant" && kv.key() != "message")
+      co_return bad("unknown_field", fmt::format("Unknown field '{}': a broadcast has 'tenant' and 'message'.",
+                                                 std::string(kv.key())));
+  const json::value* message = o.if_contains("message");
+  if (!message || message->is_null()) co_return bad("missing_field", "A broadcast needs a 'message'.");
+  std::string tenant;
+  if (const json::value* t = o.if_contains("tenant"); t && !t->is_null()) {
+    if (!t->is_string() || t->get_string().empty())
+      co_return bad("invalid_field", "'tenant' must be a non-empty string.");
+    tenant = t->get_string();
+  }
+  if (!who.unscoped() && (tenant.empty() || !who.may_see_tenant(tenant)))
+    co_return error_response({status::forbidden, "forbidden_tenant",
+                              fmt::format("The token '{}' may broadcast only to its own tenants.", who.name)},
+                             version);
+
+  core::event_draft draft;
+  draft.type = core::event_type::message;
+  draft.tenant = tenant;
+  draft.body["message"] = *message;
+  auto [aec, ev] = co_await streams_.log.async_append(std::move(draft), asio::as_tuple(asio::use_awaitable));
+  if (aec) {
+    const auto code = aec.category() == freshet_category() ? wire_name(static_cast<errc>(aec.value())) : "store_failed";
+    co_return error_response({status::service_unavailable, std::string(code), aec.message()}, version);
+  }
+  co_return json_response(status::ok, {{"id", core::format_event_id(ev->id)}}, version);
+}
+
+http::response api::readiness(unsigned version) const {
+  const bool ok = streams_.log.healthy();
+  json::object body{{"status", ok ? "ready" : "not_ready"},
+                    {"store", ok ? "ok" : "failed"},
+                    {"sources", cfg_.sources.size()}};
+  return json_response(ok ? status::ok : status::service_unavailable, body, version);
+}
+
+http::response api::stats(unsigned version) const {
+  const auto hs = streams_.subscribers.stats();
+  const auto lc = streams_.log.counters();
+  const auto sc = server_ ? server_->counters() : http::server_counters{};
+  json::object topics;
+  for (const auto& [label, n] : hs.topics) topics[label] = n;
+  const std::size_t streams = hs.sse + hs.ws;
+  json::object body{
+      {"connections",
+       {{"http", sc.open > streams ? sc.open - streams : 0}, {"sse", hs.sse}, {"ws", hs.ws}, {"by_topic", topics}}},
+      {"events",
+       {{"committed", lc.committed},
+        {"per_second", committed_rate_.per_second()},
+        {"first_id", core::format_event_id(streams_.log.first_id())},
+        {"last_id", core::format_event_id(streams_.log.last_id())},
+        {"deliveries", hs.deliveries},
+        {"slow_client_drops", hs.drops}}},
+      {"store",
+       {{"healthy", streams_.log.healthy()},
+        {"transactions", lc.transactions},
+        {"pruned", lc.pruned},
+        {"rejected", lc.rejected}}},
+      {"http",
+       {{"accepted", sc.accepted},
+        {"refused_busy", sc.rejected_busy},
+        {"protocol_errors", sc.protocol_errors},
+        {"requests", requests_.total()}}},
+      {"uptime_seconds",
+       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count()},
+  };
+  return json_response(status::ok, body, version);
+}
+
+http::response api::metrics(unsigned version) const {
+  const auto hs = streams_.subscribers.stats();
+  const auto lc = streams_.log.counters();
+  const auto sc = server_ ? server_->counters() : http::server_counters{};
+  std::string out;
+  auto gauge = [&](std::string_view name, std::string_view help, std::string_view type) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  gauge("freshet_connections", "Open connections by transport.", "gauge");
+  const std::size_t streams = hs.sse + hs.ws;
+  out += fmt::format("freshet_connections{{transport=\"http\"}} {}\n", sc.open > streams ? sc.open - streams : 0);
+  out += fmt::format("freshet_connections{{transport=\"sse\"}} {}\n", hs.sse);
+  out += fmt::format("freshet_connections{{transport=\"ws\"}} {}\n", hs.ws);
+  auto counter = [&](std::string_view name, std::string_view help, std::uint64_t v) {
+    gauge(name, help, "counter");
+    out += fmt::format("{} {}\n", name, v);
+  };
+  counter("freshet_events_committed_total", "Events committed to the log.", lc.committed);
+  counter("freshet_store_transactions_total", "Store transactions (group commits).", lc.transactions);
+  counter("freshet_events_pruned_total", "Events removed by retention.", lc.pruned);
+  counter("freshet_store_rejected_total", "Appends refused by the store.", lc.rejected);
+  counter("freshet_event_deliveries_total", "Events written to stream connections.", hs.deliveries);
+  counter("freshet_slow_client_drops_total", "Stream connections cut for falling behind.", hs.drops);
+  counter("freshet_http_connections_accepted_total", "TCP connections accepted.", sc.accepted);
+  counter("freshet_http_connections_refused_total", "Connections refused over max_connections.", sc.rejected_busy);
+  counter("freshet_http_protocol_errors_total", "Malformed, oversized or truncated requests.", sc.protocol_errors);
+  requests_.write_prometheus(out);
+  http::response res{status::ok, version};
+  res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
+  res.body() = std::move(out);
+  res.prepare_payload();
+  return res;
+}
+
+std::optional<http::response> api::static_file(const http::request& req, std::string_view path) const {
+  if (path == "/" || path.empty()) path = "/index.html";
+  for (const auto& f : web::static_files()) {
+    if (f.path != path) continue;
+    http::response res{status::ok, req.version()};
+    res.set(bhttp::field::content_type, f.content_type);
+    res.set(bhttp::field::cache_control, "no-cache");
+    res.body() = std::string(f.bytes);
+    res.prepare_payload();
+    if (req.method() == bhttp::verb::head) res.body().clear();
+    return res;
+  }
+  return std::nullopt;
+}
+
+}  // namespace freshet::app

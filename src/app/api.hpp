@@ -1,0 +1,55 @@
+// The HTTP interface of DESIGN.md: routes, authentication and scopes, and the
+// JSON error for everything that goes wrong. One instance serves every
+// connection; it holds no per-request state.
+#pragma once
+
+#include "app/auth.hpp"
+#include "app/config.hpp"
+#include "app/rate_window.hpp"
+#include "app/request_metrics.hpp"
+#include "http/server.hpp"
+#include "hub/streams.hpp"
+
+#include <boost/url/url_view.hpp>
+
+#include <chrono>
+#include <variant>
+
+namespace freshet::app {
+
+class api : public http::request_handler {
+ public:
+  api(const config& cfg, const authenticator& auth, hub::stream_context& streams);
+
+  // The server is made after the api (it needs a handler); stats read it.
+  void attach_server(const http::server* s) { server_ = s; }
+  // Called once a second: samples counters for rates.
+  void tick();
+
+  boost::asio::awaitable<std::optional<http::response>> handle(http::request& req,
+                                                               boost::beast::tcp_stream& stream) override;
+
+ private:
+  using principal_or_error = std::variant<principal, http::api_error>;
+  using filter_or_error = std::variant<core::topic_filter, http::api_error>;
+
+  principal_or_error authorize(const http::request& req, const boost::urls::url_view& url, scope needed) const;
+  filter_or_error resolve_topics(const principal& who, std::vector<std::string> objects,
+                                 std::vector<std::string> tenants) const;
+
+  boost::asio::awaitable<http::response> broadcast(const http::request& req, const principal& who);
+  http::response stats(unsigned version) const;
+  http::response metrics(unsigned version) const;
+  http::response readiness(unsigned version) const;
+  std::optional<http::response> static_file(const http::request& req, std::string_view path) const;
+
+  const config& cfg_;
+  const authenticator& auth_;
+  hub::stream_context& streams_;
+  const http::server* server_ = nullptr;
+  request_metrics requests_;
+  rate_window committed_rate_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace freshet::app

@@ -1,0 +1,276 @@
+#include "app/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+
+namespace freshet::app {
+
+namespace {
+
+// Thrown inside the parser only; load_config turns it into a config_error.
+struct bad_config {
+  std::string message;
+};
+
+class reader {
+ public:
+  explicit reader(std::string file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const toml::source_region& where, const std::string& sentence) const {
+    std::ostringstream os;
+    os << file_ << ':' << where.begin.line << ':' << where.begin.column << ": " << sentence;
+    throw bad_config{os.str()};
+  }
+
+  void only_keys(const toml::table& t, std::string_view section,
+                 std::initializer_list<std::string_view> allowed) const {
+    for (const auto& [k, v] : t) {
+      bool known = false;
+      for (auto a : allowed) known = known || a == k.str();
+      if (!known)
+        fail(k.source(), "unknown key '" + std::string(k.str()) + "' in " + std::string(section));
+    }
+  }
+
+  std::string str(const toml::table& t, std::string_view key, const std::string& dflt,
+                  bool required = false) const {
+    const toml::node* n = t.get(key);
+    if (!n) {
+      if (required) fail(t.source(), "missing required key '" + std::string(key) + "'");
+      return dflt;
+    }
+    if (!n->is_string()) fail(n->source(), "'" + std::string(key) + "' must be a string");
+    std::string v = n->value<std::string>().value();
+    if (required && v.empty()) fail(n->source(), "'" + std::string(key) + "' must not be empty");
+    return v;
+  }
+
+  template <class Int>
+  Int integer(const toml::table& t, std::string_view key, Int dflt, std::int64_t lo,
+              std::int64_t hi) const {
+    const toml::node* n = t.get(key);
+    if (!n) return dflt;
+    if (!n->is_integer()) fail(n->source(), "'" + std::string(key) + "' must be an integer");
+    std::int64_t v = n->value<std::int64_t>().value();
+    if (v < lo || v > hi)
+      fail(n->source(), "'" + std::string(key) + "' must be between " + std::to_string(lo) +
+                            " and " + std::to_string(hi) + ", not " + std::to_string(v));
+    return static_cast<Int>(v);
+  }
+
+  double number(const toml::table& t, std::string_view key, double dflt, double lo, double hi) const {
+    const toml::node* n = t.get(key);
+    if (!n) return dflt;
+    if (!n->is_number()) fail(n->source(), "'" + std::string(key) + "' must be a number");
+    double v = n->value<double>().value();
+    if (v < lo || v > hi)
+      fail(n->source(), "'" + std::string(key) + "' must be between " + std::to_string(lo) +
+                            " and " + std::to_string(hi));
+    return v;
+  }
+
+  std::vector<std::string> strings(const toml::table& t, std::string_view key) const {
+    std::vector<std::string> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    const toml::array* a = n->as_array();
+    if (!a) fail(n->source(), "'" + std::string(key) + "' must be an array of strings");
+    for (const auto& e : *a) {
+      if (!e.is_string()) fail(e.source(), "'" + std::string(key) + "' must hold only strings");
+      out.push_back(e.value<std::string>().value());
+    }
+    return out;
+  }
+
+  const toml::table* table(const toml::table& t, std::string_view key) const {
+    const toml::node* n = t.get(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) fail(n->source(), "'" + std::string(key) + "' must be a table");
+    return n->as_table();
+  }
+
+  const toml::array* array_of_tables(const toml::table& t, std::string_view key) const {
+    const toml::node* n = t.get(key);
+    if (!n) return nullptr;
+    const toml::array* a = n->as_array();
+    if (!a || !a->is_array_of_tables())
+      fail(n->source(), "'" + std::string(key) + "' must be written as [[" + std::string(key) + "]]");
+    return a;
+  }
+
+  // Secrets come only from the environment: the file names the variable.
+  std::string env_secret(const toml::table& t, std::string_view key, std::string_view who) const {
+    std::string var = str(t, key, "", true);
+    const char* v = std::getenv(var.c_str());
+    if (!v || !*v)
+      fail(t.get(key)->source(), std::string(who) + ": environment variable " + var + " is not set");
+    return v;
+  }
+
+ private:
+  std::string file_;
+};
+
+server_config parse_server(const reader& r, const toml::table& t) {
+  r.only_keys(t, "[server]",
+              {"listen", "data_dir", "auth", "keepalive_seconds", "threads", "max_header_bytes",
+               "max_body_bytes", "read_timeout_seconds", "idle_timeout_seconds", "max_connections",
+               "send_buffer_bytes", "retain_events", "retain_hours", "max_batch_events"});
+  server_config s;
+  s.listen = r.str(t, "listen", s.listen);
+  if (s.listen.rfind(':') == std::string::npos)
+    r.fail(t.get("listen")->source(), "'listen' must be host:port, e.g. 127.0.0.1:8080");
+  s.data_dir = r.str(t, "data_dir", s.data_dir);
+  std::string auth = r.str(t, "auth", "tokens");
+  if (auth == "none") s.auth = auth_mode::none;
+  else if (auth != "tokens")
+    r.fail(t.get("auth")->source(), "'auth' must be \"tokens\" or \"none\", not \"" + auth + "\"");
+  s.keepalive_seconds = r.integer(t, "keepalive_seconds", s.keepalive_seconds, 1, 3600);
+  s.threads = r.integer(t, "threads", s.threads, 0, 256);
+  s.max_header_bytes = r.integer(t, "max_header_bytes", s.max_header_bytes, 1024, 1 << 20);
+  s.max_body_bytes = r.integer(t, "max_body_bytes", s.max_body_bytes, 1024, std::int64_t{1} << 30);
+  s.read_timeout_seconds = r.integer(t, "read_timeout_seconds", s.read_timeout_seconds, 1, 3600);
+  s.idle_timeout_seconds = r.integer(t, "idle_timeout_seconds", s.idle_timeout_seconds, 1, 86400);
+  s.max_connections = r.integer(t, "max_connections", s.max_connections, 1, 1'000'000);
+  s.send_buffer_bytes = r.integer(t, "send_buffer_bytes", s.send_buffer_bytes, 4096, std::int64_t{1} << 30);
+  s.retain_events = r.integer(t, "retain_events", s.retain_events, 1, std::int64_t{1} << 40);
+  s.retain_hours = r.integer(t, "retain_hours", s.retain_hours, 1, 24 * 3650);
+  s.max_batch_events = r.integer(t, "max_batch_events", s.max_batch_events, 1, 1'000'000);
+  return s;
+}
+
+unsigned parse_scopes(const reader& r, const toml::table& t) {
+  unsigned scopes = 0;
+  const toml::node* n = t.get("scopes");
+  if (!n) r.fail(t.source(), "a token needs 'scopes' (read, refresh, admin)");
+  for (const auto& s : r.strings(t, "scopes")) {
+    if (s == "read") scopes |= scope_read;
+    else if (s == "refresh") scopes |= scope_refresh;
+    else if (s == "admin") scopes |= scope_admin;
+    else r.fail(n->source(), "unknown scope '" + s + "': use read, refresh or admin");
+  }
+  return scopes;
+}
+
+token_config parse_token(const reader& r, const toml::table& t) {
+  r.only_keys(t, "[[tokens]]", {"name", "secret_env", "scopes", "tenants"});
+  token_config tok;
+  tok.name = r.str(t, "name", "", true);
+  tok.secret_env = r.str(t, "secret_env", "", true);
+  tok.secret = r.env_secret(t, "secret_env", "token '" + tok.name + "'");
+  tok.scopes = parse_scopes(r, t);
+  tok.tenants = r.strings(t, "tenants");
+  return tok;
+}
+
+object_config parse_object(const reader& r, const toml::table& t) {
+  r.only_keys(t, "[[sources.objects]]",
+              {"name", "key", "fields", "modified_field", "tenant_field", "watch_fields",
+               "poll_min_seconds", "poll_max_seconds", "reconcile_seconds"});
+  object_config o;
+  o.name = r.str(t, "name", "", true);
+  o.key = r.str(t, "key", "", true);
+  if (const toml::table* f = r.table(t, "fields")) {
+    for (const auto& [k, v] : *f) {
+      if (!v.is_string()) r.fail(v.source(), "field '" + std::string(k.str()) + "' must map to a string");
+      o.fields[std::string(k.str())] = v.value<std::string>().value();
+    }
+  }
+  auto must_be_field = [&](const std::string& name, std::string_view key) {
+    if (!name.empty() && !o.fields.empty() && !o.fields.count(name))
+      r.fail(t.get(key)->source(), "'" + std::string(key) + "' names '" + name + "', which is not in 'fields'");
+  };
+  o.modified_field = r.str(t, "modified_field", "");
+  must_be_field(o.modified_field, "modified_field");
+  o.tenant_field = r.str(t, "tenant_field", "");
+  must_be_field(o.tenant_field, "tenant_field");
+  o.watch_fields = r.strings(t, "watch_fields");
+  for (const auto& w : o.watch_fields) must_be_field(w, "watch_fields");
+  o.poll_min_seconds = r.integer(t, "poll_min_seconds", o.poll_min_seconds, 1, 86400);
+  o.poll_max_seconds = r.integer(t, "poll_max_seconds", o.poll_max_seconds, 1, 86400);
+  if (o.poll_max_seconds < o.poll_min_seconds)
+    r.fail(t.source(), "object '" + o.name + "': poll_max_seconds is below poll_min_seconds");
+  o.reconcile_seconds = r.integer(t, "reconcile_seconds", o.reconcile_seconds, 1, 86400 * 7);
+  return o;
+}
+
+source_config parse_source(const reader& r, const toml::table& t) {
+  r.only_keys(t, "[[sources]]",
+              {"name", "kind", "base_url", "app_id_env", "api_key_env", "base_id_env", "token_env",
+               "webhook_secret_env", "requests_per_second", "objects"});
+  source_config s;
+  s.name = r.str(t, "name", "", true);
+  s.kind = r.str(t, "kind", "", true);
+  if (s.kind != "knack" && s.kind != "airtable")
+    r.fail(t.get("kind")->source(), "'kind' must be \"knack\" or \"airtable\", not \"" + s.kind + "\"");
+  s.base_url = r.str(t, "base_url", "", true);
+  s.app_id_env = r.str(t, "app_id_env", "");
+  s.api_key_env = r.str(t, "api_key_env", "");
+  s.base_id_env = r.str(t, "base_id_env", "");
+  s.token_env = r.str(t, "token_env", "");
+  s.webhook_secret_env = r.str(t, "webhook_secret_env", "");
+  s.requests_per_second = r.number(t, "requests_per_second", s.requests_per_second, 0.1, 10000);
+  if (const toml::array* objs = r.array_of_tables(t, "objects")) {
+    std::set<std::string> names;
+    for (const auto& o : *objs) {
+      s.objects.push_back(parse_object(r, *o.as_table()));
+      if (!names.insert(s.objects.back().name).second)
+        r.fail(o.source(), "object '" + s.objects.back().name + "' is configured twice");
+    }
+  }
+  return s;
+}
+
+config parse_root(const reader& r, const toml::table& root, const std::string& name) {
+  r.only_keys(root, "the file", {"server", "tokens", "sources"});
+  config c;
+  c.path = name;
+  if (const toml::table* s = r.table(root, "server")) c.server = parse_server(r, *s);
+  if (const toml::array* toks = r.array_of_tables(root, "tokens"))
+    for (const auto& t : *toks) c.tokens.push_back(parse_token(r, *t.as_table()));
+  if (const toml::array* srcs = r.array_of_tables(root, "sources")) {
+    std::set<std::string> names;
+    for (const auto& s : *srcs) {
+      c.sources.push_back(parse_source(r, *s.as_table()));
+      if (!names.insert(c.sources.back().name).second)
+        r.fail(s.source(), "source '" + c.sources.back().name + "' is configured twice");
+    }
+  }
+  if (c.server.auth == auth_mode::tokens && c.tokens.empty())
+    r.fail(root.source(),
+           "no [[tokens]] are configured: add one, or set auth = \"none\" in [server] to run "
+           "without authentication");
+  return c;
+}
+
+}  // namespace
+
+std::variant<config, config_error> parse_config(std::string_view toml_text, const std::string& name) {
+  reader r(name);
+  try {
+    toml::table root = toml::parse(toml_text, name);
+    return parse_root(r, root, name);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << name << ':' << e.source().begin.line << ':' << e.source().begin.column << ": "
+       << e.description();
+    return config_error{os.str()};
+  } catch (const bad_config& e) {
+    return config_error{e.message};
+  }
+}
+
+std::variant<config, config_error> load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return config_error{path + ": cannot open the config file"};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace freshet::app

@@ -1,0 +1,92 @@
+// The TOML configuration (DESIGN.md "Configuration"). Every option has its
+// meaning and default beside it. Secrets are never in the file: the config
+// names environment variables and load_config() reads them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace freshet::app {
+
+enum class auth_mode { tokens, none };
+
+struct server_config {
+  std::string listen = "127.0.0.1:8080";   // host:port to listen on
+  std::string data_dir = "./freshet-data"; // where the SQLite store lives
+  auth_mode auth = auth_mode::tokens;      // "none" must be said explicitly
+  int keepalive_seconds = 15;              // SSE ": ping" / WebSocket ping interval
+  int threads = 0;                         // I/O threads; 0 = one per core
+
+  // Limits. Each protects the server from one kind of bad or slow client.
+  std::uint32_t max_header_bytes = 16 * 1024;  // larger request head: 431
+  std::uint64_t max_body_bytes = 1024 * 1024;  // larger body: 413
+  int read_timeout_seconds = 30;   // a started request must arrive whole within this
+  int idle_timeout_seconds = 60;   // a keep-alive connection with no request is closed
+  int max_connections = 19000;     // beyond: 503 and close (the process may hold 20,000 files)
+  // Bytes of events queued for one stream connection. A subscriber that falls
+  // this far behind is disconnected (it resumes with Last-Event-ID) so that it
+  // can neither delay others nor grow memory without bound.
+  std::uint64_t send_buffer_bytes = 256 * 1024;
+
+  // Retention of the event log: by count and by age; whichever removes more.
+  std::uint64_t retain_events = 1'000'000;
+  int retain_hours = 168;
+  // Group commit: at most this many events share one transaction (one fsync).
+  int max_batch_events = 4096;
+};
+
+enum scope : unsigned { scope_read = 1, scope_refresh = 2, scope_admin = 4 };
+
+struct token_config {
+  std::string name;
+  std::string secret_env;
+  std::string secret;  // read from secret_env at load; never logged
+  unsigned scopes = 0;
+  std::vector<std::string> tenants;  // empty: every tenant
+};
+
+struct object_config {
+  std::string name;
+  std::string key;
+  std::map<std::string, std::string> fields;  // local name -> upstream field key
+  std::string modified_field;
+  std::string tenant_field;
+  std::vector<std::string> watch_fields;  // empty: every field
+  int poll_min_seconds = 15;
+  int poll_max_seconds = 180;
+  int reconcile_seconds = 900;
+};
+
+struct source_config {
+  std::string name;
+  std::string kind;  // knack | airtable
+  std::string base_url;
+  std::string app_id_env, api_key_env;    // knack
+  std::string base_id_env, token_env;     // airtable
+  std::string webhook_secret_env;
+  double requests_per_second = 10;
+  std::vector<object_config> objects;
+};
+
+struct config {
+  std::string path;  // the file it came from ("" when built in code, as by `demo`)
+  server_config server;
+  std::vector<token_config> tokens;
+  std::vector<source_config> sources;
+};
+
+// Loads and validates a config file. On any problem returns the message
+// "FILE:LINE:COL: sentence" for the first one found; unknown keys and bad
+// values are refused, and so is a missing environment variable for a secret.
+struct config_error {
+  std::string message;
+};
+std::variant<config, config_error> load_config(const std::string& path);
+// The same from TOML text (for tests and for `demo`); `name` stands for the file.
+std::variant<config, config_error> parse_config(std::string_view toml_text, const std::string& name);
+
+}  // namespace freshet::app

@@ -1,0 +1,105 @@
+// freshet: the one binary. Subcommands as DESIGN.md's "Command line".
+#include "app/config.hpp"
+#include "app/logging.hpp"
+#include "app/server_app.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <variant>
+
+#ifndef FRESHET_VERSION
+#define FRESHET_VERSION "0.0.0"
+#endif
+
+namespace {
+
+int run_serve(const std::string& path) {
+  auto loaded = freshet::app::load_config(path);
+  if (auto* err = std::get_if<freshet::app::config_error>(&loaded)) {
+    std::cerr << "freshet: " << err->message << "\n";
+    return 2;
+  }
+  return freshet::app::run_server(std::get<freshet::app::config>(loaded));
+}
+
+int run_demo(int port, std::string data_dir) {
+  freshet::app::config cfg;
+  cfg.server.listen = "127.0.0.1:" + std::to_string(port);
+  cfg.server.auth = freshet::app::auth_mode::none;
+  if (data_dir.empty()) {
+    char tmpl[] = "/tmp/freshet-demo-XXXXXX";
+    if (!mkdtemp(tmpl)) {
+      std::perror("freshet demo: cannot make a temporary data dir");
+      return 1;
+    }
+    data_dir = tmpl;
+  }
+  cfg.server.data_dir = data_dir;
+  spdlog::info("msg=\"demo: authentication is off, so the demo listens on loopback only\" data_dir={}", data_dir);
+  freshet::app::run_options opts;
+  opts.on_listening = [](unsigned short p) {
+    std::cout << "Freshet demo: open http://127.0.0.1:" << p << "/  (Ctrl-C stops it)" << std::endl;
+  };
+  // Until the simulators and the sync engine land, the demo's live data is a
+  // periodic broadcast, so the dashboard shows events moving from the start.
+  opts.demo_ticker = [](std::uint64_t n) { return "demo tick " + std::to_string(n); };
+  return freshet::app::run_server(cfg, opts);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Freshet: live dashboards on top of Knack and Airtable"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")->capture_default_str();
+
+  auto* demo = app.add_subcommand("demo", "Run the server with built-in data on loopback, no set-up");
+  int port = 8080;
+  std::string data_dir;
+  demo->add_option("--port", port, "Port on 127.0.0.1 (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  demo->add_option("--data-dir", data_dir, "Where the store lives (default: a new temporary dir)");
+
+  auto* serve = app.add_subcommand("serve", "Run the server from a config file");
+  std::string config_path;
+  serve->add_option("--config", config_path, "The TOML config file")->required();
+
+  auto* check = app.add_subcommand("check-config", "Validate a config file and exit");
+  check->add_option("--config", config_path, "The TOML config file")->required();
+
+  app.add_subcommand("version", "Print the version");
+
+  CLI11_PARSE(app, argc, argv);
+  if (!freshet::app::setup_logging(log_level)) {
+    std::cerr << "freshet: unknown --log-level '" << log_level << "'\n";
+    return 2;
+  }
+  try {
+    if (app.got_subcommand("version")) {
+      std::cout << "freshet " << FRESHET_VERSION << "\n";
+      return 0;
+    }
+    if (*check) {
+      auto loaded = freshet::app::load_config(config_path);
+      if (auto* err = std::get_if<freshet::app::config_error>(&loaded)) {
+        std::cerr << "freshet: " << err->message << "\n";
+        return 2;
+      }
+      std::cout << "freshet: " << config_path << " is valid\n";
+      return 0;
+    }
+    if (*serve) return run_serve(config_path);
+    if (*demo) return run_demo(port, data_dir);
+  } catch (const std::exception& e) {
+    // Start-up failures (cannot bind, cannot open the store) end here.
+    spdlog::critical("msg=\"cannot start\" error=\"{}\"", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,141 @@
+#include "app/server_app.hpp"
+
+#include "app/api.hpp"
+#include "app/auth.hpp"
+#include "core/clock.hpp"
+#include "http/server.hpp"
+#include "hub/hub.hpp"
+#include "store/event_log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <thread>
+
+namespace freshet::app {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kShutdownGrace = std::chrono::milliseconds(4000);
+
+tcp::endpoint parse_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  const int port = std::stoi(listen.substr(colon + 1));
+  return {asio::ip::make_address(host), static_cast<unsigned short>(port)};
+}
+
+asio::awaitable<void> every(std::chrono::milliseconds period, std::function<void()> f,
+                            const std::atomic<bool>& stopping) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  while (!stopping) {
+    t.expires_after(period);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!stopping) f();
+  }
+}
+
+}  // namespace
+
+int run_server(const config& cfg, const run_options& opts) {
+  const auto& sc = cfg.server;
+  std::filesystem::create_directories(sc.data_dir);
+  if (sc.auth == auth_mode::none)
+    spdlog::warn("msg=\"authentication is off (auth = \\\"none\\\"): anyone who reaches {} may read and publish\"",
+                 sc.listen);
+
+  store::event_log log({.path = (std::filesystem::path(sc.data_dir) / "freshet.db").string(),
+                        .retain_events = sc.retain_events,
+                        .retain_age = std::chrono::hours(sc.retain_hours),
+                        .max_batch = static_cast<std::size_t>(sc.max_batch_events)});
+  hub::hub subscribers;
+  log.set_commit_listener([&subscribers](const std::vector<core::event_ptr>& batch) { subscribers.publish(batch); });
+
+  const unsigned threads = sc.threads > 0 ? sc.threads : std::max(1u, std::thread::hardware_concurrency());
+  asio::io_context ioc(static_cast<int>(threads));
+  asio::thread_pool blocking(2);  // log reads for resume: disk I/O stays off the event loop
+
+  hub::stream_context streams{subscribers, log, blocking.get_executor(), std::chrono::seconds(sc.keepalive_seconds),
+                              sc.send_buffer_bytes};
+  authenticator auth(sc.auth, cfg.tokens);
+  api handler(cfg, auth, streams);
+  http::server server(ioc, parse_listen(sc.listen),
+                      {sc.max_header_bytes, sc.max_body_bytes, std::chrono::seconds(sc.read_timeout_seconds),
+                       std::chrono::seconds(sc.idle_timeout_seconds), static_cast<std::size_t>(sc.max_connections)},
+                      handler);
+  handler.attach_server(&server);
+  server.start();
+  spdlog::info("msg=listening address={}:{} data_dir={} threads={} auth={} sources={}",
+               server.local_endpoint().address().to_string(), server.local_endpoint().port(), sc.data_dir, threads,
+               sc.auth == auth_mode::none ? "none" : "tokens", cfg.sources.size());
+  if (!cfg.sources.empty())
+    spdlog::warn("msg=\"sources are configured but this build has no sync engine yet: they are validated, not polled\"");
+  if (opts.on_listening) opts.on_listening(server.local_endpoint().port());
+
+  std::atomic<bool> stopping{false};
+  auto work = asio::make_work_guard(ioc);
+  asio::co_spawn(ioc, every(std::chrono::milliseconds(1000), [&] { handler.tick(); }, stopping), asio::detached);
+  if (opts.demo_ticker) {
+    auto n = std::make_shared<std::uint64_t>(0);
+    asio::co_spawn(ioc,
+                   every(opts.demo_interval,
+                         [&, n] {
+                           core::event_draft d;
+                           d.type = core::event_type::message;
+                           d.body["message"] = {{"text", opts.demo_ticker(++*n)}};
+                           log.enqueue(std::move(d), [](auto, auto) {});
+                         },
+                         stopping),
+                   asio::detached);
+  }
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("msg=\"stopping\" signal={}", sig);
+    stopping = true;
+    server.stop();
+    subscribers.close_all();
+    // Requests in flight finish and streams end; then nothing holds the loop.
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          const auto give_up = std::chrono::steady_clock::now() + kShutdownGrace;
+          asio::steady_timer t(ioc);
+          while (server.open_connections() != 0 && std::chrono::steady_clock::now() < give_up) {
+            t.expires_after(std::chrono::milliseconds(20));
+            co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+          }
+          if (server.open_connections() != 0)
+            spdlog::warn("msg=\"closing connections still open after the grace period\" open={}",
+                         server.open_connections());
+          work.reset();
+          ioc.stop();
+        },
+        asio::detached);
+  });
+
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  blocking.join();
+  spdlog::info("msg=stopped events_committed={}", log.counters().committed);
+  return 0;
+}
+
+}  // namespace freshet::app

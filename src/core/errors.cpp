@@ -1,0 +1,38 @@
+#include "core/errors.hpp"
+
+#include <string>
+
+namespace freshet {
+
+namespace {
+class category : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "freshet"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::ok: return "ok";
+      case errc::store_overloaded: return "The event store is overloaded; try again shortly.";
+      case errc::store_failed: return "The event store failed a commit and refuses writes until restarted.";
+      case errc::shutting_down: return "The server is shutting down.";
+    }
+    return "unknown error";
+  }
+};
+}  // namespace
+
+const boost::system::error_category& freshet_category() {
+  static const category c;
+  return c;
+}
+
+std::string_view wire_name(errc e) {
+  switch (e) {
+    case errc::ok: return "ok";
+    case errc::store_overloaded: return "store_overloaded";
+    case errc::store_failed: return "store_failed";
+    case errc::shutting_down: return "shutting_down";
+  }
+  return "internal_error";
+}
+
+}  // namespace freshet

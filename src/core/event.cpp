@@ -1,0 +1,72 @@
+#include "core/event.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <charconv>
+
+namespace freshet::core {
+
+namespace {
+constexpr std::string_view kTypeNames[] = {"change", "job", "message", "metric", "reset"};
+
+boost::json::value null_if_empty(const std::string& s) {
+  if (s.empty()) return nullptr;
+  return boost::json::string(s);
+}
+}  // namespace
+
+std::string_view to_string(event_type t) { return kTypeNames[static_cast<int>(t)]; }
+
+std::optional<event_type> parse_event_type(std::string_view s) {
+  for (int i = 0; i < 5; ++i)
+    if (kTypeNames[i] == s) return static_cast<event_type>(i);
+  return std::nullopt;
+}
+
+std::string encode_event_json(std::uint64_t id, const event_draft& draft, std::string_view at_iso) {
+  boost::json::object doc;
+  doc.reserve(6 + draft.body.size());
+  doc["id"] = format_event_id(id);
+  doc["type"] = to_string(draft.type);
+  doc["source"] = null_if_empty(draft.source);
+  doc["object"] = null_if_empty(draft.object);
+  doc["tenant"] = null_if_empty(draft.tenant);
+  for (const auto& kv : draft.body) doc[kv.key()] = kv.value();
+  doc["at"] = at_iso;
+  return boost::json::serialize(doc);
+}
+
+std::string sse_frame_without_id(event_type type, std::string_view json) {
+  std::string frame;
+  frame.reserve(json.size() + 32);
+  frame.append("event: ").append(to_string(type)).append("\ndata: ").append(json).append("\n\n");
+  return frame;
+}
+
+event_ptr make_event(std::uint64_t id, event_type type, std::string object, std::string tenant,
+                     std::string json) {
+  auto ev = std::make_shared<event>();
+  ev->id = id;
+  ev->type = type;
+  ev->object = std::move(object);
+  ev->tenant = std::move(tenant);
+  // serialize() never emits a raw newline (it escapes them), so the JSON is one
+  // SSE data line as the format requires.
+  ev->sse_frame.reserve(json.size() + 48);
+  ev->sse_frame.append("id: ").append(format_event_id(id)).append("\n");
+  ev->sse_frame.append(sse_frame_without_id(type, json));
+  ev->json = std::move(json);
+  return ev;
+}
+
+std::string format_event_id(std::uint64_t id) { return std::to_string(id); }
+
+std::optional<std::uint64_t> parse_event_id(std::string_view s) {
+  std::uint64_t v = 0;
+  if (s.empty() || s.size() > 20) return std::nullopt;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace freshet::core

@@ -1,0 +1,198 @@
+#include "http/server.hpp"
+
+#include "http/api_error.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace freshet::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+// What stop() needs to reach a connection: its strand, its socket while the
+// session owns one, and whether a request is in flight.
+struct server::session_entry {
+  asio::any_io_executor strand;
+  beast::tcp_stream* stream = nullptr;  // touched on the strand only
+  bool busy = false;                    // on the strand only
+};
+
+namespace {
+
+response error_response(const api_error& e, unsigned version) {
+  response res{e.status, version};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::server, "freshet");
+  res.body() = error_body(e);
+  res.keep_alive(false);
+  res.prepare_payload();
+  return res;
+}
+
+// A failed read: what to tell the client, if anything.
+std::optional<api_error> read_error_reply(const boost::system::error_code& ec) {
+  using s = bhttp::status;
+  if (ec == bhttp::error::body_limit)
+    return api_error{s::payload_too_large, "body_too_large", "The request body is larger than the server accepts."};
+  if (ec == bhttp::error::header_limit)
+    return api_error{s::request_header_fields_too_large, "headers_too_large",
+                     "The request head is larger than the server accepts."};
+  const auto& http_errors = bhttp::make_error_code(bhttp::error::end_of_stream).category();
+  if (ec.category() == http_errors && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
+    return api_error{s::bad_request, "malformed_request", "The request is not valid HTTP/1.1."};
+  return std::nullopt;  // closed, reset or timed out: nobody to answer
+}
+
+void close_stream(beast::tcp_stream& stream) {
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.socket().close(ec);
+}
+
+}  // namespace
+
+server::server(asio::io_context& ioc, const tcp::endpoint& at, server_limits limits, request_handler& handler)
+    : ioc_(ioc), acceptor_(ioc), limits_(limits), handler_(handler) {
+  acceptor_.open(at.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(at);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  local_ = acceptor_.local_endpoint();
+}
+
+void server::start() { asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached); }
+
+void server::stop() {
+  if (stopping_.exchange(true)) return;
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+  std::lock_guard lk(sessions_mu_);
+  for (auto& e : sessions_) {
+    asio::post(e->strand, [e] {
+      if (e->stream && !e->busy) e->stream->socket().close();
+    });
+  }
+}
+
+server_counters server::counters() const {
+  return {accepted_.load(), rejected_busy_.load(), protocol_errors_.load(), open_.load()};
+}
+
+asio::awaitable<void> server::accept_loop() {
+  while (!stopping_) {
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) break;
+      // EMFILE and the like: say so, pause briefly rather than spin.
+      spdlog::warn("msg=\"accept failed\" error=\"{}\"", ec.message());
+      asio::steady_timer t(acceptor_.get_executor(), std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    ++accepted_;
+    auto ex = socket.get_executor();
+    if (open_.load() >= limits_.max_connections) {
+      ++rejected_busy_;
+      asio::co_spawn(ex, refuse_busy(std::move(socket)), asio::detached);
+      continue;
+    }
+    asio::co_spawn(ex, run_session(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> server::refuse_busy(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(std::chrono::seconds(5));
+  auto res = error_response({bhttp::status::service_unavailable, "too_many_connections",
+                             "The server holds as many connections as it allows; try again shortly."},
+                            11);
+  co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+  close_stream(stream);
+}
+
+asio::awaitable<void> server::run_session(tcp::socket socket) {
+  ++open_;
+  auto entry = std::make_shared<session_entry>();
+  entry->strand = socket.get_executor();
+  std::list<std::shared_ptr<session_entry>>::iterator where;
+  {
+    std::lock_guard lk(sessions_mu_);
+    where = sessions_.insert(sessions_.end(), entry);
+  }
+  beast::tcp_stream stream(std::move(socket));
+  entry->stream = &stream;
+
+  beast::flat_buffer buffer;
+  bool took_over = false;
+  try {
+    while (!stopping_) {
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(limits_.max_header_bytes);
+      parser.body_limit(limits_.max_body_bytes);
+
+      stream.expires_after(limits_.idle_timeout);
+      auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      entry->busy = true;
+      if (!hec && !parser.is_done()) {
+        if (parser.get()[bhttp::field::expect] == "100-continue") {
+          bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, parser.get().version()};
+          co_await bhttp::async_write(stream, cont, asio::as_tuple(asio::use_awaitable));
+        }
+        stream.expires_after(limits_.read_timeout);
+        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        hec = bec;
+      }
+      if (hec) {
+        if (auto reply = read_error_reply(hec)) {
+          ++protocol_errors_;
+          auto res = error_response(*reply, 11);
+          stream.expires_after(std::chrono::seconds(5));
+          co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+        }
+        break;
+      }
+      stream.expires_never();
+
+      request req = parser.release();
+      std::optional<response> res = co_await handler_.handle(req, stream);
+      if (!res) {
+        took_over = true;
+        break;
+      }
+      res->set(bhttp::field::server, "freshet");
+      if (stopping_) res->keep_alive(false);
+      stream.expires_after(limits_.read_timeout);
+      auto [wec, wn] = co_await bhttp::async_write(stream, *res, asio::as_tuple(asio::use_awaitable));
+      entry->busy = false;
+      if (wec || !res->keep_alive()) break;
+    }
+  } catch (const std::exception& e) {
+    // A last resort: one bad exchange never takes the server down.
+    spdlog::error("msg=\"connection failed\" error=\"{}\"", e.what());
+  }
+  entry->stream = nullptr;
+  if (!took_over) close_stream(stream);
+  {
+    std::lock_guard lk(sessions_mu_);
+    sessions_.erase(where);
+  }
+  --open_;
+}
+
+}  // namespace freshet::http

@@ -1,0 +1,90 @@
+// The HTTP/1.1 server: a listener and one coroutine per connection on its own
+// strand. It enforces the limits (head and body size, read and idle timeouts,
+// connection count), answers protocol errors with DESIGN.md's JSON error, and
+// hands each request to a request_handler, which either answers it or takes
+// the connection over (SSE, WebSocket).
+//
+// Thread-safety: start() and stop() from any thread; the counters are atomic.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+namespace freshet::http {
+
+using request = boost::beast::http::request<boost::beast::http::string_body>;
+using response = boost::beast::http::response<boost::beast::http::string_body>;
+
+struct server_limits {
+  std::uint32_t max_header_bytes = 16 * 1024;
+  std::uint64_t max_body_bytes = 1024 * 1024;
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds idle_timeout{60};
+  std::size_t max_connections = 19000;
+};
+
+class request_handler {
+ public:
+  virtual ~request_handler() = default;
+  // Answers `req`, or returns nullopt after taking `stream` over (moving from
+  // it) for a long-lived exchange; the connection's coroutine then ends.
+  virtual boost::asio::awaitable<std::optional<response>> handle(request& req,
+                                                                  boost::beast::tcp_stream& stream) = 0;
+};
+
+struct server_counters {
+  std::uint64_t accepted = 0;
+  std::uint64_t rejected_busy = 0;   // over max_connections
+  std::uint64_t protocol_errors = 0; // malformed, oversized, timed out mid-request
+  std::size_t open = 0;              // connections now, streams included
+};
+
+class server {
+ public:
+  // Binds now (throws if it cannot); accepts after start().
+  server(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& at, server_limits limits,
+         request_handler& handler);
+
+  void start();
+  // Stops accepting, closes idle keep-alive connections, and lets requests in
+  // flight finish; their connections close after the response.
+  void stop();
+
+  boost::asio::ip::tcp::endpoint local_endpoint() const { return local_; }
+  server_counters counters() const;
+  std::size_t open_connections() const { return open_.load(); }
+
+ private:
+  struct session_entry;
+
+  boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> refuse_busy(boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::ip::tcp::endpoint local_;
+  const server_limits limits_;
+  request_handler& handler_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> open_{0};
+  std::atomic<std::uint64_t> accepted_{0}, rejected_busy_{0}, protocol_errors_{0};
+
+  std::mutex sessions_mu_;  // guards sessions_
+  std::list<std::shared_ptr<session_entry>> sessions_;
+};
+
+}  // namespace freshet::http

@@ -1,0 +1,91 @@
+// The part of a stream that SSE and WebSocket share: attach to the hub, replay
+// the missed events from the log in chunks, then drain the live queue. The
+// transport supplies a writer with
+//   awaitable<bool> write(const std::vector<core::event_ptr>&)  (false: gone)
+//   awaitable<bool> keepalive()
+//   awaitable<bool> reset()                                      (send a reset event)
+#pragma once
+
+#include "core/event.hpp"
+#include "hub/streams.hpp"
+#include "store/event_log.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace freshet::hub {
+
+// Events per replay read: large enough to amortise a query, small enough that
+// a long replay interleaves with other work and stays within the send buffer.
+inline constexpr std::size_t kReplayChunk = 512;
+
+template <class Writer>
+boost::asio::awaitable<void> pump(stream_context& ctx, const std::shared_ptr<stream_queue>& q,
+                                  const subscription& sub, Writer& out) {
+  namespace asio = boost::asio;
+  const std::uint64_t live_from = ctx.subscribers.attach(q);
+  struct detach_guard {
+    hub& h;
+    const std::shared_ptr<stream_queue>& q;
+    ~detach_guard() { h.detach(q); }
+  } guard{ctx.subscribers, q};
+
+  if (sub.after || sub.bad_resume_id) {
+    std::uint64_t cursor = sub.after.value_or(0);
+    const std::uint64_t first = ctx.log.first_id();
+    // A resume point the log cannot continue from: ahead of it (another
+    // deployment, a wiped data dir), behind what retention kept, or unreadable.
+    const bool ahead = cursor > live_from;
+    const bool pruned = cursor < live_from && first > cursor + 1;
+    if (sub.bad_resume_id || ahead || pruned) {
+      if (!co_await out.reset()) co_return;
+      cursor = ahead ? live_from : (first ? first - 1 : 0);
+    }
+    while (cursor < live_from) {
+      auto chunk = co_await asio::co_spawn(
+          ctx.blocking,
+          [&]() -> asio::awaitable<std::vector<core::event_ptr>> {
+            co_return ctx.log.read_range(cursor, live_from, q->filter(), kReplayChunk);
+          },
+          asio::use_awaitable);
+      if (q->closed() != close_reason::none) co_return;
+      if (!chunk.empty() && !co_await out.write(chunk)) co_return;
+      ctx.subscribers.count_deliveries(chunk.size());
+      if (chunk.size() < kReplayChunk) break;
+      cursor = chunk.back()->id;
+    }
+  }
+
+  for (;;) {
+    co_await q->wait(ctx.keepalive);
+    if (q->closed() != close_reason::none) co_return;
+    auto batch = q->take();
+    if (batch.empty()) {
+      if (!co_await out.keepalive()) co_return;
+      continue;
+    }
+    std::size_t bytes = 0;
+    std::size_t events = 0;
+    for (const auto& ev : batch) {
+      bytes += q->frame_size(*ev);
+      events += ev->id != 0;  // private frames (errors) are not deliveries
+    }
+    if (!co_await out.write(batch)) co_return;
+    q->written(bytes);
+    ctx.subscribers.count_deliveries(events);
+  }
+}
+
+// The reset event: no id (the client's resume point stays where it was).
+inline core::event_ptr make_reset_event() {
+  static const std::string json =
+      R"({"type":"reset","reason":"the resume point is not in the retained log; refetch the snapshot, then go on"})";
+  auto ev = std::make_shared<core::event>();
+  ev->type = core::event_type::reset;
+  ev->json = json;
+  ev->sse_frame = core::sse_frame_without_id(core::event_type::reset, json);
+  return ev;
+}
+
+}  // namespace freshet::hub

@@ -1,0 +1,188 @@
+// GET /api/ws: WebSocket. The client subscribes with one text message,
+//   {"op":"subscribe","objects":[..],"tenant":"T","since":"<id>"}
+// and then receives the same JSON events as SSE, one per text frame. A bad
+// message gets an error frame {"type":"error","error":{code,message}} and the
+// connection stays open; Beast's idle timeout sends pings and drops a peer
+// that answers none.
+#include "hub/pump.hpp"
+#include "hub/streams.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace freshet::hub {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kMaxClientMessage = 64 * 1024;
+
+using ws_stream = websocket::stream<beast::tcp_stream>;
+
+struct ws_connection {
+  explicit ws_connection(beast::tcp_stream s) : ws(std::move(s)) {}
+  ws_stream ws;
+  bool open = true;
+
+  void shut() {
+    if (!open) return;
+    open = false;
+    boost::system::error_code ec;
+    beast::get_lowest_layer(ws).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(ws).socket().close(ec);
+  }
+};
+
+core::event_ptr error_frame(const http::api_error& e) {
+  auto ev = std::make_shared<core::event>();
+  ev->type = core::event_type::message;
+  ev->json = json::serialize(json::object{
+      {"type", "error"}, {"error", json::object{{"code", e.code}, {"message", e.message}}}});
+  return ev;
+}
+
+struct ws_writer {
+  std::shared_ptr<ws_connection> conn;
+
+  asio::awaitable<bool> write(const std::vector<core::event_ptr>& batch) {
+    for (const auto& ev : batch) {
+      if (!conn->open) co_return false;
+      auto [ec, n] = co_await conn->ws.async_write(asio::buffer(ev->json), asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return false;
+    }
+    co_return true;
+  }
+  // Beast's own timeout machinery pings an idle peer (see serve_ws).
+  asio::awaitable<bool> keepalive() { co_return conn->open; }
+  asio::awaitable<bool> reset() {
+    static const std::vector<core::event_ptr> reset_batch{make_reset_event()};
+    co_return co_await write(reset_batch);
+  }
+};
+
+struct parsed_subscribe {
+  std::vector<std::string> objects;
+  std::string tenant;
+  std::optional<std::uint64_t> since;
+  bool bad_since = false;
+};
+
+std::variant<parsed_subscribe, http::api_error> parse_subscribe(std::string_view text) {
+  using boost::beast::http::status;
+  auto bad = [](std::string msg) { return http::api_error{status::bad_request, "invalid_message", std::move(msg)}; };
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return http::api_error{status::bad_request, "malformed_json", "The message is not a JSON object."};
+  const auto& o = v.get_object();
+  const auto* op = o.if_contains("op");
+  if (!op || !op->is_string() || op->get_string() != "subscribe")
+    return bad("The only operation is {\"op\":\"subscribe\",...}.");
+  parsed_subscribe s;
+  if (const auto* objs = o.if_contains("objects"); objs && !objs->is_null()) {
+    if (!objs->is_array()) return bad("'objects' must be an array of object names.");
+    for (const auto& e : objs->get_array()) {
+      if (!e.is_string()) return bad("'objects' must be an array of object names.");
+      s.objects.emplace_back(e.get_string());
+    }
+  }
+  if (const auto* t = o.if_contains("tenant"); t && !t->is_null()) {
+    if (!t->is_string()) return bad("'tenant' must be a string.");
+    s.tenant = t->get_string();
+  }
+  if (const auto* since = o.if_contains("since"); since && !since->is_null()) {
+    if (!since->is_string()) return bad("'since' must be an event id string.");
+    s.since = core::parse_event_id(since->get_string());
+    s.bad_since = !s.since;
+  }
+  return s;
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_ws(stream_context& ctx, beast::tcp_stream stream,
+                               beast::http::request<beast::http::string_body> upgrade,
+                               subscribe_policy policy) {
+  auto strand = co_await asio::this_coro::executor;
+  auto conn = std::make_shared<ws_connection>(std::move(stream));
+  beast::get_lowest_layer(conn->ws).expires_never();
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = std::chrono::seconds(30);
+  timeouts.idle_timeout = ctx.keepalive * 2;  // a ping goes out at half of it
+  timeouts.keep_alive_pings = true;
+  conn->ws.set_option(timeouts);
+  conn->ws.read_message_max(kMaxClientMessage);
+  conn->ws.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& r) { r.set(beast::http::field::server, "freshet"); }));
+  auto [aec] = co_await conn->ws.async_accept(upgrade, asio::as_tuple(asio::use_awaitable));
+  if (aec) co_return;
+  conn->ws.text(true);
+
+  // Before a subscription there is no writer yet: the reader answers errors itself.
+  beast::flat_buffer buf;
+  std::optional<subscription> sub;
+  while (!sub) {
+    buf.clear();
+    auto [ec, n] = co_await conn->ws.async_read(buf, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    auto parsed = parse_subscribe(beast::buffers_to_string(buf.data()));
+    std::variant<core::topic_filter, http::api_error> decided =
+        http::api_error{beast::http::status::bad_request, "", ""};
+    if (auto* err = std::get_if<http::api_error>(&parsed)) decided = *err;
+    else {
+      auto& p = std::get<parsed_subscribe>(parsed);
+      decided = policy(p.objects, p.tenant);
+      if (auto* f = std::get_if<core::topic_filter>(&decided))
+        sub = subscription{std::move(*f), p.since, p.bad_since};
+    }
+    if (auto* err = std::get_if<http::api_error>(&decided)) {
+      auto [wec, wn] = co_await conn->ws.async_write(asio::buffer(error_frame(*err)->json),
+                                                     asio::as_tuple(asio::use_awaitable));
+      if (wec) co_return;
+    }
+  }
+
+  auto q = std::make_shared<stream_queue>(strand, transport::ws, sub->filter, ctx.send_buffer_bytes);
+  // On shutdown the pump wakes and sends a close frame; any other reason (a
+  // slow client) cuts the socket at once, even under a stuck write.
+  q->on_close([conn](close_reason why) {
+    if (why != close_reason::shutdown) conn->shut();
+  });
+
+  // After subscribing, the reader only keeps the connection's control frames
+  // flowing (pongs, close); anything else is answered through the queue so
+  // that the pump stays the only writer.
+  asio::co_spawn(
+      strand,
+      [conn, q]() -> asio::awaitable<void> {
+        beast::flat_buffer rbuf;
+        for (;;) {
+          auto [ec, n] = co_await conn->ws.async_read(rbuf, asio::as_tuple(asio::use_awaitable));
+          if (ec) break;
+          rbuf.consume(rbuf.size());
+          q->push_private(error_frame({beast::http::status::conflict, "already_subscribed",
+                                       "This connection is subscribed already; open another to change it."}));
+        }
+        if (conn->open) q->close(close_reason::client_gone);
+      },
+      asio::detached);
+
+  ws_writer out{conn};
+  co_await pump(ctx, q, *sub, out);
+  const close_reason why = q->closed();
+  q->on_close(nullptr);
+  if (conn->open && why == close_reason::shutdown) {
+    auto [cec] = co_await conn->ws.async_close(websocket::close_code::going_away,
+                                               asio::as_tuple(asio::use_awaitable));
+  }
+  conn->shut();
+}
+
+}  // namespace freshet::hub

@@ -1,0 +1,131 @@
+// The durable, ordered event log. One writer thread owns the write connection
+// and group-commits: every append queued while a transaction is being written
+// joins the next one, so many events share one fsync. An append completes only
+// after its transaction is on disk; then, in id order, the commit listener (the
+// hub) gets the batch. Reads run on any thread with their own connections
+// (SQLite WAL lets them proceed beside the writer); call them off the event loop.
+//
+// Thread-safety: every public member may be called from any thread.
+#pragma once
+
+#include "core/errors.hpp"
+#include "core/event.hpp"
+#include "core/topic_filter.hpp"
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace freshet::store {
+
+class connection;
+class statement;
+
+struct event_log_options {
+  std::string path;                          // the SQLite file
+  std::uint64_t retain_events = 1'000'000;   // keep at most this many events
+  std::chrono::hours retain_age{168};        // and none older than this
+  std::size_t max_batch = 4096;              // events per transaction at most
+  std::size_t max_pending = 100'000;         // queued appends beyond: errc::store_overloaded
+};
+
+struct event_log_counters {
+  std::uint64_t committed = 0;     // events
+  std::uint64_t transactions = 0;  // commits (each one fsync of the WAL)
+  std::uint64_t pruned = 0;        // events removed by retention
+  std::uint64_t rejected = 0;      // appends refused (overloaded or failed store)
+};
+
+class event_log {
+ public:
+  using commit_listener = std::function<void(const std::vector<core::event_ptr>&)>;
+  using append_callback = std::function<void(boost::system::error_code, core::event_ptr)>;
+
+  // Opens or creates the file, migrates it, starts the writer. Throws on failure.
+  explicit event_log(event_log_options opts);
+  // Finishes every queued append, then stops the writer.
+  ~event_log();
+
+  // Set once, before the first append: who hears of committed events.
+  void set_commit_listener(commit_listener l) { listener_ = std::move(l); }
+
+  // Appends one event; the completion (error_code, event_ptr) runs on the
+  // handler's associated executor after the commit is durable.
+  template <class CompletionToken>
+  auto async_append(core::event_draft draft, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, core::event_ptr)>(
+        [this](auto handler, core::event_draft d) {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          enqueue(std::move(d), [shared, work](boost::system::error_code ec, core::event_ptr ev) {
+            boost::asio::post(work.get_executor(),
+                              [shared, ec, ev]() mutable { (*shared)(ec, std::move(ev)); });
+          });
+        },
+        token, std::move(draft));
+  }
+
+  // The raw form: `done` runs on the writer thread; it must not block.
+  void enqueue(core::event_draft draft, append_callback done);
+
+  // Committed events with after < id <= upto that match the filter, in id
+  // order, at most `limit`. Blocking: disk I/O.
+  std::vector<core::event_ptr> read_range(std::uint64_t after, std::uint64_t upto,
+                                          const core::topic_filter& filter, std::size_t limit);
+
+  std::uint64_t first_id() const { return first_id_.load(); }  // oldest retained; 0: empty
+  std::uint64_t last_id() const { return last_id_.load(); }    // newest committed; 0: none
+  bool healthy() const { return !failed_.load(); }
+  event_log_counters counters() const;
+
+ private:
+  struct pending {
+    core::event_draft draft;
+    append_callback done;
+  };
+  struct reader_lease;
+
+  void run_writer();
+  void commit_batch(std::vector<pending>& batch);
+  void prune();
+  void load_bounds();
+  std::unique_ptr<connection> take_reader();
+  void return_reader(std::unique_ptr<connection> c);
+
+  const event_log_options opts_;
+  commit_listener listener_;
+
+  // Owned by the writer thread only.
+  std::unique_ptr<connection> writer_db_;
+  std::unique_ptr<statement> insert_, prune_;
+  std::chrono::steady_clock::time_point last_prune_{};
+
+  // Protected by mu_.
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<pending> queue_;
+  bool stopping_ = false;
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<connection>> idle_readers_;
+
+  std::atomic<std::uint64_t> first_id_{0}, last_id_{0};
+  std::atomic<bool> failed_{false};
+  std::atomic<std::uint64_t> committed_{0}, transactions_{0}, pruned_{0}, rejected_{0};
+
+  std::thread writer_;
+};
+
+}  // namespace freshet::store

@@ -1,0 +1,53 @@
+// A thin RAII layer over the SQLite C API: one connection, prepared statements,
+// errors as exceptions carrying SQLite's message. Used only by the store.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace freshet::store {
+
+struct sqlite_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class statement {
+ public:
+  statement(sqlite3* db, std::string_view sql);
+  ~statement();
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+
+  statement& bind(int i, std::int64_t v);
+  statement& bind(int i, std::string_view v);  // empty binds NULL
+  // Steps once: true while a row is available.
+  bool step();
+  void reset();
+  std::int64_t column_int(int i) const;
+  std::string_view column_text(int i) const;  // "" for NULL
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class connection {
+ public:
+  // Opens (creating if asked) the file, in WAL mode with a busy timeout.
+  connection(const std::string& path, bool create);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  void exec(std::string_view sql);
+  sqlite3* get() const { return db_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace freshet::store
