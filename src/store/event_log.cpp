@@ -13,7 +13,6 @@ std::int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
-constexpr auto kPruneEvery = std::chrono::seconds(5);
 }  // namespace
 
 event_log::event_log(event_log_options opts) : opts_(std::move(opts)) {
@@ -65,7 +64,7 @@ void event_log::run_writer() {
   for (;;) {
     {
       std::unique_lock lk(mu_);
-      wake_.wait_for(lk, kPruneEvery, [&] { return stopping_ || !queue_.empty(); });
+      wake_.wait_for(lk, opts_.prune_every, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) break;
       // Everything that queued while the last transaction was being written goes
       // into this one: that is the group commit.
@@ -76,7 +75,7 @@ void event_log::run_writer() {
     }
     if (!batch.empty()) commit_batch(batch);
     batch.clear();
-    if (std::chrono::steady_clock::now() - last_prune_ >= kPruneEvery) prune();
+    if (std::chrono::steady_clock::now() - last_prune_ >= opts_.prune_every) prune();
   }
 }
 

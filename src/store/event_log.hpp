@@ -39,6 +39,7 @@ struct event_log_options {
   std::chrono::hours retain_age{168};        // and none older than this
   std::size_t max_batch = 4096;              // events per transaction at most
   std::size_t max_pending = 100'000;         // queued appends beyond: errc::store_overloaded
+  std::chrono::milliseconds prune_every{5000};  // how often retention runs
 };
 
 struct event_log_counters {

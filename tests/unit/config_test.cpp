@@ -1,0 +1,141 @@
+#include "app/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace freshet::app {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    setenv("FT_TOKEN_A", "secret-a", 1);
+    unsetenv("FT_UNSET");
+  }
+  static config ok(const std::string& text) {
+    auto r = parse_config(text, "f.toml");
+    if (auto* e = std::get_if<config_error>(&r)) ADD_FAILURE() << e->message;
+    return std::get<config>(r);
+  }
+  static std::string error(const std::string& text) {
+    auto r = parse_config(text, "f.toml");
+    if (!std::holds_alternative<config_error>(r)) return "(accepted)";
+    return std::get<config_error>(r).message;
+  }
+};
+
+constexpr const char* kToken = R"(
+[[tokens]]
+name = "ops"
+secret_env = "FT_TOKEN_A"
+scopes = ["read", "admin"]
+)";
+
+TEST_F(ConfigTest, DesignExampleParses) {
+  setenv("FT_TOKEN_HEN", "secret-h", 1);
+  config c = ok(R"(
+[server]
+listen = "127.0.0.1:9090"
+data_dir = "/tmp/x"
+auth = "tokens"
+keepalive_seconds = 5
+
+[[tokens]]
+name = "hennepin-dashboard"
+secret_env = "FT_TOKEN_HEN"
+scopes = ["read", "refresh"]
+tenants = ["hennepin"]
+
+[[sources]]
+name = "hti"
+kind = "knack"
+base_url = "http://127.0.0.1:9001"
+app_id_env = "KNACK_APP_ID"
+api_key_env = "KNACK_API_KEY"
+webhook_secret_env = "KNACK_WEBHOOK_SECRET"
+requests_per_second = 10
+
+  [[sources.objects]]
+  name = "laptops"
+  key = "object_1"
+  fields = { status = "field_3", county = "field_5", modified = "field_20" }
+  modified_field = "modified"
+  tenant_field = "county"
+  watch_fields = ["status", "county"]
+  poll_min_seconds = 15
+  poll_max_seconds = 180
+  reconcile_seconds = 900
+)");
+  EXPECT_EQ(c.server.listen, "127.0.0.1:9090");
+  EXPECT_EQ(c.server.keepalive_seconds, 5);
+  ASSERT_EQ(c.tokens.size(), 1u);
+  EXPECT_EQ(c.tokens[0].secret, "secret-h");
+  EXPECT_EQ(c.tokens[0].scopes, unsigned(scope_read | scope_refresh));
+  EXPECT_EQ(c.tokens[0].tenants, std::vector<std::string>{"hennepin"});
+  ASSERT_EQ(c.sources.size(), 1u);
+  ASSERT_EQ(c.sources[0].objects.size(), 1u);
+  EXPECT_EQ(c.sources[0].objects[0].fields.at("status"), "field_3");
+  EXPECT_EQ(c.sources[0].objects[0].tenant_field, "county");
+}
+
+TEST_F(ConfigTest, DefaultsWhenServerSectionIsAbsent) {
+  config c = ok(kToken);
+  EXPECT_EQ(c.server.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.server.max_body_bytes, 1024u * 1024u);
+  EXPECT_EQ(c.server.keepalive_seconds, 15);
+  EXPECT_EQ(c.server.auth, auth_mode::tokens);
+}
+
+TEST_F(ConfigTest, AuthNoneMustBeExplicitAndThenNeedsNoTokens) {
+  EXPECT_EQ(error("[server]\nlisten = \"127.0.0.1:1\"\n"),
+            "f.toml:1:1: no [[tokens]] are configured: add one, or set auth = \"none\" in [server] to run "
+            "without authentication");
+  EXPECT_EQ(ok("[server]\nauth = \"none\"\n").server.auth, auth_mode::none);
+}
+
+struct bad_case {
+  const char* what;
+  std::string toml;
+  std::string message;
+};
+
+TEST_F(ConfigTest, EachBadInputHasItsMessage) {
+  const std::string t = kToken;
+  const bad_case cases[] = {
+      {"unknown top-level key", "colour = 1\n" + t, "f.toml:1:1: unknown key 'colour' in the file"},
+      {"unknown server key", "[server]\nlisten = \"a:1\"\nlisen = \"x\"\n" + t,
+       "f.toml:3:1: unknown key 'lisen' in [server]"},
+      {"bad auth value", "[server]\nauth = \"maybe\"\n" + t,
+       "f.toml:2:8: 'auth' must be \"tokens\" or \"none\", not \"maybe\""},
+      {"listen without port", "[server]\nlisten = \"localhost\"\n" + t,
+       "f.toml:2:10: 'listen' must be host:port, e.g. 127.0.0.1:8080"},
+      {"wrong type", "[server]\nkeepalive_seconds = \"15\"\n" + t,
+       "f.toml:2:21: 'keepalive_seconds' must be an integer"},
+      {"out of range", "[server]\nkeepalive_seconds = 0\n" + t,
+       "f.toml:2:21: 'keepalive_seconds' must be between 1 and 3600, not 0"},
+      {"missing secret variable", "[[tokens]]\nname = \"x\"\nsecret_env = \"FT_UNSET\"\nscopes = [\"read\"]\n",
+       "f.toml:3:14: token 'x': environment variable FT_UNSET is not set"},
+      {"unknown scope", "[[tokens]]\nname = \"x\"\nsecret_env = \"FT_TOKEN_A\"\nscopes = [\"write\"]\n",
+       "f.toml:4:10: unknown scope 'write': use read, refresh or admin"},
+      {"token without name", "[[tokens]]\nsecret_env = \"FT_TOKEN_A\"\nscopes = [\"read\"]\n",
+       "f.toml:1:1: missing required key 'name'"},
+      {"bad source kind", t + "[[sources]]\nname = \"s\"\nkind = \"notion\"\nbase_url = \"http://x\"\n",
+       "f.toml:8:8: 'kind' must be \"knack\" or \"airtable\", not \"notion\""},
+      {"tenant_field not in fields",
+       t + "[[sources]]\nname = \"s\"\nkind = \"knack\"\nbase_url = \"u\"\n[[sources.objects]]\nname = \"o\"\n"
+           "key = \"object_1\"\nfields = { a = \"field_1\" }\ntenant_field = \"county\"\n",
+       "f.toml:14:16: 'tenant_field' names 'county', which is not in 'fields'"},
+      {"syntax error", "[server\n", "f.toml:1:8: Error while parsing table header: expected ']', saw '\\n'"},
+  };
+  for (const auto& c : cases) EXPECT_EQ(error(c.toml), c.message) << c.what;
+}
+
+TEST_F(ConfigTest, MissingFileIsAClearError) {
+  auto r = load_config("/nonexistent/freshet.toml");
+  ASSERT_TRUE(std::holds_alternative<config_error>(r));
+  EXPECT_EQ(std::get<config_error>(r).message, "/nonexistent/freshet.toml: cannot open the config file");
+}
+
+}  // namespace
+}  // namespace freshet::app

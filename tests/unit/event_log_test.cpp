@@ -1,0 +1,133 @@
+#include "store/event_log.hpp"
+
+#include "store/sqlite_db.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+
+namespace freshet::store {
+namespace {
+
+class EventLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("freshet-log-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  event_log_options opts() const { return {.path = (dir_ / "f.db").string()}; }
+
+  static core::event_ptr append(event_log& log, std::string tenant, std::string text) {
+    core::event_draft d;
+    d.type = core::event_type::message;
+    d.tenant = std::move(tenant);
+    d.body["message"] = text;
+    std::promise<core::event_ptr> p;
+    log.enqueue(std::move(d), [&](boost::system::error_code ec, core::event_ptr ev) {
+      EXPECT_FALSE(ec) << ec.message();
+      p.set_value(ev);
+    });
+    return p.get_future().get();
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(EventLogTest, IdsAreContiguousAndSurviveReopen) {
+  {
+    event_log log(opts());
+    EXPECT_EQ(log.last_id(), 0u);
+    EXPECT_EQ(append(log, "a", "one")->id, 1u);
+    EXPECT_EQ(append(log, "b", "two")->id, 2u);
+  }
+  event_log log(opts());
+  EXPECT_EQ(log.first_id(), 1u);
+  EXPECT_EQ(log.last_id(), 2u);
+  EXPECT_EQ(append(log, "a", "three")->id, 3u);
+}
+
+TEST_F(EventLogTest, ListenerSeesEveryCommitInOrderBeforeTheAck) {
+  event_log log(opts());
+  std::vector<std::uint64_t> seen;
+  std::mutex mu;
+  log.set_commit_listener([&](const std::vector<core::event_ptr>& batch) {
+    std::lock_guard lk(mu);
+    for (auto& e : batch) seen.push_back(e->id);
+  });
+  constexpr int kN = 500;
+  std::vector<std::promise<std::uint64_t>> acks(kN);
+  for (int i = 0; i < kN; ++i) {
+    core::event_draft d;
+    d.body["message"] = i;
+    log.enqueue(std::move(d), [&, i](boost::system::error_code ec, core::event_ptr ev) {
+      std::lock_guard lk(mu);
+      // The hub hears of an event before its publisher is acknowledged.
+      EXPECT_TRUE(std::find(seen.begin(), seen.end(), ev->id) != seen.end());
+      acks[i].set_value(ev->id);
+    });
+  }
+  for (int i = 0; i < kN; ++i) EXPECT_EQ(acks[i].get_future().get(), std::uint64_t(i + 1));
+  std::lock_guard lk(mu);
+  ASSERT_EQ(seen.size(), std::size_t(kN));
+  for (int i = 0; i < kN; ++i) EXPECT_EQ(seen[i], std::uint64_t(i + 1));
+  // Concurrent appends share transactions: fewer commits than events.
+  EXPECT_LT(log.counters().transactions, std::uint64_t(kN));
+}
+
+TEST_F(EventLogTest, ReadRangeFiltersAndLimits) {
+  event_log log(opts());
+  for (int i = 0; i < 10; ++i) append(log, i % 2 ? "odd" : "even", "m" + std::to_string(i));
+  core::topic_filter odd{{}, {"odd"}};
+  auto got = log.read_range(0, 10, odd, 100);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[0]->id, 2u);
+  EXPECT_EQ(got[4]->id, 10u);
+  EXPECT_NE(got[0]->sse_frame.find("id: 2\nevent: message\ndata: {"), std::string::npos);
+  auto limited = log.read_range(3, 8, core::topic_filter{}, 2);
+  ASSERT_EQ(limited.size(), 2u);
+  EXPECT_EQ(limited[0]->id, 4u);
+  EXPECT_EQ(limited[1]->id, 5u);
+  EXPECT_TRUE(log.read_range(5, 5, core::topic_filter{}, 10).empty());
+}
+
+TEST_F(EventLogTest, RetentionByCountMovesTheFirstId) {
+  auto o = opts();
+  o.retain_events = 10;
+  o.prune_every = std::chrono::milliseconds(0);
+  event_log log(o);
+  for (int i = 0; i < 30; ++i) append(log, "", "x");
+  append(log, "", "last");  // the pass after this commit sees all 31
+  for (int i = 0; i < 100 && log.first_id() < 21; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GE(log.first_id(), 21u);
+  EXPECT_EQ(log.last_id(), 31u);
+  EXPECT_GT(log.counters().pruned, 0u);
+  EXPECT_TRUE(log.read_range(0, 20, core::topic_filter{}, 100).empty());
+}
+
+TEST_F(EventLogTest, FullQueueIsRefusedWithOverloaded) {
+  auto o = opts();
+  o.max_pending = 0;
+  event_log log(o);
+  std::promise<boost::system::error_code> p;
+  log.enqueue({}, [&](boost::system::error_code ec, core::event_ptr) { p.set_value(ec); });
+  EXPECT_EQ(p.get_future().get(), make_error_code(errc::store_overloaded));
+  EXPECT_EQ(log.counters().rejected, 1u);
+}
+
+TEST_F(EventLogTest, NewerSchemaIsRefused) {
+  { event_log log(opts()); }
+  {
+    connection db(opts().path, false);
+    db.exec("PRAGMA user_version=999");
+  }
+  EXPECT_THROW(event_log log(opts()), sqlite_error);
+}
+
+}  // namespace
+}  // namespace freshet::store
