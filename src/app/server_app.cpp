@@ -62,7 +62,7 @@ int run_server(const config& cfg, const run_options& opts) {
                         .retain_events = sc.retain_events,
                         .retain_age = std::chrono::hours(sc.retain_hours),
                         .max_batch = static_cast<std::size_t>(sc.max_batch_events)});
-  hub::hub subscribers;
+  hub::hub subscribers(log.last_id());
   log.set_commit_listener([&subscribers](const std::vector<core::event_ptr>& batch) { subscribers.publish(batch); });
 
   const unsigned threads = sc.threads > 0 ? sc.threads : std::max(1u, std::thread::hardware_concurrency());

@@ -32,6 +32,10 @@ struct hub_stats {
 
 class hub {
  public:
+  // `last_committed`: the log's newest id when the hub starts, so that a
+  // resume before the first new event replays everything up to it.
+  explicit hub(std::uint64_t last_committed = 0) : last_published_(last_committed) {}
+
   std::uint64_t attach(const std::shared_ptr<stream_queue>& q);
   void detach(const std::shared_ptr<stream_queue>& q);
   void publish(const std::vector<core::event_ptr>& batch);

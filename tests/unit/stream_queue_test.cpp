@@ -107,6 +107,13 @@ TEST(Hub, AttachReturnsTheLastPublishedIdAndFansOut) {
   EXPECT_EQ(h.stats().sse, 0u);
 }
 
+TEST(Hub, StartsFromTheLogsLastIdSoResumeAfterRestartReplays) {
+  asio::io_context ioc;
+  hub h(42);
+  auto q = std::make_shared<stream_queue>(asio::make_strand(ioc), transport::sse, core::topic_filter{}, 1 << 20);
+  EXPECT_EQ(h.attach(q), 42u);
+}
+
 TEST(Hub, SlowSubscriberIsDroppedWithoutTouchingOthers) {
   asio::io_context ioc;
   hub h;
