@@ -7,6 +7,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/write.hpp>
 
+#include <spdlog/spdlog.h>
+
 #include <array>
 
 namespace freshet::hub {
@@ -66,14 +68,33 @@ struct sse_writer {
   }
 };
 
-// An SSE client never sends after its request, so readability means it closed
-// (or misbehaves): either way the stream ends.
+// An SSE client never sends after its request, so the socket turning readable
+// means it closed (EOF or reset). Readiness can be reported spuriously (with
+// several threads an edge-triggered event for the request itself may arrive
+// late), so each wake-up is confirmed with a non-blocking peek.
 asio::awaitable<void> watch_disconnect(std::shared_ptr<sse_connection> conn,
                                        std::shared_ptr<stream_queue> q) {
-  auto [ec] = co_await conn->stream.socket().async_wait(asio::socket_base::wait_read,
-                                                        asio::as_tuple(asio::use_awaitable));
-  if (!conn->open) co_return;
-  q->close(close_reason::client_gone);
+  for (;;) {
+    auto [ec] = co_await conn->stream.socket().async_wait(asio::socket_base::wait_read,
+                                                          asio::as_tuple(asio::use_awaitable));
+    if (!conn->open) co_return;
+    if (!ec) {
+      char byte;
+      boost::system::error_code pec;
+      conn->stream.socket().non_blocking(true, pec);
+      const std::size_t n = conn->stream.socket().receive(asio::buffer(&byte, 1), asio::socket_base::message_peek, pec);
+      if (pec == asio::error::would_block || pec == asio::error::try_again) continue;  // spurious
+      if (!pec && n > 0) {
+        // Bytes after an SSE request: not a protocol we speak. Drain and ignore
+        // them so that a chatty client is not mistaken for a closed one.
+        char sink[512];
+        conn->stream.socket().receive(asio::buffer(sink), 0, pec);
+        if (!pec) continue;
+      }
+    }
+    q->close(close_reason::client_gone);
+    co_return;
+  }
 }
 
 std::string response_head(std::chrono::milliseconds retry) {
@@ -103,6 +124,7 @@ asio::awaitable<void> serve_sse(stream_context& ctx, beast::tcp_stream stream, s
     asio::co_spawn(strand, watch_disconnect(conn, q), asio::detached);
     co_await pump(ctx, q, sub, out);
   }
+  spdlog::debug("msg=\"sse stream ended\" reason={} open={}", static_cast<int>(q->closed()), conn->open);
   q->on_close(nullptr);
   conn->shut();
 }
