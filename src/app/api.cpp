@@ -115,12 +115,13 @@ api::filter_or_error api::resolve_topics(const principal& who, std::vector<std::
   return core::topic_filter{std::move(objects), std::move(tenants)};
 }
 
-asio::awaitable<std::optional<http::response>> api::handle(http::request& req, beast::tcp_stream& stream) {
+asio::awaitable<http::handler_result> api::handle(http::request& req) {
   const auto started = std::chrono::steady_clock::now();
   const unsigned version = req.version();
   auto parsed = boost::urls::parse_origin_form(req.target());
   if (!parsed) {
-    co_return error_response({status::bad_request, "bad_target", "The request target is not a valid path."}, version);
+    co_return http::handler_result{
+        error_response({status::bad_request, "bad_target", "The request target is not a valid path."}, version), {}};
   }
   const boost::urls::url_view url = *parsed;
   const std::string path = url.path();
@@ -134,7 +135,7 @@ asio::awaitable<std::optional<http::response>> api::handle(http::request& req, b
     spdlog::debug("msg=request method={} path={} status={} ms={:.2f}", std::string(req.method_string()), path,
                   res.result_int(), secs * 1000);
     res.keep_alive(req.keep_alive() && res.keep_alive());
-    return std::optional<http::response>(std::move(res));
+    return http::handler_result{std::move(res), {}};
   };
   auto allow_only = [&](bhttp::verb v) -> std::optional<http::response> {
     if (verb == v || (v == bhttp::verb::get && verb == bhttp::verb::head)) return std::nullopt;
@@ -166,12 +167,14 @@ asio::awaitable<std::optional<http::response>> api::handle(http::request& req, b
                                          "/api/ws speaks WebSocket only: send an Upgrade request."},
                                         version));
       requests_.record(route, 101, 0);
-      auto policy = [this, p](const std::vector<std::string>& objects, const std::string& tenant) {
+      hub::subscribe_policy policy = [this, p](const std::vector<std::string>& objects, const std::string& tenant) {
         return resolve_topics(p, objects, tenant.empty() ? std::vector<std::string>{}
                                                          : std::vector<std::string>{tenant});
       };
-      co_await hub::serve_ws(streams_, std::move(stream), std::move(req), std::move(policy));
-      co_return std::nullopt;
+      co_return http::handler_result{
+          std::nullopt, [this, upgrade = std::move(req), policy](beast::tcp_stream s) mutable {
+            return hub::serve_ws(streams_, std::move(s), std::move(upgrade), std::move(policy));
+          }};
     }
 
     auto topics = resolve_topics(p, params(url, "object"), params(url, "tenant"));
@@ -189,8 +192,10 @@ asio::awaitable<std::optional<http::response>> api::handle(http::request& req, b
       sub.bad_resume_id = !sub.after;
     }
     requests_.record(route, 200, 0);
-    co_await hub::serve_sse(streams_, std::move(stream), std::move(sub));
-    co_return std::nullopt;
+    // Run once: the subscription moves into the stream rather than being copied.
+    co_return http::handler_result{std::nullopt, [this, sub = std::move(sub)](beast::tcp_stream s) mutable {
+                                     return hub::serve_sse(streams_, std::move(s), std::move(sub));
+                                   }};
   }
 
   if (path == "/api/broadcast") {

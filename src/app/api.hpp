@@ -26,8 +26,7 @@ class api : public http::request_handler {
   // Called once a second: samples counters for rates.
   void tick();
 
-  boost::asio::awaitable<std::optional<http::response>> handle(http::request& req,
-                                                               boost::beast::tcp_stream& stream) override;
+  boost::asio::awaitable<http::handler_result> handle(http::request& req) override;
 
  private:
   using principal_or_error = std::variant<principal, http::api_error>;

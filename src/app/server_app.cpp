@@ -58,25 +58,38 @@ int run_server(const config& cfg, const run_options& opts) {
     spdlog::warn("msg=\"authentication is off (auth = \\\"none\\\"): anyone who reaches {} may read and publish\"",
                  sc.listen);
 
-  store::event_log log({.path = (std::filesystem::path(sc.data_dir) / "freshet.db").string(),
+  auto log_owner = std::make_unique<store::event_log>(store::event_log_options{.path = (std::filesystem::path(sc.data_dir) / "freshet.db").string(),
                         .retain_events = sc.retain_events,
                         .retain_age = std::chrono::hours(sc.retain_hours),
                         .max_batch = static_cast<std::size_t>(sc.max_batch_events)});
-  hub::hub subscribers(log.last_id());
-  log.set_commit_listener([&subscribers](const std::vector<core::event_ptr>& batch) { subscribers.publish(batch); });
+  store::event_log& log = *log_owner;
 
+  // One io_context per core, each run by one thread (the nginx model): a
+  // connection stays on the worker that accepted it, so its state needs no
+  // lock and fan-out posts once per worker, not once per connection. Worker 0
+  // also runs the acceptor, the signal handler and the tickers.
   const unsigned threads = sc.threads > 0 ? sc.threads : std::max(1u, std::thread::hardware_concurrency());
-  asio::io_context ioc(static_cast<int>(threads));
-  asio::thread_pool blocking(2);  // log reads for resume: disk I/O stays off the event loop
+  std::vector<std::unique_ptr<asio::io_context>> workers;
+  std::vector<asio::any_io_executor> worker_executors;
+  for (unsigned i = 0; i < threads; ++i) {
+    workers.push_back(std::make_unique<asio::io_context>(1));
+    worker_executors.push_back(workers.back()->get_executor());
+  }
+  asio::io_context& main_ioc = *workers.front();
+  asio::thread_pool blocking(2);  // log reads for resume: disk I/O stays off the workers
+
+  hub::hub subscribers(worker_executors, log.last_id());
+  log.set_commit_listener([&subscribers](const std::vector<core::event_ptr>& batch) { subscribers.publish(batch); });
 
   hub::stream_context streams{subscribers, log, blocking.get_executor(), std::chrono::seconds(sc.keepalive_seconds),
                               sc.send_buffer_bytes};
   authenticator auth(sc.auth, cfg.tokens);
   api handler(cfg, auth, streams);
-  http::server server(ioc, parse_listen(sc.listen),
-                      {sc.max_header_bytes, sc.max_body_bytes, std::chrono::seconds(sc.read_timeout_seconds),
-                       std::chrono::seconds(sc.idle_timeout_seconds), static_cast<std::size_t>(sc.max_connections)},
-                      handler);
+  const http::server_limits limits{sc.max_header_bytes, sc.max_body_bytes, std::chrono::seconds(sc.read_timeout_seconds),
+                       std::chrono::seconds(sc.idle_timeout_seconds), static_cast<std::size_t>(sc.max_connections)};
+  auto server_owner =
+      std::make_unique<http::server>(main_ioc, worker_executors, parse_listen(sc.listen), limits, handler);
+  http::server& server = *server_owner;
   handler.attach_server(&server);
   server.start();
   spdlog::info("msg=listening address={}:{} data_dir={} threads={} auth={} sources={}",
@@ -87,11 +100,15 @@ int run_server(const config& cfg, const run_options& opts) {
   if (opts.on_listening) opts.on_listening(server.local_endpoint().port());
 
   std::atomic<bool> stopping{false};
-  auto work = asio::make_work_guard(ioc);
-  asio::co_spawn(ioc, every(std::chrono::milliseconds(1000), [&] { handler.tick(); }, stopping), asio::detached);
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  for (auto& w : workers) work.push_back(asio::make_work_guard(*w));
+  asio::co_spawn(main_ioc, every(std::chrono::milliseconds(1000), [&] { handler.tick(); }, stopping), asio::detached);
+  asio::co_spawn(main_ioc,
+                 every(std::chrono::seconds(sc.keepalive_seconds), [&] { subscribers.keepalive_tick(); }, stopping),
+                 asio::detached);
   if (opts.demo_ticker) {
     auto n = std::make_shared<std::uint64_t>(0);
-    asio::co_spawn(ioc,
+    asio::co_spawn(main_ioc,
                    every(opts.demo_interval,
                          [&, n] {
                            core::event_draft d;
@@ -103,19 +120,20 @@ int run_server(const config& cfg, const run_options& opts) {
                    asio::detached);
   }
 
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+  auto signals = std::make_unique<asio::signal_set>(main_ioc, SIGINT, SIGTERM);
+  signals->async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("msg=\"stopping\" signal={}", sig);
     stopping = true;
     server.stop();
     subscribers.close_all();
-    // Requests in flight finish and streams end; then nothing holds the loop.
+    // Requests in flight finish and streams end (WebSocket peers get a close
+    // frame); then nothing holds the workers.
     asio::co_spawn(
-        ioc,
+        main_ioc,
         [&]() -> asio::awaitable<void> {
           const auto give_up = std::chrono::steady_clock::now() + kShutdownGrace;
-          asio::steady_timer t(ioc);
+          asio::steady_timer t(main_ioc);
           while (server.open_connections() != 0 && std::chrono::steady_clock::now() < give_up) {
             t.expires_after(std::chrono::milliseconds(20));
             co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -123,18 +141,28 @@ int run_server(const config& cfg, const run_options& opts) {
           if (server.open_connections() != 0)
             spdlog::warn("msg=\"closing connections still open after the grace period\" open={}",
                          server.open_connections());
-          work.reset();
-          ioc.stop();
+          work.clear();
+          for (auto& w : workers) w->stop();
         },
         asio::detached);
   });
 
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
-  ioc.run();
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&, i] { workers[i]->run(); });
+  main_ioc.run();
   for (auto& t : pool) t.join();
   blocking.join();
-  spdlog::info("msg=stopped events_committed={}", log.counters().committed);
+  const auto committed = log.counters().committed;
+  // Teardown order: the log first (its writer may still hand a last batch to
+  // the hub, which posts into the stopped workers); then what lives on the
+  // workers' io_contexts; then the contexts, whose pending coroutine frames
+  // detach from the hub as they are destroyed; the hub goes last.
+  log_owner.reset();
+  signals.reset();
+  handler.attach_server(nullptr);
+  server_owner.reset();
+  workers.clear();
+  spdlog::info("msg=stopped events_committed={}", committed);
   return 0;
 }
 

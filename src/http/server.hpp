@@ -1,8 +1,11 @@
-// The HTTP/1.1 server: a listener and one coroutine per connection on its own
-// strand. It enforces the limits (head and body size, read and idle timeouts,
-// connection count), answers protocol errors with DESIGN.md's JSON error, and
-// hands each request to a request_handler, which either answers it or takes
-// the connection over (SSE, WebSocket).
+// The HTTP/1.1 server: a listener and one coroutine per connection. Each
+// accepted connection is given, round robin, to one worker (an io_context run
+// by one thread) and stays there, so a connection's code never runs on two
+// threads and needs no strand. The server enforces the limits (head and body
+// size, read and idle timeouts, connection count), answers protocol errors
+// with DESIGN.md's JSON error, and hands each request to a request_handler,
+// which either answers it or turns the connection into a stream (SSE,
+// WebSocket).
 //
 // Thread-safety: start() and stop() from any thread; the counters are atomic.
 #pragma once
@@ -15,6 +18,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <cstdint>
 #include <list>
@@ -35,13 +39,20 @@ struct server_limits {
   std::size_t max_connections = 19000;
 };
 
+// A long-lived exchange that takes the connection over. The request's
+// coroutine (its frame, parser and buffer) ends first, so an idle stream
+// holds only what the stream itself needs.
+using stream_task = std::function<boost::asio::awaitable<void>(boost::beast::tcp_stream)>;
+
+struct handler_result {
+  std::optional<response> res;  // an answer, or
+  stream_task stream;           // a stream to run on the connection
+};
+
 class request_handler {
  public:
   virtual ~request_handler() = default;
-  // Answers `req`, or returns nullopt after taking `stream` over (moving from
-  // it) for a long-lived exchange; the connection's coroutine then ends.
-  virtual boost::asio::awaitable<std::optional<response>> handle(request& req,
-                                                                  boost::beast::tcp_stream& stream) = 0;
+  virtual boost::asio::awaitable<handler_result> handle(request& req) = 0;
 };
 
 struct server_counters {
@@ -53,9 +64,10 @@ struct server_counters {
 
 class server {
  public:
-  // Binds now (throws if it cannot); accepts after start().
-  server(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& at, server_limits limits,
-         request_handler& handler);
+  // Binds now (throws if it cannot); accepts after start(). The acceptor runs
+  // on `ioc`; connections go to `workers` in turn.
+  server(boost::asio::io_context& ioc, std::vector<boost::asio::any_io_executor> workers,
+         const boost::asio::ip::tcp::endpoint& at, server_limits limits, request_handler& handler);
 
   void start();
   // Stops accepting, closes idle keep-alive connections, and lets requests in
@@ -74,6 +86,8 @@ class server {
   boost::asio::awaitable<void> refuse_busy(boost::asio::ip::tcp::socket socket);
 
   boost::asio::io_context& ioc_;
+  const std::vector<boost::asio::any_io_executor> workers_;
+  std::size_t next_worker_ = 0;  // on the acceptor's thread only
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::ip::tcp::endpoint local_;
   const server_limits limits_;

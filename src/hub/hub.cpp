@@ -1,63 +1,101 @@
 #include "hub/hub.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include <algorithm>
-#include <mutex>
+#include <stdexcept>
 
 namespace freshet::hub {
 
-std::uint64_t hub::attach(const std::shared_ptr<stream_queue>& q) {
-  std::unique_lock lk(mu_);
-  if (closed_) {
-    lk.unlock();
-    q->close(close_reason::shutdown);
-    return last_published_.load();
+namespace asio = boost::asio;
+
+hub::hub(std::vector<asio::any_io_executor> workers, std::uint64_t last_committed) {
+  for (auto& ex : workers) {
+    auto s = std::make_unique<shard>();
+    s->executor = ex;
+    s->last_delivered = last_committed;
+    shards_.push_back(std::move(s));
   }
-  queues_.push_back(q);
-  return last_published_.load();
+}
+
+hub::shard& hub::shard_of(const stream_queue& q) {
+  // By execution context: executors of one io_context may differ in their
+  // properties (work tracking, blocking) and still be the same worker.
+  auto* ctx = &asio::query(q.executor(), asio::execution::context);
+  for (auto& s : shards_)
+    if (&asio::query(s->executor, asio::execution::context) == ctx) return *s;
+  throw std::logic_error("stream_queue on an executor the hub does not know");
+}
+
+template <class F>
+void hub::on_every_shard(F f) {
+  for (auto& s : shards_) asio::post(s->executor, [sp = s.get(), f] { f(*sp); });
+}
+
+std::uint64_t hub::attach(const std::shared_ptr<stream_queue>& q) {
+  shard& s = shard_of(*q);
+  if (s.closed) {
+    q->close(close_reason::shutdown);
+    return s.last_delivered;
+  }
+  s.queues.push_back(q);
+  std::lock_guard lk(s.stats_mu);
+  ++s.topics[q->filter().label()];
+  ++(q->kind() == transport::sse ? s.sse : s.ws);
+  return s.last_delivered;
 }
 
 void hub::detach(const std::shared_ptr<stream_queue>& q) {
-  std::unique_lock lk(mu_);
-  auto it = std::find(queues_.begin(), queues_.end(), q);
-  if (it == queues_.end()) return;
-  *it = std::move(queues_.back());
-  queues_.pop_back();
+  shard& s = shard_of(*q);
+  auto it = std::find(s.queues.begin(), s.queues.end(), q);
+  if (it == s.queues.end()) return;
+  *it = std::move(s.queues.back());
+  s.queues.pop_back();
+  std::lock_guard lk(s.stats_mu);
+  auto t = s.topics.find(q->filter().label());
+  if (t != s.topics.end() && --t->second == 0) s.topics.erase(t);
+  --(q->kind() == transport::sse ? s.sse : s.ws);
 }
 
 void hub::publish(const std::vector<core::event_ptr>& batch) {
   if (batch.empty()) return;
-  std::shared_lock lk(mu_);
-  std::uint64_t dropped = 0;
-  for (const auto& q : queues_)
-    if (!q->push(batch)) ++dropped;
-  last_published_.store(batch.back()->id);
   published_.fetch_add(batch.size(), std::memory_order_relaxed);
-  if (dropped) drops_.fetch_add(dropped, std::memory_order_relaxed);
+  auto shared = std::make_shared<const std::vector<core::event_ptr>>(batch);
+  on_every_shard([this, shared](shard& s) {
+    std::uint64_t dropped = 0;
+    for (const auto& q : s.queues)
+      if (!q->push(*shared)) ++dropped;
+    s.last_delivered = shared->back()->id;
+    if (dropped) drops_.fetch_add(dropped, std::memory_order_relaxed);
+  });
+}
+
+void hub::keepalive_tick() {
+  on_every_shard([](shard& s) {
+    for (const auto& q : s.queues) q->keepalive();
+  });
 }
 
 void hub::close_all() {
-  std::vector<std::shared_ptr<stream_queue>> all;
-  {
-    std::unique_lock lk(mu_);
-    closed_ = true;
-    all = queues_;
-  }
-  for (auto& q : all) q->close(close_reason::shutdown);
+  on_every_shard([](shard& s) {
+    s.closed = true;
+    // close() only posts the session's wake-up, so the list stays intact here.
+    for (const auto& q : s.queues) q->close(close_reason::shutdown);
+  });
 }
 
 hub_stats hub::stats() const {
-  hub_stats s;
-  {
-    std::shared_lock lk(mu_);
-    for (const auto& q : queues_) {
-      (q->kind() == transport::sse ? s.sse : s.ws)++;
-      s.topics[q->filter().label()]++;
-    }
+  hub_stats st;
+  for (const auto& s : shards_) {
+    std::lock_guard lk(s->stats_mu);
+    st.sse += s->sse;
+    st.ws += s->ws;
+    for (const auto& [label, n] : s->topics) st.topics[label] += n;
   }
-  s.published = published_.load();
-  s.deliveries = deliveries_.load();
-  s.drops = drops_.load();
-  return s;
+  st.published = published_.load();
+  st.deliveries = deliveries_.load();
+  st.drops = drops_.load();
+  return st;
 }
 
 }  // namespace freshet::hub

@@ -1,22 +1,29 @@
 // The hub: who is subscribed, and the fan-out of committed events to them.
-// The store's writer calls publish() with each committed batch, in id order;
-// publish() only appends shared pointers to bounded per-connection queues, so
-// it never waits on a socket.
 //
-// The seam between replay and live: attach() returns the id of the last event
-// the hub had published when the queue joined. Every later event reaches the
-// queue; every event up to it is already committed, so the session replays
+// Threading: connections live on worker threads, one io_context each, and the
+// hub keeps one shard per worker. A shard's subscriber list is touched only on
+// its own thread, so fan-out takes no lock per connection: publish(), called
+// by the store's writer with each committed batch in id order, posts the batch
+// once to every shard, and the shard's thread appends it to its connections'
+// bounded queues.
+//
+// The seam between replay and live: attach() (on the connection's thread)
+// returns the id of the last event its shard has delivered. Every later event
+// reaches the queue; every event up to it is committed, so the session replays
 // (after, that id] from the log and then drains the queue: no gap, no duplicate.
 //
-// Thread-safety: every member may be called from any thread.
+// Thread-safety: publish(), keepalive_tick(), close_all() and stats() from any
+// thread; attach() and detach() on the connection's own executor.
 #pragma once
 
 #include "hub/stream_queue.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <atomic>
 #include <map>
 #include <memory>
-#include <shared_mutex>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,28 +39,40 @@ struct hub_stats {
 
 class hub {
  public:
-  // `last_committed`: the log's newest id when the hub starts, so that a
-  // resume before the first new event replays everything up to it.
-  explicit hub(std::uint64_t last_committed = 0) : last_published_(last_committed) {}
+  // One shard per worker executor. `last_committed`: the log's newest id when
+  // the hub starts, so a resume before the first new event replays up to it.
+  hub(std::vector<boost::asio::any_io_executor> workers, std::uint64_t last_committed);
 
   std::uint64_t attach(const std::shared_ptr<stream_queue>& q);
   void detach(const std::shared_ptr<stream_queue>& q);
   void publish(const std::vector<core::event_ptr>& batch);
-  // Ends every stream (shutdown). Later attaches are refused: attach() closes them.
+  // Once per keepalive interval: pings every SSE stream that sent nothing since
+  // the last tick (one timer for all connections instead of one each).
+  void keepalive_tick();
+  // Ends every stream (shutdown); later attaches are closed at once.
   void close_all();
 
   void count_deliveries(std::size_t n) { deliveries_.fetch_add(n, std::memory_order_relaxed); }
   hub_stats stats() const;
 
  private:
-  mutable std::shared_mutex mu_;
-  // Subscribers, guarded by mu_: publish() holds it shared for the whole batch
-  // and moves last_published_ before letting go, so attach() (exclusive) sees a
-  // list and an id that agree.
-  std::vector<std::shared_ptr<stream_queue>> queues_;
-  std::atomic<std::uint64_t> last_published_{0};
-  bool closed_ = false;
+  struct shard {
+    boost::asio::any_io_executor executor;
+    // On the shard's thread only:
+    std::vector<std::shared_ptr<stream_queue>> queues;
+    std::uint64_t last_delivered = 0;
+    bool closed = false;
+    // For stats, read from any thread (changed only on attach and detach).
+    mutable std::mutex stats_mu;
+    std::map<std::string, std::size_t> topics;
+    std::size_t sse = 0, ws = 0;
+  };
 
+  shard& shard_of(const stream_queue& q);
+  template <class F>
+  void on_every_shard(F f);
+
+  std::vector<std::unique_ptr<shard>> shards_;
   std::atomic<std::uint64_t> published_{0}, deliveries_{0}, drops_{0};
 };
 

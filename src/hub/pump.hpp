@@ -1,15 +1,16 @@
 // The part of a stream that SSE and WebSocket share: attach to the hub, replay
 // the missed events from the log in chunks, then drain the live queue. The
 // transport supplies a writer with
-//   awaitable<bool> write(const std::vector<core::event_ptr>&)  (false: gone)
-//   awaitable<bool> keepalive()
-//   awaitable<bool> reset()                                      (send a reset event)
+//   async_write_batch(const std::vector<core::event_ptr>&, token) -> void(error_code)
+// an Asio operation, not a coroutine, so that a write in flight costs no
+// coroutine frame of its own (10,000 of them at once would each be a malloc).
 #pragma once
 
 #include "core/event.hpp"
 #include "hub/streams.hpp"
 #include "store/event_log.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -19,6 +20,55 @@ namespace freshet::hub {
 // Events per replay read: large enough to amortise a query, small enough that
 // a long replay interleaves with other work and stays within the send buffer.
 inline constexpr std::size_t kReplayChunk = 512;
+
+// The reset event: no id (the client's resume point stays where it was).
+inline core::event_ptr make_reset_event() {
+  static const std::string json =
+      R"({"type":"reset","reason":"the resume point is not in the retained log; refetch the snapshot, then go on"})";
+  auto ev = std::make_shared<core::event>();
+  ev->type = core::event_type::reset;
+  ev->json = json;
+  ev->sse_frame = core::sse_frame_without_id(core::event_type::reset, json);
+  return ev;
+}
+
+// Replays (after, live_from] from the log, in chunks read off the event loop.
+// Its own coroutine, so that its frame is freed before the stream idles.
+// Returns false when the connection is gone.
+template <class Writer>
+boost::asio::awaitable<bool> replay(stream_context& ctx, const std::shared_ptr<stream_queue>& q,
+                                    const subscription& sub, std::uint64_t live_from, Writer& out) {
+  namespace asio = boost::asio;
+  std::uint64_t cursor = sub.after.value_or(0);
+  const std::uint64_t first = ctx.log.first_id();
+  // A resume point the log cannot continue from: ahead of it (another
+  // deployment, a wiped data dir), behind what retention kept, or unreadable.
+  const bool ahead = cursor > live_from;
+  const bool pruned = cursor < live_from && first > cursor + 1;
+  if (sub.bad_resume_id || ahead || pruned) {
+    static const std::vector<core::event_ptr> reset{make_reset_event()};
+    auto [ec] = co_await out.async_write_batch(reset, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return false;
+    cursor = ahead ? live_from : (first ? first - 1 : 0);
+  }
+  while (cursor < live_from) {
+    auto chunk = co_await asio::co_spawn(
+        ctx.blocking,
+        [&]() -> asio::awaitable<std::vector<core::event_ptr>> {
+          co_return ctx.log.read_range(cursor, live_from, q->filter(), kReplayChunk);
+        },
+        asio::use_awaitable);
+    if (q->closed() != close_reason::none) co_return false;
+    if (!chunk.empty()) {
+      auto [ec] = co_await out.async_write_batch(chunk, asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return false;
+    }
+    ctx.subscribers.count_deliveries(chunk.size());
+    if (chunk.size() < kReplayChunk) break;
+    cursor = chunk.back()->id;
+  }
+  co_return true;
+}
 
 template <class Writer>
 boost::asio::awaitable<void> pump(stream_context& ctx, const std::shared_ptr<stream_queue>& q,
@@ -31,61 +81,25 @@ boost::asio::awaitable<void> pump(stream_context& ctx, const std::shared_ptr<str
     ~detach_guard() { h.detach(q); }
   } guard{ctx.subscribers, q};
 
-  if (sub.after || sub.bad_resume_id) {
-    std::uint64_t cursor = sub.after.value_or(0);
-    const std::uint64_t first = ctx.log.first_id();
-    // A resume point the log cannot continue from: ahead of it (another
-    // deployment, a wiped data dir), behind what retention kept, or unreadable.
-    const bool ahead = cursor > live_from;
-    const bool pruned = cursor < live_from && first > cursor + 1;
-    if (sub.bad_resume_id || ahead || pruned) {
-      if (!co_await out.reset()) co_return;
-      cursor = ahead ? live_from : (first ? first - 1 : 0);
-    }
-    while (cursor < live_from) {
-      auto chunk = co_await asio::co_spawn(
-          ctx.blocking,
-          [&]() -> asio::awaitable<std::vector<core::event_ptr>> {
-            co_return ctx.log.read_range(cursor, live_from, q->filter(), kReplayChunk);
-          },
-          asio::use_awaitable);
-      if (q->closed() != close_reason::none) co_return;
-      if (!chunk.empty() && !co_await out.write(chunk)) co_return;
-      ctx.subscribers.count_deliveries(chunk.size());
-      if (chunk.size() < kReplayChunk) break;
-      cursor = chunk.back()->id;
-    }
-  }
+  if ((sub.after || sub.bad_resume_id) && !co_await replay(ctx, q, sub, live_from, out)) co_return;
 
+  std::vector<core::event_ptr> batch;
   for (;;) {
-    co_await q->wait(ctx.keepalive);
+    co_await q->async_wait(asio::use_awaitable);
     if (q->closed() != close_reason::none) co_return;
-    auto batch = q->take();
-    if (batch.empty()) {
-      if (!co_await out.keepalive()) co_return;
-      continue;
-    }
+    q->take(batch);
+    if (batch.empty()) continue;
     std::size_t bytes = 0;
     std::size_t events = 0;
     for (const auto& ev : batch) {
       bytes += q->frame_size(*ev);
-      events += ev->id != 0;  // private frames (errors) are not deliveries
+      events += ev->id != 0;  // private frames (errors, pings) are not deliveries
     }
-    if (!co_await out.write(batch)) co_return;
+    auto [ec] = co_await out.async_write_batch(batch, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
     q->written(bytes);
     ctx.subscribers.count_deliveries(events);
   }
-}
-
-// The reset event: no id (the client's resume point stays where it was).
-inline core::event_ptr make_reset_event() {
-  static const std::string json =
-      R"({"type":"reset","reason":"the resume point is not in the retained log; refetch the snapshot, then go on"})";
-  auto ev = std::make_shared<core::event>();
-  ev->type = core::event_type::reset;
-  ev->json = json;
-  ev->sse_frame = core::sse_frame_without_id(core::event_type::reset, json);
-  return ev;
 }
 
 }  // namespace freshet::hub

@@ -4,7 +4,7 @@
 #include "hub/streams.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/write.hpp>
 
 #include <spdlog/spdlog.h>
@@ -18,83 +18,70 @@ namespace beast = boost::beast;
 
 namespace {
 
-constexpr auto kWriteTimeout = std::chrono::seconds(30);
-
 // State shared by the writer and the disconnect watcher; both run on the
 // connection's strand.
+// A bare socket, not Beast's tcp_stream: a stream needs none of its timers,
+// and an idle connection should cost as little as it can.
 struct sse_connection {
-  explicit sse_connection(beast::tcp_stream s) : stream(std::move(s)) {}
-  beast::tcp_stream stream;
+  explicit sse_connection(beast::tcp_stream s) : socket(s.release_socket()) {}
+  asio::ip::tcp::socket socket;
   bool open = true;
 
   void shut() {
     if (!open) return;
     open = false;
     boost::system::error_code ec;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    stream.socket().close(ec);
+    socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    socket.close(ec);
   }
 };
 
 struct sse_writer {
   std::shared_ptr<sse_connection> conn;
+  std::vector<asio::const_buffer> bufs;  // reused: no allocation per write
 
-  asio::awaitable<bool> send(const std::vector<asio::const_buffer>& bufs) {
-    if (!conn->open) co_return false;
-    // A client that cannot take a write for this long is gone or stuck.
-    conn->stream.expires_after(kWriteTimeout);
-    auto [ec, n] = co_await asio::async_write(conn->stream, bufs, asio::as_tuple(asio::use_awaitable));
-    if (conn->open) conn->stream.expires_never();
-    co_return !ec;
-  }
-
-  asio::awaitable<bool> write(const std::vector<core::event_ptr>& batch) {
-    std::vector<asio::const_buffer> bufs;
-    bufs.reserve(batch.size());
+  // One gather write of every frame, straight on the socket, with no
+  // per-write timer: a client that stops reading is cut by the queue's byte
+  // limit (on_close), not by a clock.
+  template <class Token>
+  auto async_write_batch(const std::vector<core::event_ptr>& batch, Token&& token) {
+    bufs.clear();
     for (const auto& ev : batch) bufs.emplace_back(asio::buffer(ev->sse_frame));
-    co_return co_await send(bufs);
-  }
-
-  asio::awaitable<bool> keepalive() {
-    static constexpr std::string_view ping = ": ping\n\n";
-    const std::vector<asio::const_buffer> bufs{asio::buffer(ping)};
-    co_return co_await send(bufs);
-  }
-
-  asio::awaitable<bool> reset() {
-    static const core::event_ptr ev = make_reset_event();
-    const std::vector<asio::const_buffer> bufs{asio::buffer(ev->sse_frame)};
-    co_return co_await send(bufs);
+    return asio::async_write(conn->socket, bufs,
+                             asio::deferred([](boost::system::error_code ec, std::size_t) {
+                               return asio::deferred.values(ec);
+                             }))(std::forward<Token>(token));
   }
 };
 
 // An SSE client never sends after its request, so the socket turning readable
 // means it closed (EOF or reset). Readiness can be reported spuriously (with
 // several threads an edge-triggered event for the request itself may arrive
-// late), so each wake-up is confirmed with a non-blocking peek.
-asio::awaitable<void> watch_disconnect(std::shared_ptr<sse_connection> conn,
-                                       std::shared_ptr<stream_queue> q) {
-  for (;;) {
-    auto [ec] = co_await conn->stream.socket().async_wait(asio::socket_base::wait_read,
-                                                          asio::as_tuple(asio::use_awaitable));
-    if (!conn->open) co_return;
+// late), so each wake-up is confirmed with a non-blocking peek. A plain
+// callback, not a coroutine: an idle stream should not pay for another frame.
+void watch_disconnect(std::shared_ptr<sse_connection> conn, std::shared_ptr<stream_queue> q) {
+  auto& socket = conn->socket;
+  socket.async_wait(asio::socket_base::wait_read, [conn = std::move(conn), q = std::move(q)](
+                                                      boost::system::error_code ec) mutable {
+    if (!conn->open) return;
     if (!ec) {
       char byte;
       boost::system::error_code pec;
-      conn->stream.socket().non_blocking(true, pec);
-      const std::size_t n = conn->stream.socket().receive(asio::buffer(&byte, 1), asio::socket_base::message_peek, pec);
-      if (pec == asio::error::would_block || pec == asio::error::try_again) continue;  // spurious
+      conn->socket.non_blocking(true, pec);
+      const std::size_t n = conn->socket.receive(asio::buffer(&byte, 1), asio::socket_base::message_peek, pec);
+      if (pec == asio::error::would_block || pec == asio::error::try_again) {
+        return watch_disconnect(std::move(conn), std::move(q));  // spurious
+      }
       if (!pec && n > 0) {
         // Bytes after an SSE request: not a protocol we speak. Drain and ignore
         // them so that a chatty client is not mistaken for a closed one.
         char sink[512];
-        conn->stream.socket().receive(asio::buffer(sink), 0, pec);
-        if (!pec) continue;
+        conn->socket.receive(asio::buffer(sink), 0, pec);
+        if (!pec) return watch_disconnect(std::move(conn), std::move(q));
       }
     }
     q->close(close_reason::client_gone);
-    co_return;
-  }
+  });
 }
 
 std::string response_head(std::chrono::milliseconds retry) {
@@ -116,12 +103,16 @@ asio::awaitable<void> serve_sse(stream_context& ctx, beast::tcp_stream stream, s
   auto conn = std::make_shared<sse_connection>(std::move(stream));
   auto q = std::make_shared<stream_queue>(strand, transport::sse, sub.filter, ctx.send_buffer_bytes);
   q->on_close([conn](close_reason) { conn->shut(); });
-  sse_writer out{conn};
+  sse_writer out{conn, {}};
 
-  const std::string head = response_head(ctx.sse_retry);
-  const std::vector<asio::const_buffer> head_bufs{asio::buffer(head)};
-  if (co_await out.send(head_bufs)) {
-    asio::co_spawn(strand, watch_disconnect(conn, q), asio::detached);
+  bool head_sent = false;
+  {
+    const std::string head = response_head(ctx.sse_retry);  // freed before the stream idles
+    auto [hec, hn] = co_await asio::async_write(conn->socket, asio::buffer(head), asio::as_tuple(asio::use_awaitable));
+    head_sent = !hec;
+  }
+  if (head_sent) {
+    watch_disconnect(conn, q);
     co_await pump(ctx, q, sub, out);
   }
   spdlog::debug("msg=\"sse stream ended\" reason={} open={}", static_cast<int>(q->closed()), conn->open);

@@ -1,24 +1,31 @@
-// The bounded queue between the hub (which pushes from the store's writer
-// thread) and one stream connection (which drains it on its strand). It counts
-// the bytes queued plus the bytes being written; a push that would pass the
-// limit closes the queue instead: the connection is dropped and the client
-// resumes with Last-Event-ID. So a slow client costs at most `max_bytes` of
+// The bounded queue in front of one stream connection. It counts the bytes
+// queued plus the bytes being written; a push that would pass the limit
+// closes the queue instead: the connection is dropped and the client resumes
+// with Last-Event-ID. So a slow client costs at most `max_bytes` of shared
 // references and never delays the hub or any other subscriber.
 //
-// Thread-safety: push() and close() from any thread; the rest on the strand.
+// Waking is one post per idle-to-busy turn: a waiting session parks its
+// completion handler here and the first push posts it; bursts that arrive
+// while it writes are taken together by the next take(). There are no
+// per-connection timers: keep-alives come from the hub's one ticker.
+//
+// Thread-safety: none needed. A queue lives on its connection's worker thread
+// and every member is called there (the hub's shard for that worker included).
 #pragma once
 
 #include "core/event.hpp"
 #include "core/topic_filter.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 
-#include <chrono>
 #include <functional>
+#include <new>
+#include <utility>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 namespace freshet::hub {
@@ -28,32 +35,58 @@ enum class close_reason { none, overflow, client_gone, shutdown };
 
 class stream_queue : public std::enable_shared_from_this<stream_queue> {
  public:
-  stream_queue(boost::asio::any_io_executor strand, transport t, core::topic_filter filter,
+  stream_queue(boost::asio::any_io_executor executor, transport t, core::topic_filter filter,
                std::size_t max_bytes);
 
   const core::topic_filter& filter() const { return filter_; }
   transport kind() const { return kind_; }
+  const boost::asio::any_io_executor& executor() const { return executor_; }
 
-  // Hub side. Appends the events of `batch` that match the filter. Returns
-  // false when this push overflowed the queue (and so closed it).
+  // Appends the events of `batch` that match the filter. Returns false when
+  // this push overflowed the queue (and so closed it).
   bool push(const std::vector<core::event_ptr>& batch);
-  // Queues one frame for this connection alone (a WebSocket error reply), so
-  // that every write still goes through the one writer.
+  // Queues one frame for this connection alone (a WebSocket error reply, an
+  // SSE keep-alive), so that every write still goes through the one writer.
   void push_private(core::event_ptr frame);
-  // Any thread: ends the stream. The first reason given is kept.
+  // Hub ticker: an SSE connection that wrote nothing since the last tick gets
+  // a ": ping" comment, so proxies and clients see the stream is alive.
+  void keepalive();
+  // Ends the stream. The first reason given is kept.
   void close(close_reason why);
 
-  // Session side, on the strand. Waits until events are queued, the queue is
-  // closed, or `timeout` passes (then the caller sends a keep-alive).
-  boost::asio::awaitable<void> wait(std::chrono::steady_clock::duration timeout);
-  // Takes everything queued. Its bytes stay counted until written() says so.
-  std::vector<core::event_ptr> take();
-  void written(std::size_t bytes);
-  close_reason closed() const;
+  // Completes when events are queued or the queue is closed (at once if
+  // either is already so).
+  template <class CompletionToken>
+  auto async_wait(CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void()>(
+        [this](auto handler) {
+          using impl = parked_impl<decltype(handler)>;
+          static_assert(sizeof(impl) <= kParkedSize && alignof(impl) <= alignof(std::max_align_t));
+          // In place, not on the heap: with thousands of connections parked at
+          // once, a heap block per turn is what malloc would spend its time on.
+          parked* p = new (parked_storage_) impl(std::move(handler));
+          if (!queued_.empty() || closed_ != close_reason::none) {
+            p->resume();
+            p->~parked();
+          } else {
+            waiter_ = p;
+          }
+        },
+        token);
+  }
+  // Takes everything queued into `into` (cleared first; both vectors keep
+  // their capacity). The bytes stay counted until written() says so.
+  void take(std::vector<core::event_ptr>& into);
+  std::vector<core::event_ptr> take() {
+    std::vector<core::event_ptr> out;
+    take(out);
+    return out;
+  }
+  void written(std::size_t bytes) { bytes_ = bytes_ > bytes ? bytes_ - bytes : 0; }
+  close_reason closed() const { return closed_; }
 
-  // Runs on the strand when the queue is closed from elsewhere (overflow,
-  // shutdown), so the session can cancel a write stuck on a slow socket.
-  // Set and cleared on the strand only.
+  // Runs (posted) when the queue is closed: the session cuts a write that may
+  // be stuck on a slow socket.
   void on_close(std::function<void(close_reason)> f) { on_close_ = std::move(f); }
 
   std::size_t frame_size(const core::event& ev) const {
@@ -61,20 +94,51 @@ class stream_queue : public std::enable_shared_from_this<stream_queue> {
   }
 
  private:
-  void wake_locked(bool also_abort);
+  // A parked completion handler, resumed by posting it to its own executor
+  // (the same thread, so the post is cheap and never runs the session inside
+  // the hub's loop over connections).
+  struct parked {
+    virtual ~parked() = default;
+    virtual void resume() = 0;
+  };
+  template <class Handler>
+  struct parked_impl final : parked {
+    explicit parked_impl(Handler h)
+        : work(boost::asio::make_work_guard(boost::asio::get_associated_executor(h))), handler(std::move(h)) {}
+    void resume() override {
+      auto ex = work.get_executor();
+      boost::asio::post(ex, [h = std::move(handler)]() mutable { std::move(h)(); });
+      work.reset();
+    }
+    boost::asio::executor_work_guard<boost::asio::associated_executor_t<Handler>> work;
+    Handler handler;
+  };
 
-  boost::asio::any_io_executor strand_;
+  void wake() {
+    if (parked* w = std::exchange(waiter_, nullptr)) {
+      w->resume();
+      w->~parked();
+    }
+  }
+
+  const boost::asio::any_io_executor executor_;
   const transport kind_;
   const core::topic_filter filter_;
   const std::size_t max_bytes_;
-  boost::asio::steady_timer timer_;  // the wake-up: cancelled on the strand to wake wait()
   std::function<void(close_reason)> on_close_;
 
-  mutable std::mutex mu_;  // guards the members below
   std::vector<core::event_ptr> queued_;
   std::size_t bytes_ = 0;
-  bool waiting_ = false;
+  bool wrote_since_tick_ = false;
+  static constexpr std::size_t kParkedSize = 160;
+  alignas(std::max_align_t) unsigned char parked_storage_[kParkedSize];
+  parked* waiter_ = nullptr;  // in parked_storage_ while a session waits
   close_reason closed_ = close_reason::none;
+
+ public:
+  ~stream_queue() {
+    if (waiter_) waiter_->~parked();
+  }
 };
 
 }  // namespace freshet::hub

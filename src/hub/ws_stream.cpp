@@ -49,22 +49,28 @@ core::event_ptr error_frame(const http::api_error& e) {
   return ev;
 }
 
+// Writes each event of a batch as its own text message, one after another.
+struct ws_write_batch_op {
+  ws_connection* conn;
+  const std::vector<core::event_ptr>* batch;
+  std::size_t next = 0;
+
+  template <class Self>
+  void operator()(Self& self, boost::system::error_code ec = {}, std::size_t = 0) {
+    if (ec || !conn->open) return self.complete(ec ? ec : asio::error::operation_aborted);
+    if (next == batch->size()) return self.complete({});
+    const auto& ev = (*batch)[next++];
+    conn->ws.async_write(asio::buffer(ev->json), std::move(self));
+  }
+};
+
 struct ws_writer {
   std::shared_ptr<ws_connection> conn;
 
-  asio::awaitable<bool> write(const std::vector<core::event_ptr>& batch) {
-    for (const auto& ev : batch) {
-      if (!conn->open) co_return false;
-      auto [ec, n] = co_await conn->ws.async_write(asio::buffer(ev->json), asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return false;
-    }
-    co_return true;
-  }
-  // Beast's own timeout machinery pings an idle peer (see serve_ws).
-  asio::awaitable<bool> keepalive() { co_return conn->open; }
-  asio::awaitable<bool> reset() {
-    static const std::vector<core::event_ptr> reset_batch{make_reset_event()};
-    co_return co_await write(reset_batch);
+  template <class Token>
+  auto async_write_batch(const std::vector<core::event_ptr>& batch, Token&& token) {
+    return asio::async_compose<Token, void(boost::system::error_code)>(ws_write_batch_op{conn.get(), &batch},
+                                                                        token, conn->ws);
   }
 };
 

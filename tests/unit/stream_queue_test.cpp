@@ -6,14 +6,20 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
-#include <thread>
 
 namespace freshet::hub {
 namespace {
 
 namespace asio = boost::asio;
+
+// Runs what is ready; restart() because a context that ran out of work stops.
+void drain(asio::io_context& c) {
+  c.restart();
+  c.poll();
+}
 
 core::event_ptr ev(std::uint64_t id, std::string tenant, std::size_t payload = 10) {
   return core::make_event(id, core::event_type::change, "laptops", std::move(tenant), std::string(payload, 'x'));
@@ -21,7 +27,7 @@ core::event_ptr ev(std::uint64_t id, std::string tenant, std::size_t payload = 1
 
 TEST(StreamQueue, KeepsOnlyMatchingEventsInOrder) {
   asio::io_context ioc;
-  auto q = std::make_shared<stream_queue>(asio::make_strand(ioc), transport::ws, core::topic_filter{{}, {"a"}}, 1000);
+  auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{{}, {"a"}}, 1000);
   EXPECT_TRUE(q->push({ev(1, "a"), ev(2, "b"), ev(3, "a")}));
   auto got = q->take();
   ASSERT_EQ(got.size(), 2u);
@@ -31,7 +37,7 @@ TEST(StreamQueue, KeepsOnlyMatchingEventsInOrder) {
 
 TEST(StreamQueue, OverflowClosesAndDropsTheBacklog) {
   asio::io_context ioc;
-  auto q = std::make_shared<stream_queue>(asio::make_strand(ioc), transport::ws, core::topic_filter{}, 100);
+  auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 100);
   close_reason seen = close_reason::none;
   q->on_close([&](close_reason r) { seen = r; });
   EXPECT_TRUE(q->push({ev(1, "a", 60)}));
@@ -45,59 +51,100 @@ TEST(StreamQueue, OverflowClosesAndDropsTheBacklog) {
 
 TEST(StreamQueue, BytesBeingWrittenStillCountUntilWritten) {
   asio::io_context ioc;
-  auto q = std::make_shared<stream_queue>(asio::make_strand(ioc), transport::ws, core::topic_filter{}, 100);
+  auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 100);
   EXPECT_TRUE(q->push({ev(1, "a", 60)}));
   auto in_flight = q->take();
   EXPECT_FALSE(q->push({ev(2, "a", 60)}));  // 60 in flight + 60 queued
-  auto q2 = std::make_shared<stream_queue>(asio::make_strand(ioc), transport::ws, core::topic_filter{}, 100);
+  auto q2 = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 100);
   EXPECT_TRUE(q2->push({ev(1, "a", 60)}));
   q2->take();
   q2->written(60);
   EXPECT_TRUE(q2->push({ev(2, "a", 60)}));
 }
 
-TEST(StreamQueue, WaitWakesWhenAnotherThreadPushes) {
+TEST(StreamQueue, WaitWakesOnPushAndDrainsBurstsTogether) {
   asio::io_context ioc;
-  auto strand = asio::make_strand(ioc);
-  auto q = std::make_shared<stream_queue>(strand, transport::sse, core::topic_filter{}, 1 << 20);
-  std::vector<std::uint64_t> got;
+  auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::sse, core::topic_filter{}, 1 << 20);
+  std::vector<std::vector<std::uint64_t>> turns;
   asio::co_spawn(
-      strand,
+      ioc,
       [&]() -> asio::awaitable<void> {
-        while (got.size() < 3) {
-          co_await q->wait(std::chrono::seconds(30));  // far longer than the test may take
-          for (auto& e : q->take()) got.push_back(e->id);
+        std::size_t got = 0;
+        while (got < 4) {
+          co_await q->async_wait(asio::use_awaitable);
+          std::vector<std::uint64_t> ids;
+          for (auto& e : q->take()) ids.push_back(e->id);
+          got += ids.size();
+          turns.push_back(ids);
         }
       },
       asio::detached);
-  std::thread pusher([&] {
-    for (std::uint64_t i = 1; i <= 3; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      q->push({ev(i, "a")});
-    }
-  });
-  const auto start = std::chrono::steady_clock::now();
-  ioc.run_for(std::chrono::seconds(10));
-  pusher.join();
-  EXPECT_EQ(got, (std::vector<std::uint64_t>{1, 2, 3}));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  drain(ioc);  // the session is parked now
+  EXPECT_TRUE(turns.empty());
+  q->push({ev(1, "a")});
+  drain(ioc);
+  q->push({ev(2, "a")});
+  q->push({ev(3, "a"), ev(4, "a")});  // arrives before the session runs: one turn
+  drain(ioc);
+  EXPECT_EQ(turns, (std::vector<std::vector<std::uint64_t>>{{1}, {2, 3, 4}}));
 }
 
-TEST(Hub, AttachReturnsTheLastPublishedIdAndFansOut) {
+TEST(StreamQueue, CloseWakesTheWaiterAndRunsOnClose) {
   asio::io_context ioc;
-  hub h;
-  auto a = std::make_shared<stream_queue>(asio::make_strand(ioc), transport::sse, core::topic_filter{}, 1 << 20);
-  auto b = std::make_shared<stream_queue>(asio::make_strand(ioc), transport::ws, core::topic_filter{{}, {"x"}}, 1 << 20);
+  auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 1000);
+  bool woke = false;
+  close_reason seen = close_reason::none;
+  q->on_close([&](close_reason r) { seen = r; });
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        co_await q->async_wait(asio::use_awaitable);
+        woke = true;
+      },
+      asio::detached);
+  drain(ioc);
+  q->close(close_reason::shutdown);
+  drain(ioc);
+  EXPECT_TRUE(woke);
+  EXPECT_EQ(seen, close_reason::shutdown);
+}
+
+TEST(StreamQueue, KeepaliveOnlyPingsIdleSseStreams) {
+  asio::io_context ioc;
+  auto sse = std::make_shared<stream_queue>(ioc.get_executor(), transport::sse, core::topic_filter{}, 1000);
+  auto ws = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 1000);
+  sse->keepalive();
+  ws->keepalive();
+  auto pings = sse->take();
+  ASSERT_EQ(pings.size(), 1u);
+  EXPECT_EQ(pings[0]->sse_frame, ": ping\n\n");
+  EXPECT_EQ(pings[0]->id, 0u);
+  EXPECT_TRUE(ws->take().empty());  // Beast pings WebSocket peers itself
+  sse->push({ev(1, "a")});
+  sse->take();
+  sse->keepalive();  // it wrote since the last tick: no ping
+  EXPECT_TRUE(sse->take().empty());
+}
+
+TEST(Hub, AttachReturnsTheLastDeliveredIdAndFansOut) {
+  asio::io_context ioc;
+  hub h({ioc.get_executor()}, 0);
+  auto a = std::make_shared<stream_queue>(ioc.get_executor(), transport::sse, core::topic_filter{}, 1 << 20);
+  auto b = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{{}, {"x"}}, 1 << 20);
   EXPECT_EQ(h.attach(a), 0u);
   h.publish({ev(1, "x"), ev(2, "y")});
+  EXPECT_EQ(a->take().size(), 0u);  // fan-out runs on the worker, not in publish()
+  drain(ioc);
   EXPECT_EQ(h.attach(b), 2u);
   h.publish({ev(3, "x")});
+  drain(ioc);
   EXPECT_EQ(a->take().size(), 3u);
   auto got_b = b->take();
   ASSERT_EQ(got_b.size(), 1u);
   EXPECT_EQ(got_b[0]->id, 3u);
   // The same bytes, not copies.
   h.publish({ev(4, "x")});
+  drain(ioc);
   EXPECT_EQ(a->take()[0].get(), b->take()[0].get());
   auto s = h.stats();
   EXPECT_EQ(s.sse, 1u);
@@ -107,27 +154,57 @@ TEST(Hub, AttachReturnsTheLastPublishedIdAndFansOut) {
   EXPECT_EQ(h.stats().sse, 0u);
 }
 
+TEST(Hub, EachWorkerHasItsOwnShard) {
+  asio::io_context w1, w2;
+  hub h({w1.get_executor(), w2.get_executor()}, 10);
+  auto a = std::make_shared<stream_queue>(w1.get_executor(), transport::sse, core::topic_filter{}, 1 << 20);
+  auto b = std::make_shared<stream_queue>(w2.get_executor(), transport::sse, core::topic_filter{}, 1 << 20);
+  EXPECT_EQ(h.attach(a), 10u);
+  EXPECT_EQ(h.attach(b), 10u);
+  h.publish({ev(11, "x")});
+  drain(w1);  // only worker 1 has run its part so far
+  EXPECT_EQ(a->take().size(), 1u);
+  EXPECT_TRUE(b->take().empty());
+  drain(w2);
+  EXPECT_EQ(b->take().size(), 1u);
+  EXPECT_EQ(h.stats().sse, 2u);
+}
+
 TEST(Hub, StartsFromTheLogsLastIdSoResumeAfterRestartReplays) {
   asio::io_context ioc;
-  hub h(42);
-  auto q = std::make_shared<stream_queue>(asio::make_strand(ioc), transport::sse, core::topic_filter{}, 1 << 20);
+  hub h({ioc.get_executor()}, 42);
+  auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::sse, core::topic_filter{}, 1 << 20);
   EXPECT_EQ(h.attach(q), 42u);
 }
 
 TEST(Hub, SlowSubscriberIsDroppedWithoutTouchingOthers) {
   asio::io_context ioc;
-  hub h;
-  auto slow = std::make_shared<stream_queue>(asio::make_strand(ioc), transport::ws, core::topic_filter{}, 50);
-  auto fast = std::make_shared<stream_queue>(asio::make_strand(ioc), transport::ws, core::topic_filter{}, 1 << 20);
+  hub h({ioc.get_executor()}, 0);
+  auto slow = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 50);
+  auto fast = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 1 << 20);
   h.attach(slow);
   h.attach(fast);
   for (std::uint64_t i = 1; i <= 10; ++i) {
     h.publish({ev(i, "a")});
+    drain(ioc);
     fast->take();  // the fast one keeps up; the slow one never drains
   }
   EXPECT_EQ(slow->closed(), close_reason::overflow);
   EXPECT_EQ(fast->closed(), close_reason::none);
   EXPECT_EQ(h.stats().drops, 1u);
+}
+
+TEST(Hub, CloseAllEndsEveryStreamAndLaterAttaches) {
+  asio::io_context ioc;
+  hub h({ioc.get_executor()}, 0);
+  auto a = std::make_shared<stream_queue>(ioc.get_executor(), transport::sse, core::topic_filter{}, 1 << 20);
+  h.attach(a);
+  h.close_all();
+  drain(ioc);
+  EXPECT_EQ(a->closed(), close_reason::shutdown);
+  auto late = std::make_shared<stream_queue>(ioc.get_executor(), transport::sse, core::topic_filter{}, 1 << 20);
+  h.attach(late);
+  EXPECT_EQ(late->closed(), close_reason::shutdown);
 }
 
 }  // namespace
