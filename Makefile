@@ -35,7 +35,8 @@ test-sanitize: deps $(ASAN_BUILD)/build.ninja
 	  ctest $(CTEST_ARGS) -j $(JOBS)
 
 bench: build
-	bash bench/run.sh
+	@bash scripts/install-deps.sh bench
+	bash bench/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -104,7 +104,7 @@ void dechunk(std::string& in, std::string& out) {
   }
 }
 
-void consume_frames(subscriber& s, std::string& data, results& r) {
+void consume_frames(subscriber& s, std::string& data, results& r, bool numeric_ids) {
   std::size_t start = 0;
   for (;;) {
     auto end = data.find("\n\n", start);
@@ -120,7 +120,7 @@ void consume_frames(subscriber& s, std::string& data, results& r) {
         s.seen[static_cast<std::size_t>(seq)] = true;
       }
       std::int64_t id = 0;
-      if (frame.rfind("id: ", 0) == 0 && find_number(frame, "id: ", id)) {  // nchan's ids are not numbers
+      if (numeric_ids && frame.rfind("id: ", 0) == 0 && find_number(frame, "id: ", id)) {  // nchan's are "time:seq"
         if (static_cast<std::uint64_t>(id) <= s.last_id) ++r.out_of_order;
         s.last_id = static_cast<std::uint64_t>(id);
       }
@@ -162,9 +162,9 @@ asio::awaitable<void> run_subscriber(subscriber& s, const options& o, int index,
     }
     if (s.chunked) {
       dechunk(s.buf, s.dechunked);
-      consume_frames(s, s.dechunked, r);
+      consume_frames(s, s.dechunked, r, o.target == "freshet");
     } else {
-      consume_frames(s, s.buf, r);
+      consume_frames(s, s.buf, r, o.target == "freshet");
     }
   }
 }

@@ -12,6 +12,12 @@ packages=(
   python3 curl redis-server
 )
 
+# `install-deps.sh bench` adds what only the benchmarks need: nginx with nchan,
+# the fan-out server Freshet is compared with.
+if [ "${1:-}" = bench ]; then
+  packages+=(nginx-light libnginx-mod-nchan)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -60,7 +60,7 @@ int run_server(const config& cfg, const run_options& opts) {
 
   auto log_owner = std::make_unique<store::event_log>(store::event_log_options{.path = (std::filesystem::path(sc.data_dir) / "freshet.db").string(),
                         .retain_events = sc.retain_events,
-                        .retain_age = std::chrono::hours(sc.retain_hours),
+                        .retain_age = std::chrono::hours(sc.retain_hours),  // as seconds
                         .max_batch = static_cast<std::size_t>(sc.max_batch_events)});
   store::event_log& log = *log_owner;
 

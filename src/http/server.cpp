@@ -107,6 +107,10 @@ asio::awaitable<void> server::accept_loop() {
       continue;
     }
     ++accepted_;
+    // Events are small writes that must leave now: Nagle's algorithm would hold
+    // one back until the previous is acknowledged (up to a delayed-ACK period).
+    boost::system::error_code nec;
+    socket.set_option(tcp::no_delay(true), nec);
     auto ex = socket.get_executor();
     if (open_.load() >= limits_.max_connections) {
       ++rejected_busy_;

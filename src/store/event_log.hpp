@@ -36,7 +36,7 @@ class statement;
 struct event_log_options {
   std::string path;                          // the SQLite file
   std::uint64_t retain_events = 1'000'000;   // keep at most this many events
-  std::chrono::hours retain_age{168};        // and none older than this
+  std::chrono::seconds retain_age{168 * 3600};  // and none older than this
   std::size_t max_batch = 4096;              // events per transaction at most
   std::size_t max_pending = 100'000;         // queued appends beyond: errc::store_overloaded
   std::chrono::milliseconds prune_every{5000};  // how often retention runs

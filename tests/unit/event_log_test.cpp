@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <future>
+#include <thread>
 
 namespace freshet::store {
 namespace {
@@ -108,6 +109,21 @@ TEST_F(EventLogTest, RetentionByCountMovesTheFirstId) {
   EXPECT_EQ(log.last_id(), 31u);
   EXPECT_GT(log.counters().pruned, 0u);
   EXPECT_TRUE(log.read_range(0, 20, core::topic_filter{}, 100).empty());
+}
+
+TEST_F(EventLogTest, RetentionByAgeDropsOldEvents) {
+  auto o = opts();
+  o.retain_age = std::chrono::seconds(1);
+  o.prune_every = std::chrono::milliseconds(0);
+  event_log log(o);
+  for (int i = 0; i < 5; ++i) append(log, "", "old");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  append(log, "", "new");  // the pass after this commit finds the old ones over age
+  for (int i = 0; i < 100 && log.first_id() < 6; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(log.first_id(), 6u);
+  auto left = log.read_range(0, 6, core::topic_filter{}, 10);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0]->id, 6u);
 }
 
 TEST_F(EventLogTest, FullQueueIsRefusedWithOverloaded) {
