@@ -2,6 +2,7 @@
 #include "app/config.hpp"
 #include "app/logging.hpp"
 #include "app/server_app.hpp"
+#include "app/simulate_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -73,6 +74,28 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "Validate a config file and exit");
   check->add_option("--config", config_path, "The TOML config file")->required();
 
+  auto* simulate = app.add_subcommand("simulate", "Serve a simulated upstream API (knack)");
+  freshet::app::simulate_options sim;
+  simulate->add_option("kind", sim.kind, "knack (airtable is not built yet)")->required();
+  simulate->add_option("--listen", sim.listen, "host:port (port 0: any free port)")->capture_default_str();
+  simulate->add_option("--dataset", sim.knack.dataset, "Data set: hti")->capture_default_str();
+  simulate->add_option("--seed", sim.knack.seed, "Seed for the data set and the change sequence")->capture_default_str();
+  simulate->add_option("--app-id", sim.knack.app_id, "Application id it accepts (default: the data set's)");
+  simulate->add_option("--api-key", sim.knack.api_key, "API key it accepts")->capture_default_str();
+  simulate->add_option("--requests-per-second", sim.knack.requests_per_second, "Rate limit it enforces (0: none)")
+      ->capture_default_str();
+  simulate->add_option("--daily-limit", sim.knack.daily_limit, "Requests per day before 429 (0: not enforced)");
+  std::string latency = "0:0";
+  simulate->add_option("--latency-ms", latency, "Added latency MIN:MAX in milliseconds")->capture_default_str();
+  simulate->add_option("--fail-rate", sim.knack.fail_rate, "Share of requests answered 500/502/503")
+      ->check(CLI::Range(0.0, 1.0));
+  simulate->add_option("--timeout-rate", sim.knack.timeout_rate, "Share of requests never answered")
+      ->check(CLI::Range(0.0, 1.0));
+  simulate->add_option("--truncate-rate", sim.knack.truncate_rate, "Share answered with a cut-off body")
+      ->check(CLI::Range(0.0, 1.0));
+  simulate->add_option("--changes-per-second", sim.changes_per_second, "Change trickle rate (0: none)");
+  simulate->add_flag("--print-config", sim.print_config, "Print the [[sources]] block for Freshet and exit");
+
   app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -95,6 +118,16 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*serve) return run_serve(config_path);
+    if (*simulate) {
+      const auto colon = latency.find(':');
+      sim.knack.latency_min_ms = std::stoi(latency.substr(0, colon));
+      sim.knack.latency_max_ms = colon == std::string::npos ? sim.knack.latency_min_ms : std::stoi(latency.substr(colon + 1));
+      if (sim.knack.latency_max_ms < sim.knack.latency_min_ms) {
+        std::cerr << "freshet: --latency-ms wants MIN:MAX with MIN <= MAX\n";
+        return 2;
+      }
+      return freshet::app::run_simulate(sim);
+    }
     if (*demo) return run_demo(port, data_dir);
   } catch (const std::exception& e) {
     // Start-up failures (cannot bind, cannot open the store) end here.

@@ -1,0 +1,83 @@
+// The Knack API simulator (upstream-apis.md section 1 and its checklist):
+// object-based record routes, application metadata, the real headers, rate
+// limit and error bodies, over a deterministic data set; plus /_sim/ for
+// tests (state, changes, stats). It serves through http::server like Freshet
+// itself.
+//
+// Thread-safety: handle() may run on several workers at once; the app's state
+// is guarded by one mutex (the simulator is a test double, not a hot path).
+#pragma once
+
+#include "http/server.hpp"
+#include "sim/knack_model.hpp"
+
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <string>
+
+namespace freshet::sim {
+
+struct knack_sim_options {
+  std::string dataset = "hti";
+  std::uint64_t seed = 1;
+  std::string app_id;                       // empty: the data set's own id
+  std::string api_key = "sim-knack-api-key";
+  double requests_per_second = 10;          // Knack's real limit; 0: no limit
+  std::uint64_t daily_limit = 0;            // 0: not enforced (X-PlanLimit-* still sent)
+  int latency_min_ms = 0, latency_max_ms = 0;
+  double fail_rate = 0;                     // share of requests answered 500/502/503
+  double timeout_rate = 0;                  // share never answered (held until the client gives up)
+  double truncate_rate = 0;                 // share answered 200 with a cut-off JSON body
+};
+
+struct knack_sim_stats {
+  std::uint64_t requests = 0;
+  std::uint64_t rate_limited = 0;
+  std::uint64_t max_requests_in_one_second = 0;
+  std::uint64_t faults_injected = 0;
+  std::uint64_t changes_applied = 0;
+};
+
+class knack_simulator : public http::request_handler {
+ public:
+  explicit knack_simulator(knack_sim_options opts);
+
+  boost::asio::awaitable<http::handler_result> handle(http::request& req) override;
+
+  // The change trickle: `n` plausible changes now. Returns them as JSON.
+  boost::json::array apply_changes(int n);
+  knack_sim_stats stats() const;
+  const std::string& app_id() const { return app_.id; }
+  const std::string& api_key() const { return opts_.api_key; }
+  // The [[sources]] block of a Freshet config that reads this simulator.
+  std::string freshet_config(const std::string& base_url) const;
+
+ private:
+  struct limit_decision {
+    bool allowed = true;
+    std::int64_t window_reset_epoch = 0;
+    std::uint64_t window_remaining = 0;
+    std::uint64_t daily_remaining = 0;
+  };
+  limit_decision count_request();
+  http::response records_route(const http::request& req, const std::vector<std::string>& parts);
+  http::response list(const http::request& req, const knack_object& obj);
+  http::response sim_route(const http::request& req, const std::string& path);
+  std::int64_t now_local_ms() const;
+
+  const knack_sim_options opts_;
+  mutable std::mutex mu_;  // guards everything below
+  knack_app app_;
+  std::mt19937_64 change_rng_;
+  std::mt19937_64 fault_rng_;
+  knack_sim_stats stats_;
+  std::int64_t window_second_ = 0;
+  std::uint64_t window_count_ = 0;
+  std::int64_t day_ = 0;
+  std::uint64_t day_count_ = 0;
+  std::deque<std::chrono::steady_clock::time_point> last_second_;
+};
+
+}  // namespace freshet::sim
