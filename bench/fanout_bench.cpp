@@ -3,13 +3,16 @@
 //   fanout_bench fanout  --target freshet|nchan --port P --subscribers N --events M
 //                        [--rate R | --burst] [--publishers K] [--server-pids a,b]
 //   fanout_bench publish --port P --publishers 64 --seconds S
+//   fanout_bench get     --port P --path /v1/... [--header "Name: value"]... --connections K --seconds S
 //
 // fanout: opens N SSE subscribers (source addresses spread over 127.0.0.1-50 so
 // the ephemeral port range is no limit), measures the server's memory per idle
 // connection, publishes M events at R/s (or all at once with K publishers),
 // and reports deliveries/s, delivery latency p50/p99/max (publish sent to
 // event parsed, one clock) and loss. publish: K concurrent publishers post
-// durable broadcasts for S seconds; reports acknowledged publishes/s.
+// durable broadcasts for S seconds; reports acknowledged publishes/s. get: K
+// keep-alive connections GET one path for S seconds; reports requests/s (how
+// fast a simulator serves a page).
 // Output: one JSON line, so bench/run.sh can tabulate runs.
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -43,6 +46,9 @@ struct options {
   int publishers = 16;
   double seconds = 10;
   std::vector<int> server_pids;
+  std::string path = "/";
+  std::vector<std::string> headers;
+  int connections = 8;
   double settle_seconds = 10;  // how long to wait for stragglers after the last publish
 };
 
@@ -339,6 +345,65 @@ asio::awaitable<void> publish_throughput(asio::io_context& ioc, const options& o
   std::fflush(stdout);
 }
 
+// Reads one response on a keep-alive connection; returns its status and
+// adds its body length to `bytes`.
+asio::awaitable<int> read_response(publisher& p, std::uint64_t& bytes) {
+  char chunk[65536];
+  for (;;) {
+    auto h = p.rbuf.find("\r\n\r\n");
+    if (h != std::string::npos) {
+      std::string head = p.rbuf.substr(0, h);
+      for (auto& c : head) c = static_cast<char>(std::tolower(c));
+      std::size_t len = 0;
+      auto cl = head.find("content-length: ");
+      if (cl != std::string::npos) len = std::stoul(head.substr(cl + 16));
+      if (p.rbuf.size() >= h + 4 + len) {
+        const int status = std::stoi(head.substr(9, 3));
+        p.rbuf.erase(0, h + 4 + len);
+        bytes += len;
+        co_return status;
+      }
+    }
+    std::size_t n = co_await p.sock.async_read_some(asio::buffer(chunk), use_awaitable);
+    p.rbuf.append(chunk, n);
+  }
+}
+
+asio::awaitable<void> get_throughput(asio::io_context& ioc, const options& o) {
+  std::string req = "GET " + o.path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (const auto& h : o.headers) req += h + "\r\n";
+  req += "\r\n";
+  std::vector<std::unique_ptr<publisher>> conns;
+  for (int i = 0; i < o.connections; ++i) {
+    conns.push_back(std::make_unique<publisher>(ioc));
+    co_await connect_publisher(*conns.back(), o);
+  }
+  std::int64_t ok = 0, other = 0;
+  std::uint64_t bytes = 0;
+  int done = 0;
+  const auto start = clk::now();
+  const auto stop = start + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.seconds));
+  for (int i = 0; i < o.connections; ++i) {
+    asio::co_spawn(ioc,
+                   [&, i]() -> asio::awaitable<void> {
+                     auto& c = *conns[static_cast<std::size_t>(i)];
+                     while (clk::now() < stop) {
+                       co_await asio::async_write(c.sock, asio::buffer(req), use_awaitable);
+                       (co_await read_response(c, bytes)) == 200 ? ++ok : ++other;
+                     }
+                     ++done;
+                   },
+                   asio::detached);
+  }
+  while (done < o.connections) co_await sleep_for(std::chrono::milliseconds(5));
+  const double secs = std::chrono::duration<double>(clk::now() - start).count();
+  std::printf("{\"mode\":\"get\",\"path\":\"%s\",\"connections\":%d,\"seconds\":%.2f,\"ok\":%lld,\"other\":%lld,"
+              "\"requests_per_second\":%.0f,\"mib_per_second\":%.1f}\n",
+              o.path.c_str(), o.connections, secs, (long long)ok, (long long)other, static_cast<double>(ok) / secs,
+              static_cast<double>(bytes) / secs / (1 << 20));
+  std::fflush(stdout);
+}
+
 options parse(int argc, char** argv) {
   options o;
   if (argc < 2) throw std::runtime_error("usage: fanout_bench fanout|publish [options]");
@@ -358,6 +423,9 @@ options parse(int argc, char** argv) {
     else if (a == "--publishers") o.publishers = std::stoi(next());
     else if (a == "--seconds") o.seconds = std::stod(next());
     else if (a == "--settle") o.settle_seconds = std::stod(next());
+    else if (a == "--path") o.path = next();
+    else if (a == "--header") o.headers.push_back(next());
+    else if (a == "--connections") o.connections = std::stoi(next());
     else if (a == "--server-pids") {
       std::stringstream ss(next());
       std::string p;
@@ -373,7 +441,10 @@ int main(int argc, char** argv) {
   try {
     options o = parse(argc, argv);
     asio::io_context ioc(1);
-    asio::co_spawn(ioc, o.mode == "publish" ? publish_throughput(ioc, o) : fanout(ioc, o),
+    asio::co_spawn(ioc,
+                   o.mode == "publish" ? publish_throughput(ioc, o)
+                   : o.mode == "get"   ? get_throughput(ioc, o)
+                                       : fanout(ioc, o),
                    [&](std::exception_ptr e) {
                      if (e) try { std::rethrow_exception(e); } catch (const std::exception& x) { std::cerr << "bench: " << x.what() << "\n"; }
                      ioc.stop();

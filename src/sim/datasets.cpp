@@ -31,6 +31,15 @@ std::int64_t between(std::mt19937_64& rng, std::int64_t lo, std::int64_t hi) {
   return lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1));
 }
 
+// `n` creation times between `lo` and `hi`, oldest first (records are kept in
+// creation order, as Knack lists them by default).
+std::vector<std::int64_t> sorted_times(std::mt19937_64& rng, int n, std::int64_t lo, std::int64_t hi) {
+  std::vector<std::int64_t> t;
+  for (int i = 0; i < n; ++i) t.push_back(between(rng, lo, hi));
+  std::sort(t.begin(), t.end());
+  return t;
+}
+
 knack_field field(std::string key, std::string name, knack_type t, std::string to = "") {
   return knack_field{std::move(key), std::move(name), t, std::move(to)};
 }
@@ -93,9 +102,7 @@ knack_app make_hti(std::uint64_t seed) {
                           field("field_10", "County", knack_type::multiple_choice),
                           field("field_21", "Modified", knack_type::date_time)},
                          "field_7", "field_21", {}};
-  std::vector<std::int64_t> times;
-  for (int i = 0; i < 300; ++i) times.push_back(between(rng, start, end));
-  std::sort(times.begin(), times.end());
+  std::vector<std::int64_t> times = sorted_times(rng, 300, start, end);
   for (int i = 0; i < 300; ++i) {
     knack_record r;
     r.id = knack_record_id(times[i], rng);
@@ -115,9 +122,7 @@ knack_app make_hti(std::uint64_t seed) {
                         field("field_6", "Donation", knack_type::connection, "object_2"),
                         field("field_20", "Modified", knack_type::date_time)},
                        "field_1", "field_20", {}};
-  times.clear();
-  for (int i = 0; i < 2400; ++i) times.push_back(between(rng, start, end));
-  std::sort(times.begin(), times.end());
+  times = sorted_times(rng, 2400, start, end);
   for (int i = 0; i < 2400; ++i) {
     knack_record r = new_laptop(rng, times[i], i + 1);
     // Older laptops are further along; most of the oldest are donated.
@@ -136,9 +141,7 @@ knack_app make_hti(std::uint64_t seed) {
                           field("field_15", "Registrations", knack_type::number),
                           field("field_22", "Modified", knack_type::date_time)},
                          "field_11", "field_22", {}};
-  times.clear();
-  for (int i = 0; i < 80; ++i) times.push_back(between(rng, start, end));
-  std::sort(times.begin(), times.end());
+  times = sorted_times(rng, 80, start, end);
   const char* const topics[] = {"Laptop basics", "Email and safety online", "Video calls", "Job search online"};
   for (int i = 0; i < 80; ++i) {
     knack_record r;

@@ -19,6 +19,28 @@ import time
 BIN = os.environ.get("FRESHET_BIN", os.path.join(os.path.dirname(__file__), "../../build/src/freshet"))
 
 
+def http_request(port, method, path, body=None, headers=None, timeout=10):
+    """One request on a new connection: (status, JSON document or None, raw body, response).
+    A dict or list body is sent as JSON. A JSON content type whose body does not
+    parse (an injected truncation, say) gives None; the raw body is still there."""
+    h = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+        h.setdefault("Content-Type", "application/json")
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request(method, path, body=body, headers=h)
+    res = conn.getresponse()
+    raw = res.read()
+    conn.close()
+    doc = None
+    if res.getheader("Content-Type", "").startswith("application/json"):
+        try:
+            doc = json.loads(raw)
+        except json.JSONDecodeError:
+            doc = None
+    return res.status, doc, raw, res
+
+
 class Server:
     """One freshet process. `config` is the TOML text without the listen and
     data_dir keys of [server], which the harness fills in."""
@@ -87,21 +109,10 @@ class Server:
 
     # --- HTTP -----------------------------------------------------------
     def request(self, method, path, body=None, token=None, headers=None, timeout=10):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         h = dict(headers or {})
         if token:
             h["Authorization"] = "Bearer " + token
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-            h.setdefault("Content-Type", "application/json")
-        conn.request(method, path, body=body, headers=h)
-        res = conn.getresponse()
-        data = res.read()
-        conn.close()
-        parsed = None
-        if res.getheader("Content-Type", "").startswith("application/json"):
-            parsed = json.loads(data)
-        return res.status, parsed, data, res
+        return http_request(self.port, method, path, body, h, timeout)
 
     def broadcast(self, message, tenant=None, token=None):
         body = {"message": message}

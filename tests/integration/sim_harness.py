@@ -1,11 +1,9 @@
 """Starts `freshet simulate knack` on a free port and talks to it as a Knack client would."""
-import http.client
-import json
 import re
 import subprocess
 import urllib.parse
 
-from harness import BIN
+from harness import BIN, http_request
 
 
 class KnackSim:
@@ -28,21 +26,7 @@ class KnackSim:
     def request(self, method, path, body=None, headers=None, auth=True, timeout=10):
         h = {"X-Knack-Application-Id": self.app_id, "X-Knack-REST-API-Key": self.api_key} if auth else {}
         h.update(headers or {})
-        if body is not None and not isinstance(body, (str, bytes)):
-            body = json.dumps(body)
-            h["Content-Type"] = "application/json"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        conn.request(method, path, body=body, headers=h)
-        res = conn.getresponse()
-        raw = res.read()
-        conn.close()
-        doc = None
-        if res.getheader("Content-Type", "").startswith("application/json"):
-            try:
-                doc = json.loads(raw)
-            except json.JSONDecodeError:
-                doc = None  # an injected truncation: the caller looks at `raw`
-        return res.status, doc, raw, res
+        return http_request(self.port, method, path, body, h, timeout)
 
     def records(self, obj, **params):
         q = urllib.parse.urlencode(params)
