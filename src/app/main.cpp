@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   freshet::app::simulate_options sim;
   simulate->add_option("kind", sim.kind, "knack (airtable is not built yet)")->required();
   simulate->add_option("--listen", sim.listen, "host:port (port 0: any free port)")->capture_default_str();
-  simulate->add_option("--dataset", sim.knack.dataset, "Data set: hti")->capture_default_str();
+  simulate->add_option("--dataset", sim.knack.dataset, "Data set: hti or schools")->capture_default_str();
   simulate->add_option("--seed", sim.knack.seed, "Seed for the data set and the change sequence")->capture_default_str();
   simulate->add_option("--app-id", sim.knack.app_id, "Application id it accepts (default: the data set's)");
   simulate->add_option("--api-key", sim.knack.api_key, "API key it accepts")->capture_default_str();

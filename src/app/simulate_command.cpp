@@ -1,6 +1,7 @@
 #include "app/simulate_command.hpp"
 
 #include "http/server.hpp"
+#include "sim/datasets.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -48,6 +49,10 @@ int run_simulate(const simulate_options& opts) {
   if (opts.kind != "knack") {
     std::cerr << "freshet simulate: the " << opts.kind
               << " simulator is not built yet; this build simulates knack only\n";
+    return 2;
+  }
+  if (!sim::knack_dataset_exists(opts.knack.dataset)) {
+    std::cerr << "freshet simulate: unknown data set '" << opts.knack.dataset << "' (knack has: hti, schools)\n";
     return 2;
   }
   sim::knack_simulator simulator(opts.knack);

@@ -16,6 +16,11 @@ namespace freshet::sim {
 // is 3,500 laptops donated. About 2,800 records.
 knack_app make_hti(std::uint64_t seed);
 
+// `schools`: about 40 establishments (50 to 2,000 students; one has exactly
+// 465), their students (linked by a connection and by a school code),
+// one VESPA score record per student, and comments. About 45,000 records.
+knack_app make_schools(std::uint64_t seed);
+
 // The data set names this build knows, for --dataset.
 bool knack_dataset_exists(const std::string& name);
 knack_app make_knack_dataset(const std::string& name, std::uint64_t seed);

@@ -47,7 +47,8 @@ struct knack_object {
 };
 
 struct knack_app {
-  std::string id;    // application id (24 hex)
+  std::string dataset;  // which generator made it: decides what the change trickle does
+  std::string id;       // application id (24 hex)
   std::string name;
   std::string time_zone = "America/Chicago";
   int utc_offset_minutes = -360;  // SIM CHOICE: a fixed offset, no daylight saving

@@ -380,7 +380,8 @@ std::string knack_simulator::freshet_config(const std::string& base_url) const {
       const std::string local = snake(o.fields[i].name);
       os << (i ? ", " : "") << local << " = \"" << o.fields[i].key << "\"";
       if (o.fields[i].key == o.modified_field) modified = local;
-      if (local == "county") county = local;
+      // The partition a dashboard thinks in: a county (hti), a school (schools).
+      if (local == "county" || local == "school_code" || local == "code") county = local;
     }
     os << " }\n";
     if (!modified.empty()) os << "  modified_field = \"" << modified << "\"\n";

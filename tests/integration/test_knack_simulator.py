@@ -253,6 +253,29 @@ class KnackFaultsTest(unittest.TestCase):
             sim.stop()
 
 
+class SchoolsDatasetTest(unittest.TestCase):
+    def test_the_465_student_school_by_its_code(self):
+        sim = KnackSim("--dataset", "schools", "--requests-per-second", "0")
+        try:
+            schools = sim.state("object_1")
+            s465 = next(s for s in schools if s["field_3_raw"] == 465)
+            f = json.dumps([{"field": "field_8", "operator": "is", "value": s465["field_2"]}])
+            doc = sim.records("object_2", rows_per_page=1000, filters=f)
+            self.assertEqual(doc["total_records"], 465)
+            self.assertTrue(all(r["field_7_raw"][0]["id"] == s465["id"] for r in doc["records"]))
+            self.assertTrue(all(r["field_7_raw"][0]["identifier"] == s465["field_1"] for r in doc["records"]))
+            by_conn = sim.records("object_2", rows_per_page=1000,
+                                  filters=json.dumps([{"field": "field_7", "operator": "is", "value": s465["id"]}]))
+            self.assertEqual(by_conn["total_records"], 465)
+        finally:
+            sim.stop()
+
+    def test_unknown_dataset_is_refused(self):
+        r = subprocess.run([BIN, "simulate", "knack", "--dataset", "zoo"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown data set 'zoo'", r.stderr)
+
+
 class PrintConfigTest(unittest.TestCase):
     def test_print_config_is_a_sources_block_freshet_accepts(self):
         r = subprocess.run([BIN, "simulate", "knack", "--listen", "127.0.0.1:9001", "--print-config"],

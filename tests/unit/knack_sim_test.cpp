@@ -8,6 +8,9 @@
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 namespace freshet::sim {
 namespace {
 
@@ -132,6 +135,27 @@ TEST(Datasets, HtiIsDeterministicPerSeed) {
     auto y = apply_random_change(b, rb, 1'800'000'000'000);
     EXPECT_EQ(x.op + x.object + x.id, y.op + y.object + y.id);
   }
+}
+
+TEST(Datasets, SchoolsHasTheBenchmarkSizesAndOneScorePerStudent) {
+  auto app = make_schools(1);
+  const auto& schools = app.object("object_1")->records;
+  const auto& students = app.object("object_2")->records;
+  ASSERT_EQ(schools.size(), 40u);
+  std::map<std::string, std::int64_t> by_code;
+  for (const auto& st : students) ++by_code[std::string(st.values.at("field_8").as_string())];
+  std::vector<std::int64_t> sizes;
+  for (const auto& s : schools) {
+    EXPECT_EQ(by_code[std::string(s.values.at("field_2").as_string())], s.values.at("field_3").as_int64());
+    sizes.push_back(s.values.at("field_3").as_int64());
+  }
+  for (std::int64_t want : {50, 200, 465, 1000, 2000})
+    EXPECT_NE(std::find(sizes.begin(), sizes.end(), want), sizes.end()) << want;
+  EXPECT_EQ(app.object("object_3")->records.size(), students.size());
+  EXPECT_GT(students.size(), 15000u);
+  EXPECT_EQ(make_schools(1).object("object_2")->records[777].id, students[777].id);
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 30; ++i) EXPECT_FALSE(apply_random_change(app, rng, 1'800'000'000'000).id.empty());
 }
 
 }  // namespace
