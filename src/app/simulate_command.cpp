@@ -1,6 +1,7 @@
 #include "app/simulate_command.hpp"
 
 #include "http/server.hpp"
+#include "core/standard_webhooks.hpp"
 #include "sim/datasets.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -56,6 +57,15 @@ int run_simulate(const simulate_options& opts) {
     return 2;
   }
   sim::knack_simulator simulator(opts.knack);
+  std::string webhook_key;
+  if (!opts.webhook_url.empty()) {
+    auto key = core::decode_webhook_secret(opts.webhook_secret);
+    if (opts.webhook_secret.empty() || !key || key->size() < 16) {
+      std::cerr << "freshet simulate: --webhook-url needs --webhook-secret whsec_<base64 of 24 to 64 random bytes>\n";
+      return 2;
+    }
+    webhook_key = *key;
+  }
   if (opts.print_config) {
     std::cout << simulator.freshet_config("http://" + opts.listen);
     return 0;
@@ -63,6 +73,7 @@ int run_simulate(const simulate_options& opts) {
   // Two single-threaded workers: enough that the simulator is never what a
   // sync benchmark measures (its state is one mutex).
   asio::io_context w0(1), w1(1);
+  if (!webhook_key.empty()) simulator.enable_webhooks(w1.get_executor(), opts.webhook_url, webhook_key);
   http::server server(w0, {w0.get_executor(), w1.get_executor()}, parse_endpoint(opts.listen), http::server_limits{},
                       simulator);
   server.start();

@@ -12,6 +12,8 @@ struct simulate_options {
   std::string listen = "127.0.0.1:9001";
   double changes_per_second = 0;
   bool print_config = false;
+  std::string webhook_url;     // where changes are announced (empty: nowhere)
+  std::string webhook_secret;  // "whsec_..." to sign them with
   sim::knack_sim_options knack;
 };
 

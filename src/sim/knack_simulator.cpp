@@ -248,6 +248,7 @@ http::response knack_simulator::records_route(const http::request& req, const st
     rec.id = knack_record_id(now_local_ms(), id_rng);
     if (auto err = write_fields(rec)) return std::move(*err);
     obj->records.push_back(std::move(rec));
+    notify("created", obj->key, obj->records.back().id);
     return json_reply(status::ok, render_record(app_, *obj, obj->records.back()));
   }
   knack_record* rec = obj->find(parts[4]);
@@ -257,9 +258,11 @@ http::response knack_simulator::records_route(const http::request& req, const st
     knack_record updated = *rec;
     if (auto err = write_fields(updated)) return std::move(*err);
     *rec = std::move(updated);
+    notify("updated", obj->key, rec->id);
     return json_reply(status::ok, render_record(app_, *obj, *rec));
   }
   if (verb == bhttp::verb::delete_) {
+    notify("deleted", obj->key, rec->id);
     obj->records.erase(obj->records.begin() + (rec - obj->records.data()));
     return json_reply(status::ok, json::object{{"delete", true}});
   }
@@ -319,7 +322,8 @@ http::response knack_simulator::sim_route(const http::request& req, const std::s
                                                {"max_requests_in_one_second", s.max_requests_in_one_second},
                                                {"faults_injected", s.faults_injected},
                                                {"changes_applied", s.changes_applied},
-                                               {"webhooks_sent", 0}});
+                                               {"webhooks_sent", s.webhooks_sent},
+                                               {"webhooks_failed", s.webhooks_failed}});
   }
   if (path == "/_sim/changes" && req.method() == bhttp::verb::post) {
     boost::system::error_code ec;
@@ -354,6 +358,7 @@ json::array knack_simulator::apply_changes(int n) {
   const std::int64_t now = now_local_ms();
   for (int i = 0; i < n; ++i) {
     applied_change c = apply_random_change(app_, change_rng_, now);
+    notify(c.op, c.object, c.id);
     out.push_back(json::object{{"op", c.op}, {"object", c.object}, {"id", c.id}});
   }
   stats_.changes_applied += static_cast<std::uint64_t>(n);
@@ -362,7 +367,20 @@ json::array knack_simulator::apply_changes(int n) {
 
 knack_sim_stats knack_simulator::stats() const {
   std::lock_guard lk(mu_);
-  return stats_;
+  knack_sim_stats s = stats_;
+  if (webhooks_) {
+    s.webhooks_sent = webhooks_->sent();
+    s.webhooks_failed = webhooks_->failed() + webhooks_->dropped();
+  }
+  return s;
+}
+
+void knack_simulator::enable_webhooks(asio::any_io_executor ex, std::string url, std::string key) {
+  webhooks_ = std::make_unique<webhook_sender>(std::move(ex), std::move(url), std::move(key));
+}
+
+void knack_simulator::notify(const std::string& op, const std::string& object, const std::string& id) {
+  if (webhooks_) webhooks_->send(op, object, id);
 }
 
 std::string knack_simulator::freshet_config(const std::string& base_url) const {

@@ -10,6 +10,7 @@
 
 #include "http/server.hpp"
 #include "sim/knack_model.hpp"
+#include "sim/webhook_sender.hpp"
 
 #include <chrono>
 #include <deque>
@@ -38,6 +39,8 @@ struct knack_sim_stats {
   std::uint64_t max_requests_in_one_second = 0;
   std::uint64_t faults_injected = 0;
   std::uint64_t changes_applied = 0;
+  std::uint64_t webhooks_sent = 0;
+  std::uint64_t webhooks_failed = 0;
 };
 
 class knack_simulator : public http::request_handler {
@@ -49,6 +52,9 @@ class knack_simulator : public http::request_handler {
   // The change trickle: `n` plausible changes now. Returns them as JSON.
   boost::json::array apply_changes(int n);
   knack_sim_stats stats() const;
+  // From now on every change (trickle or API write) is also sent as a signed
+  // webhook to `url`; `key` is the secret's key bytes. Call before serving.
+  void enable_webhooks(boost::asio::any_io_executor ex, std::string url, std::string key);
   const std::string& app_id() const { return app_.id; }
   const std::string& api_key() const { return opts_.api_key; }
   // The [[sources]] block of a Freshet config that reads this simulator.
@@ -66,6 +72,7 @@ class knack_simulator : public http::request_handler {
   http::response list(const http::request& req, const knack_object& obj);
   http::response sim_route(const http::request& req, const std::string& path);
   std::int64_t now_local_ms() const;
+  void notify(const std::string& op, const std::string& object, const std::string& id);
 
   const knack_sim_options opts_;
   mutable std::mutex mu_;  // guards everything below
@@ -78,6 +85,7 @@ class knack_simulator : public http::request_handler {
   std::int64_t day_ = 0;
   std::uint64_t day_count_ = 0;
   std::deque<std::chrono::steady_clock::time_point> last_second_;
+  std::unique_ptr<webhook_sender> webhooks_;  // set before serving, then only read
 };
 
 }  // namespace freshet::sim
