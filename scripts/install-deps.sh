@@ -12,6 +12,10 @@ packages=(
   python3 curl redis-server
 )
 
+# The peer tests run the official airtable npm client: Node.js and npm, from
+# Debian unless the machine already has them (these machines ship Node 20).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
 # `install-deps.sh bench` adds what only the benchmarks need: nginx with nchan,
 # the fan-out server Freshet is compared with.
 if [ "${1:-}" = bench ]; then

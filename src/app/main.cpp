@@ -74,24 +74,30 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "Validate a config file and exit");
   check->add_option("--config", config_path, "The TOML config file")->required();
 
-  auto* simulate = app.add_subcommand("simulate", "Serve a simulated upstream API (knack)");
+  auto* simulate = app.add_subcommand("simulate", "Serve a simulated upstream API (knack or airtable)");
   freshet::app::simulate_options sim;
-  simulate->add_option("kind", sim.kind, "knack (airtable is not built yet)")->required();
+  simulate->add_option("kind", sim.kind, "knack or airtable")->required();
   simulate->add_option("--listen", sim.listen, "host:port (port 0: any free port)")->capture_default_str();
-  simulate->add_option("--dataset", sim.knack.dataset, "Data set: hti or schools")->capture_default_str();
+  std::string dataset;
+  simulate->add_option("--dataset", dataset, "Data set: hti or schools (knack), services (airtable)");
   simulate->add_option("--seed", sim.knack.seed, "Seed for the data set and the change sequence")->capture_default_str();
-  simulate->add_option("--app-id", sim.knack.app_id, "Application id it accepts (default: the data set's)");
-  simulate->add_option("--api-key", sim.knack.api_key, "API key it accepts")->capture_default_str();
-  simulate->add_option("--requests-per-second", sim.knack.requests_per_second, "Rate limit it enforces (0: none)")
+  simulate->add_option("--app-id", sim.knack.app_id, "knack: application id it accepts (default: the data set's)");
+  simulate->add_option("--api-key", sim.knack.api_key, "knack: API key it accepts")->capture_default_str();
+  simulate->add_option("--base-id", sim.airtable.base_id, "airtable: base id it serves (default: the data set's)");
+  simulate->add_option("--token", sim.airtable.token, "airtable: personal access token it accepts")->capture_default_str();
+  double rps = -1;
+  simulate->add_option("--requests-per-second", rps, "Rate limit it enforces (0: none; default: knack 10, airtable 5)");
+  simulate->add_option("--penalty-seconds", sim.airtable.penalty_seconds, "airtable: refusal after a breach")
       ->capture_default_str();
+  simulate->add_flag("--retry-after", sim.airtable.retry_after, "airtable: add Retry-After to 429s");
   simulate->add_option("--daily-limit", sim.knack.daily_limit, "Requests per day before 429 (0: not enforced)");
   std::string latency = "0:0";
   simulate->add_option("--latency-ms", latency, "Added latency MIN:MAX in milliseconds")->capture_default_str();
-  simulate->add_option("--fail-rate", sim.knack.fail_rate, "Share of requests answered 500/502/503")
+  simulate->add_option("--fail-rate", sim.knack.faults.fail_rate, "Share of requests answered 500/502/503")
       ->check(CLI::Range(0.0, 1.0));
-  simulate->add_option("--timeout-rate", sim.knack.timeout_rate, "Share of requests never answered")
+  simulate->add_option("--timeout-rate", sim.knack.faults.timeout_rate, "Share of requests never answered")
       ->check(CLI::Range(0.0, 1.0));
-  simulate->add_option("--truncate-rate", sim.knack.truncate_rate, "Share answered with a cut-off body")
+  simulate->add_option("--truncate-rate", sim.knack.faults.truncate_rate, "Share answered with a cut-off body")
       ->check(CLI::Range(0.0, 1.0));
   simulate->add_option("--changes-per-second", sim.changes_per_second, "Change trickle rate (0: none)");
   simulate->add_option("--webhook-url", sim.webhook_url, "Send each change as a signed webhook here (http://)");
@@ -122,12 +128,16 @@ int main(int argc, char** argv) {
     if (*serve) return run_serve(config_path);
     if (*simulate) {
       const auto colon = latency.find(':');
-      sim.knack.latency_min_ms = std::stoi(latency.substr(0, colon));
-      sim.knack.latency_max_ms = colon == std::string::npos ? sim.knack.latency_min_ms : std::stoi(latency.substr(colon + 1));
-      if (sim.knack.latency_max_ms < sim.knack.latency_min_ms) {
+      sim.knack.faults.latency_min_ms = std::stoi(latency.substr(0, colon));
+      sim.knack.faults.latency_max_ms = colon == std::string::npos ? sim.knack.faults.latency_min_ms : std::stoi(latency.substr(colon + 1));
+      if (sim.knack.faults.latency_max_ms < sim.knack.faults.latency_min_ms) {
         std::cerr << "freshet: --latency-ms wants MIN:MAX with MIN <= MAX\n";
         return 2;
       }
+      sim.airtable.faults = sim.knack.faults;
+      sim.airtable.seed = sim.knack.seed;
+      if (!dataset.empty()) sim.knack.dataset = sim.airtable.dataset = dataset;
+      if (rps >= 0) sim.knack.requests_per_second = sim.airtable.requests_per_second = rps;
       return freshet::app::run_simulate(sim);
     }
     if (*demo) return run_demo(port, data_dir);

@@ -2,6 +2,7 @@
 
 #include "http/server.hpp"
 #include "core/standard_webhooks.hpp"
+#include "sim/airtable_datasets.hpp"
 #include "sim/datasets.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -15,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <functional>
 #include <thread>
 
 namespace freshet::app {
@@ -31,7 +33,7 @@ asio::ip::tcp::endpoint parse_endpoint(const std::string& listen) {
 }
 
 // The change trickle: one plausible change every 1/rate seconds.
-asio::awaitable<void> trickle(sim::knack_simulator& simulator, double per_second, const bool& stopping) {
+asio::awaitable<void> trickle(std::function<void()> one_change, double per_second, const bool& stopping) {
   asio::steady_timer t(co_await asio::this_coro::executor);
   const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(1.0 / per_second));
@@ -40,18 +42,44 @@ asio::awaitable<void> trickle(sim::knack_simulator& simulator, double per_second
     next += period;
     t.expires_at(next);
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (!stopping) simulator.apply_changes(1);
+    if (!stopping) one_change();
   }
 }
 
-}  // namespace
+// Serves `handler` on two single-threaded workers (enough that a simulator is
+// never what a sync benchmark measures) until a signal. `prepare` runs with
+// worker 1's executor before serving; `banner` is printed once listening.
+int serve(const simulate_options& opts, http::request_handler& handler, std::function<void()> one_change,
+          const std::function<void(asio::any_io_executor)>& prepare,
+          const std::function<std::string(unsigned short)>& banner) {
+  asio::io_context w0(1), w1(1);
+  prepare(w1.get_executor());
+  http::server server(w0, {w0.get_executor(), w1.get_executor()}, parse_endpoint(opts.listen), http::server_limits{},
+                      handler);
+  server.start();
+  std::cout << banner(server.local_endpoint().port()) << std::endl;
+  bool stopping = false;
+  auto work0 = asio::make_work_guard(w0);
+  auto work1 = asio::make_work_guard(w1);
+  if (opts.changes_per_second > 0)
+    asio::co_spawn(w0, trickle(std::move(one_change), opts.changes_per_second, stopping), asio::detached);
+  asio::signal_set signals(w0, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    stopping = true;
+    server.stop();
+    work0.reset();
+    work1.reset();
+    w0.stop();
+    w1.stop();
+  });
+  std::thread t1([&] { w1.run(); });
+  w0.run();
+  t1.join();
+  return 0;
+}
 
-int run_simulate(const simulate_options& opts) {
-  if (opts.kind != "knack") {
-    std::cerr << "freshet simulate: the " << opts.kind
-              << " simulator is not built yet; this build simulates knack only\n";
-    return 2;
-  }
+int run_knack(const simulate_options& opts) {
   if (!sim::knack_dataset_exists(opts.knack.dataset)) {
     std::cerr << "freshet simulate: unknown data set '" << opts.knack.dataset << "' (knack has: hti, schools)\n";
     return 2;
@@ -70,34 +98,48 @@ int run_simulate(const simulate_options& opts) {
     std::cout << simulator.freshet_config("http://" + opts.listen);
     return 0;
   }
-  // Two single-threaded workers: enough that the simulator is never what a
-  // sync benchmark measures (its state is one mutex).
-  asio::io_context w0(1), w1(1);
-  if (!webhook_key.empty()) simulator.enable_webhooks(w1.get_executor(), opts.webhook_url, webhook_key);
-  http::server server(w0, {w0.get_executor(), w1.get_executor()}, parse_endpoint(opts.listen), http::server_limits{},
-                      simulator);
-  server.start();
-  std::cout << "Knack simulator (" << opts.knack.dataset << ", seed " << opts.knack.seed << ") on http://"
-            << server.local_endpoint().address().to_string() << ":" << server.local_endpoint().port()
-            << "  app id: " << simulator.app_id() << "  api key: " << simulator.api_key() << std::endl;
-  bool stopping = false;
-  auto work0 = asio::make_work_guard(w0);
-  auto work1 = asio::make_work_guard(w1);
-  if (opts.changes_per_second > 0) asio::co_spawn(w0, trickle(simulator, opts.changes_per_second, stopping), asio::detached);
-  asio::signal_set signals(w0, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (ec) return;
-    stopping = true;
-    server.stop();
-    work0.reset();
-    work1.reset();
-    w0.stop();
-    w1.stop();
-  });
-  std::thread t1([&] { w1.run(); });
-  w0.run();
-  t1.join();
-  return 0;
+  return serve(
+      opts, simulator, [&] { simulator.apply_changes(1); },
+      [&](asio::any_io_executor ex) {
+        if (!webhook_key.empty()) simulator.enable_webhooks(ex, opts.webhook_url, webhook_key);
+      },
+      [&](unsigned short port) {
+        return "Knack simulator (" + opts.knack.dataset + ", seed " + std::to_string(opts.knack.seed) +
+               ") on http://127.0.0.1:" + std::to_string(port) + "  app id: " + simulator.app_id() +
+               "  api key: " + simulator.api_key();
+      });
+}
+
+int run_airtable(const simulate_options& opts) {
+  if (!sim::airtable_dataset_exists(opts.airtable.dataset)) {
+    std::cerr << "freshet simulate: unknown data set '" << opts.airtable.dataset << "' (airtable has: services)\n";
+    return 2;
+  }
+  if (!opts.webhook_url.empty()) {
+    std::cerr << "freshet simulate: the Airtable simulator has no Webhooks API yet\n";
+    return 2;
+  }
+  sim::airtable_simulator simulator(opts.airtable);
+  if (opts.print_config) {
+    std::cout << simulator.freshet_config("http://" + opts.listen);
+    return 0;
+  }
+  return serve(
+      opts, simulator, [&] { simulator.apply_changes(1); }, [](asio::any_io_executor) {},
+      [&](unsigned short port) {
+        return "Airtable simulator (" + opts.airtable.dataset + ", seed " + std::to_string(opts.airtable.seed) +
+               ") on http://127.0.0.1:" + std::to_string(port) + "  base id: " + simulator.base_id() +
+               "  token: " + simulator.token();
+      });
+}
+
+}  // namespace
+
+int run_simulate(const simulate_options& opts) {
+  if (opts.kind == "knack") return run_knack(opts);
+  if (opts.kind == "airtable") return run_airtable(opts);
+  std::cerr << "freshet simulate: unknown kind '" << opts.kind << "': knack or airtable\n";
+  return 2;
 }
 
 }  // namespace freshet::app

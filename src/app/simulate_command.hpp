@@ -1,6 +1,7 @@
-// `freshet simulate knack ...`: a stand-alone upstream simulator.
+// `freshet simulate knack|airtable ...`: a stand-alone upstream simulator.
 #pragma once
 
+#include "sim/airtable_simulator.hpp"
 #include "sim/knack_simulator.hpp"
 
 #include <string>
@@ -8,13 +9,14 @@
 namespace freshet::app {
 
 struct simulate_options {
-  std::string kind;  // knack (airtable: not built yet)
+  std::string kind;  // knack | airtable
   std::string listen = "127.0.0.1:9001";
   double changes_per_second = 0;
   bool print_config = false;
-  std::string webhook_url;     // where changes are announced (empty: nowhere)
-  std::string webhook_secret;  // "whsec_..." to sign them with
+  std::string webhook_url;     // knack: where changes are announced (empty: nowhere)
+  std::string webhook_secret;  // knack: "whsec_..." to sign them with
   sim::knack_sim_options knack;
+  sim::airtable_sim_options airtable;
 };
 
 // Runs until SIGINT/SIGTERM; returns the exit code.

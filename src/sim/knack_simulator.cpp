@@ -91,7 +91,7 @@ knack_simulator::knack_simulator(knack_sim_options opts)
     : opts_(std::move(opts)),
       app_(make_knack_dataset(opts_.dataset, opts_.seed)),
       change_rng_(opts_.seed ^ 0x9e3779b97f4a7c15ULL),
-      fault_rng_(opts_.seed * 31 + 7) {
+      faults_(opts_.faults, opts_.seed * 31 + 7) {
   if (!opts_.app_id.empty()) app_.id = opts_.app_id;
 }
 
@@ -103,13 +103,9 @@ std::int64_t knack_simulator::now_local_ms() const {
 
 knack_simulator::limit_decision knack_simulator::count_request() {
   using namespace std::chrono;
-  const auto now = steady_clock::now();
+  meter_.count();
   const std::int64_t sec = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
   std::lock_guard lk(mu_);
-  ++stats_.requests;
-  last_second_.push_back(now);
-  while (now - last_second_.front() >= seconds(1)) last_second_.pop_front();
-  stats_.max_requests_in_one_second = std::max<std::uint64_t>(stats_.max_requests_in_one_second, last_second_.size());
   // Knack counts per app in fixed one-second windows; past the limit every
   // request in that window fails (upstream-apis.md 1.8).
   if (sec != window_second_) {
@@ -172,28 +168,12 @@ asio::awaitable<http::handler_result> knack_simulator::handle(http::request& req
   if (!limit.allowed) co_return with_limit_headers(reply(status::too_many_requests, "Rate limit exceeded", "text/plain"));
 
   // Injected latency and faults, drawn from a seeded generator.
-  int delay_ms = 0;
-  double fault = 1.0;
-  {
-    std::lock_guard lk(mu_);
-    if (opts_.latency_max_ms > 0)
-      delay_ms = opts_.latency_min_ms +
-                 static_cast<int>(fault_rng_() % static_cast<std::uint64_t>(opts_.latency_max_ms - opts_.latency_min_ms + 1));
-    fault = std::uniform_real_distribution<double>(0, 1)(fault_rng_);
-  }
-  if (fault < opts_.timeout_rate) delay_ms = 120'000;  // a client gives up long before this
-  if (delay_ms > 0) {
-    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(delay_ms));
+  const fault_injector::draw fault = faults_.next();
+  if (fault.delay.count() > 0) {
+    asio::steady_timer t(co_await asio::this_coro::executor, fault.delay);
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  if (fault >= opts_.timeout_rate && fault < opts_.timeout_rate + opts_.fail_rate) {
-    {
-      std::lock_guard lk(mu_);
-      ++stats_.faults_injected;
-    }
-    const status codes[] = {status::internal_server_error, status::bad_gateway, status::service_unavailable};
-    co_return with_limit_headers(reply(codes[static_cast<int>(fault * 1000) % 3], "Internal Server Error", "text/plain"));
-  }
+  if (fault.fail) co_return with_limit_headers(reply(fault.fail_status, "Internal Server Error", "text/plain"));
 
   // Credentials: header names are case-insensitive (Beast's fields are).
   if (req["X-Knack-Application-Id"] != app_.id || req["X-Knack-REST-API-Key"] != opts_.api_key)
@@ -202,13 +182,7 @@ asio::awaitable<http::handler_result> knack_simulator::handle(http::request& req
   http::response res = parts.size() >= 4 && parts[0] == "v1" && parts[1] == "objects" && parts[3] == "records"
                            ? records_route(req, parts)
                            : knack_error(status::not_found, "Route not found");
-  if (res.result() == status::ok && fault >= opts_.timeout_rate + opts_.fail_rate &&
-      fault < opts_.timeout_rate + opts_.fail_rate + opts_.truncate_rate) {
-    std::lock_guard lk(mu_);
-    ++stats_.faults_injected;
-    res.body().resize(res.body().size() / 2);  // a cut-off body: valid HTTP, broken JSON
-    res.prepare_payload();
-  }
+  faults_.maybe_truncate(fault, res);
   co_return with_limit_headers(std::move(res));
 }
 
@@ -368,6 +342,9 @@ json::array knack_simulator::apply_changes(int n) {
 knack_sim_stats knack_simulator::stats() const {
   std::lock_guard lk(mu_);
   knack_sim_stats s = stats_;
+  s.requests = meter_.total();
+  s.max_requests_in_one_second = meter_.max_in_one_second();
+  s.faults_injected = faults_.injected();
   if (webhooks_) {
     s.webhooks_sent = webhooks_->sent();
     s.webhooks_failed = webhooks_->failed() + webhooks_->dropped();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "http/server.hpp"
+#include "sim/faults.hpp"
 #include "sim/knack_model.hpp"
 #include "sim/webhook_sender.hpp"
 
@@ -27,10 +28,7 @@ struct knack_sim_options {
   std::string api_key = "sim-knack-api-key";
   double requests_per_second = 10;          // Knack's real limit; 0: no limit
   std::uint64_t daily_limit = 0;            // 0: not enforced (X-PlanLimit-* still sent)
-  int latency_min_ms = 0, latency_max_ms = 0;
-  double fail_rate = 0;                     // share of requests answered 500/502/503
-  double timeout_rate = 0;                  // share never answered (held until the client gives up)
-  double truncate_rate = 0;                 // share answered 200 with a cut-off JSON body
+  fault_options faults;
 };
 
 struct knack_sim_stats {
@@ -78,13 +76,13 @@ class knack_simulator : public http::request_handler {
   mutable std::mutex mu_;  // guards everything below
   knack_app app_;
   std::mt19937_64 change_rng_;
-  std::mt19937_64 fault_rng_;
-  knack_sim_stats stats_;
+  knack_sim_stats stats_;  // rate_limited and changes_applied; the rest is read from below
   std::int64_t window_second_ = 0;
   std::uint64_t window_count_ = 0;
   std::int64_t day_ = 0;
   std::uint64_t day_count_ = 0;
-  std::deque<std::chrono::steady_clock::time_point> last_second_;
+  fault_injector faults_;
+  request_meter meter_;
   std::unique_ptr<webhook_sender> webhooks_;  // set before serving, then only read
 };
 

@@ -289,10 +289,10 @@ class PrintConfigTest(unittest.TestCase):
         self.assertEqual(laptops["fields"]["status"], "field_3")
         self.assertEqual(laptops["modified_field"], "modified")
 
-    def test_airtable_is_refused_clearly_for_now(self):
-        r = subprocess.run([BIN, "simulate", "airtable"], capture_output=True, text=True, timeout=10)
+    def test_unknown_kind_is_refused(self):
+        r = subprocess.run([BIN, "simulate", "notion"], capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 2)
-        self.assertIn("not built yet", r.stderr)
+        self.assertIn("unknown kind 'notion'", r.stderr)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,81 @@
+// The Airtable Web API simulator (upstream-apis.md section 2 and its
+// checklist): list records with offset iteration, filterByFormula, fields[],
+// sort, maxRecords; get, create, update (PATCH and destructive PUT), upsert
+// and delete, single and in batches of up to 10; Bearer tokens; the per-base
+// rate limit with its 30-second penalty and Airtable's error bodies; plus
+// /_sim/ for tests. Not yet: the Webhooks API.
+//
+// Thread-safety: handle() may run on several workers; state is one mutex.
+#pragma once
+
+#include "http/server.hpp"
+#include "sim/airtable_model.hpp"
+#include "sim/faults.hpp"
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <random>
+
+namespace freshet::sim {
+
+struct airtable_sim_options {
+  std::string dataset = "services";
+  std::uint64_t seed = 1;
+  std::string base_id;  // empty: the data set's own
+  std::string token = "patSimulator.0123456789abcdef";
+  double requests_per_second = 5;  // per base, Airtable's real limit; 0: none
+  int penalty_seconds = 30;        // every request is refused this long after a breach
+  bool retry_after = false;        // add Retry-After to 429s (real Airtable: not documented)
+  int iterator_idle_seconds = 600; // an offset unused this long expires (SIM CHOICE)
+  fault_options faults;
+};
+
+class airtable_simulator : public http::request_handler {
+ public:
+  explicit airtable_simulator(airtable_sim_options opts);
+
+  boost::asio::awaitable<http::handler_result> handle(http::request& req) override;
+  boost::json::array apply_changes(int n);
+  const std::string& base_id() const { return base_.id; }
+  const std::string& token() const { return opts_.token; }
+  std::string freshet_config(const std::string& base_url) const;
+
+ private:
+  struct iterator {
+    std::vector<std::string> ids;  // the order, frozen at the first page (values stay live)
+    std::size_t next = 0;
+    std::size_t returned = 0;
+    std::size_t max_records = 0;   // 0: no cap
+    std::size_t page_size = 100;
+    std::vector<std::string> fields;
+    bool by_field_id = false;
+    std::chrono::steady_clock::time_point last_used;
+  };
+  struct list_params;
+
+  bool admit();  // the rate limit; false: answer 429
+  http::response route(const http::request& req);
+  http::response list(airtable_table& t, const list_params& p);
+  http::response page(const std::string& itr_id, iterator& it, airtable_table& t);
+  http::response write(const http::request& req, airtable_table& t, const std::string& record_id);
+  http::response remove(const http::request& req, airtable_table& t, const std::string& record_id);
+  http::response sim_route(const http::request& req, const std::string& path);
+  boost::json::object render(const airtable_table& t, const airtable_record& r, const std::vector<std::string>& fields,
+                             bool by_field_id) const;
+  std::int64_t now_ms() const;
+
+  const airtable_sim_options opts_;
+  mutable std::mutex mu_;  // guards everything below
+  airtable_base base_;
+  std::mt19937_64 rng_;
+  std::map<std::string, iterator> iterators_;
+  std::int64_t window_second_ = 0;
+  std::uint64_t window_count_ = 0;
+  std::chrono::steady_clock::time_point penalty_until_{};
+  std::uint64_t rate_limited_ = 0, changes_applied_ = 0;
+  fault_injector faults_;
+  request_meter meter_;
+};
+
+}  // namespace freshet::sim

@@ -1,0 +1,64 @@
+#include "sim/faults.hpp"
+
+#include <algorithm>
+
+namespace freshet::sim {
+
+fault_injector::draw fault_injector::next() {
+  using status = boost::beast::http::status;
+  std::lock_guard lk(mu_);
+  draw d;
+  if (opts_.latency_max_ms > 0)
+    d.delay = std::chrono::milliseconds(
+        opts_.latency_min_ms +
+        static_cast<int>(rng_() % static_cast<std::uint64_t>(opts_.latency_max_ms - opts_.latency_min_ms + 1)));
+  const double x = std::uniform_real_distribution<double>(0, 1)(rng_);
+  if (x < opts_.timeout_rate) {
+    d.delay = std::chrono::milliseconds(120'000);  // a client gives up long before this
+    ++injected_;
+  } else if (x < opts_.timeout_rate + opts_.fail_rate) {
+    static constexpr status codes[] = {status::internal_server_error, status::bad_gateway, status::service_unavailable};
+    d.fail = true;
+    d.fail_status = codes[rng_() % 3];
+    ++injected_;
+  } else if (x < opts_.timeout_rate + opts_.fail_rate + opts_.truncate_rate) {
+    d.truncate = true;
+  }
+  return d;
+}
+
+void fault_injector::maybe_truncate(const draw& d, http::response& res) {
+  if (!d.truncate || res.result() != boost::beast::http::status::ok) return;
+  {
+    std::lock_guard lk(mu_);
+    ++injected_;
+  }
+  res.body().resize(res.body().size() / 2);
+  res.prepare_payload();
+}
+
+std::uint64_t fault_injector::injected() const {
+  std::lock_guard lk(mu_);
+  return injected_;
+}
+
+void request_meter::count() {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lk(mu_);
+  ++total_;
+  last_second_.push_back(now);
+  while (now - last_second_.front() >= std::chrono::seconds(1)) last_second_.pop_front();
+  max_ = std::max<std::uint64_t>(max_, last_second_.size());
+}
+
+std::uint64_t request_meter::total() const {
+  std::lock_guard lk(mu_);
+  return total_;
+}
+
+std::uint64_t request_meter::max_in_one_second() const {
+  std::lock_guard lk(mu_);
+  return max_;
+}
+
+}  // namespace freshet::sim

@@ -1,0 +1,61 @@
+// What both simulators inject and count, drawn from a seeded generator so a
+// run can be repeated: added latency, 5xx answers, answers that never come,
+// and cut-off bodies. And the request meter behind /_sim/stats.
+//
+// Thread-safety: every member may be called from any thread.
+#pragma once
+
+#include "http/server.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <random>
+
+namespace freshet::sim {
+
+struct fault_options {
+  int latency_min_ms = 0, latency_max_ms = 0;
+  double fail_rate = 0;      // share of requests answered 500/502/503
+  double timeout_rate = 0;   // share never answered (held until the client gives up)
+  double truncate_rate = 0;  // share answered 200 with a cut-off body
+};
+
+class fault_injector {
+ public:
+  fault_injector(fault_options opts, std::uint64_t seed) : opts_(opts), rng_(seed) {}
+
+  struct draw {
+    std::chrono::milliseconds delay{0};
+    bool fail = false;
+    boost::beast::http::status fail_status = boost::beast::http::status::internal_server_error;
+    bool truncate = false;
+  };
+  draw next();
+  // Applies a drawn truncation to a successful answer (valid HTTP, broken JSON).
+  void maybe_truncate(const draw& d, http::response& res);
+  std::uint64_t injected() const;
+
+ private:
+  const fault_options opts_;
+  mutable std::mutex mu_;
+  std::mt19937_64 rng_;
+  std::uint64_t injected_ = 0;
+};
+
+// Requests served, and the most seen in any one-second window (sliding), which
+// is what tests compare against a rate limit.
+class request_meter {
+ public:
+  void count();
+  std::uint64_t total() const;
+  std::uint64_t max_in_one_second() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::uint64_t total_ = 0, max_ = 0;
+  std::deque<std::chrono::steady_clock::time_point> last_second_;
+};
+
+}  // namespace freshet::sim

@@ -1,0 +1,194 @@
+"""The Airtable simulator against upstream-apis.md section 2 and its
+checklist, beyond what the official client peer test (tests/peer) covers."""
+import json
+import re
+import subprocess
+import time
+import tomllib
+import unittest
+import urllib.parse
+
+from harness import BIN, http_request
+
+
+class AirtableSim:
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([BIN, "simulate", "airtable", "--listen", "127.0.0.1:0", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)\s+base id: (\w+)\s+token: (\S+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError("simulator did not start: " + line + self.proc.stderr.read())
+        self.port, self.base, self.token = int(m.group(1)), m.group(2), m.group(3)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    def request(self, method, path, body=None, token=True):
+        headers = {"Authorization": "Bearer " + self.token} if token else {}
+        return http_request(self.port, method, path, body, headers)
+
+    def list(self, table="Sign-ups", **params):
+        q = urllib.parse.urlencode(params, doseq=True)
+        return self.request("GET", f"/v0/{self.base}/{urllib.parse.quote(table)}?{q}")
+
+    def state(self, table="Sign-ups"):
+        doc = http_request(self.port, "GET", "/_sim/state?object=" + urllib.parse.quote(table))[1]
+        return list(doc["objects"].values())[0]
+
+
+class AirtableApiTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = AirtableSim("--requests-per-second", "0")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+
+    def test_offset_iteration_ends_without_an_offset_key(self):
+        ids, offset, pages = [], None, 0
+        while True:
+            params = {"pageSize": 100}
+            if offset:
+                params["offset"] = offset
+            status, doc, raw, _ = self.sim.list(**params)
+            self.assertEqual(status, 200, raw)
+            ids += [r["id"] for r in doc["records"]]
+            pages += 1
+            if "offset" not in doc:
+                break
+            self.assertRegex(doc["offset"], r"^itr[A-Za-z0-9]{14}/rec[A-Za-z0-9]{14}$")
+            offset = doc["offset"]
+        self.assertEqual(ids, [r["id"] for r in self.sim.state()])
+        self.assertEqual(pages, 6)
+        status, doc, _, _ = self.sim.list(maxRecords=150, pageSize=100)
+        self.assertIn("offset", doc)
+        status, doc, _, _ = self.sim.list(offset=doc["offset"])
+        self.assertEqual((len(doc["records"]), "offset" in doc), (50, False))
+
+    def test_bad_and_unknown_offsets(self):
+        status, doc, _, _ = self.sim.list(offset="nonsense")
+        self.assertEqual((status, doc["error"]["type"]), (422, "INVALID_OFFSET_VALUE"))
+        status, doc, _, _ = self.sim.list(offset="itrAAAAAAAAAAAAAA/recAAAAAAAAAAAAAA")
+        self.assertEqual((status, doc["error"]["type"]), (422, "LIST_RECORDS_ITERATOR_NOT_AVAILABLE"))
+
+    def test_empty_cells_are_omitted_and_times_are_iso(self):
+        recs = self.sim.state()
+        self.assertTrue(any("Follow-up" not in r["fields"] for r in recs))
+        self.assertTrue(all(r["fields"].get("Follow-up", True) is True for r in recs))
+        self.assertRegex(recs[0]["createdTime"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+    def test_table_by_name_or_id_and_fields_by_id(self):
+        tid = None
+        status, doc, _, _ = self.sim.list(table="Sign-ups", pageSize=1)
+        rid = doc["records"][0]["id"]
+        for table in ("Sign-ups",):
+            status, one, _, _ = self.sim.request("GET", f"/v0/{self.sim.base}/{table}/{rid}?returnFieldsByFieldId=true")
+            self.assertEqual(status, 200)
+            self.assertTrue(all(k.startswith("fld") for k in one["fields"]))
+        # a record is found through any table of its base (2.1)
+        status, other, _, _ = self.sim.request("GET", f"/v0/{self.sim.base}/Services/{rid}")
+        self.assertEqual((status, other["id"]), (200, rid))
+
+    def test_error_shapes(self):
+        status, doc, _, _ = self.sim.request("GET", f"/v0/{self.sim.base}/Sign-ups", token=False)
+        self.assertEqual((status, doc), (401, {"error": {"type": "AUTHENTICATION_REQUIRED",
+                                                         "message": "Authentication required"}}))
+        status, doc, _, _ = self.sim.list(table="Nope")
+        self.assertEqual((status, doc["error"]["type"]), (403, "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND"))
+        status, doc, _, _ = self.sim.request("GET", "/v0/appWRONGWRONGWRON/Sign-ups")
+        self.assertEqual(status, 403)
+        status, doc, _, _ = self.sim.request("GET", "/v1/nothing")
+        self.assertEqual((status, doc), (404, {"error": "NOT_FOUND"}))
+        status, doc, _, _ = self.sim.list(filterByFormula="{Nope} = 1")
+        self.assertEqual((status, doc["error"]["type"]), (422, "INVALID_FILTER_BY_FORMULA"))
+        self.assertTrue(doc["error"]["message"].startswith("The formula for filtering records is invalid:"))
+        eleven = {"records": [{"fields": {"Name": str(i)}} for i in range(11)]}
+        status, doc, _, _ = self.sim.request("POST", f"/v0/{self.sim.base}/Sign-ups", eleven)
+        self.assertEqual(status, 422)
+        status, doc, _, _ = self.sim.request("POST", f"/v0/{self.sim.base}/Sign-ups", "{not json")
+        self.assertEqual(status, 400)
+
+
+class AirtableSyncPatternTest(unittest.TestCase):
+    def test_last_modified_time_is_blank_until_the_first_edit(self):
+        sim = AirtableSim("--requests-per-second", "0", "--seed", "5")
+        try:
+            before = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 2))
+            edited = sim.state()[0]["id"]
+            status, _, raw, _ = sim.request("PATCH", f"/v0/{sim.base}/Sign-ups/{edited}", {"fields": {"Status": "Attended"}})
+            self.assertEqual(status, 200, raw)
+            status, created, _, _ = sim.request("POST", f"/v0/{sim.base}/Sign-ups", {"fields": {"Name": "New"}})
+            pattern = ("IS_AFTER(IF(NOT(LAST_MODIFIED_TIME()), CREATED_TIME(), LAST_MODIFIED_TIME()), "
+                       f"DATETIME_PARSE('{before}'))")
+            status, doc, raw, _ = sim.list(filterByFormula=pattern)
+            self.assertEqual(status, 200, raw)
+            self.assertEqual(sorted(r["id"] for r in doc["records"]), sorted([edited, created["id"]]))
+            status, doc, _, _ = sim.list(filterByFormula=f"LAST_MODIFIED_TIME() > '{before}'")
+            self.assertEqual([r["id"] for r in doc["records"]], [edited])  # blank for the new one
+        finally:
+            sim.stop()
+
+    def test_upsert_creates_or_updates_by_merge_fields(self):
+        sim = AirtableSim("--requests-per-second", "0")
+        try:
+            name = sim.state()[0]["fields"]["Name"]
+            same = [r for r in sim.state() if r["fields"]["Name"] == name]
+            body = {"performUpsert": {"fieldsToMergeOn": ["Email"]},
+                    "records": [{"fields": {"Email": same[0]["fields"]["Email"] + ".x", "Name": "New person"}}]}
+            status, doc, raw, _ = sim.request("PATCH", f"/v0/{sim.base}/Sign-ups", body)
+            self.assertEqual(status, 200, raw)
+            self.assertEqual((len(doc["createdRecords"]), len(doc["updatedRecords"])), (1, 0))
+            body["records"][0]["fields"]["Name"] = "Renamed"
+            status, doc, _, _ = sim.request("PATCH", f"/v0/{sim.base}/Sign-ups", body)
+            self.assertEqual((len(doc["createdRecords"]), len(doc["updatedRecords"])), (0, 1))
+            self.assertEqual(doc["records"][0]["fields"]["Name"], "Renamed")
+        finally:
+            sim.stop()
+
+
+class AirtableRateLimitTest(unittest.TestCase):
+    def test_breach_gives_the_plural_429_and_a_penalty(self):
+        sim = AirtableSim("--requests-per-second", "5", "--penalty-seconds", "2")
+        try:
+            statuses = [sim.list(pageSize=1)[0] for _ in range(8)]
+            self.assertIn(429, statuses)
+            status, doc, _, res = sim.list(pageSize=1)
+            self.assertEqual(status, 429)  # still inside the penalty, even in a new second
+            self.assertEqual(doc, {"errors": [{"error": "RATE_LIMIT_REACHED",
+                                               "message": "Rate limit exceeded. Please try again later"}]})
+            self.assertIsNone(res.getheader("Retry-After"))
+            time.sleep(2.2)
+            self.assertEqual(sim.list(pageSize=1)[0], 200)
+        finally:
+            sim.stop()
+
+
+class AirtableCliTest(unittest.TestCase):
+    def test_print_config(self):
+        r = subprocess.run([BIN, "simulate", "airtable", "--listen", "127.0.0.1:9002", "--print-config"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        src = tomllib.loads(r.stdout)["sources"][0]
+        self.assertEqual((src["kind"], src["base_url"]), ("airtable", "http://127.0.0.1:9002"))
+        signups = src["objects"][0]
+        self.assertRegex(signups["key"], r"^tbl[A-Za-z0-9]{14}$")
+        self.assertEqual(signups["tenant_field"], "quarter")
+
+    def test_same_seed_same_base(self):
+        a, b = AirtableSim("--seed", "9"), AirtableSim("--seed", "9")
+        try:
+            self.assertEqual(a.base, b.base)
+            self.assertEqual(a.state(), b.state())
+        finally:
+            a.stop()
+            b.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
