@@ -116,7 +116,8 @@ int run_airtable(const simulate_options& opts) {
     return 2;
   }
   if (!opts.webhook_url.empty()) {
-    std::cerr << "freshet simulate: the Airtable simulator has no Webhooks API yet\n";
+    std::cerr << "freshet simulate: Airtable webhooks are registered through its Webhooks API "
+                 "(POST /v0/bases/{base}/webhooks), not --webhook-url\n";
     return 2;
   }
   sim::airtable_simulator simulator(opts.airtable);
@@ -125,7 +126,8 @@ int run_airtable(const simulate_options& opts) {
     return 0;
   }
   return serve(
-      opts, simulator, [&] { simulator.apply_changes(1); }, [](asio::any_io_executor) {},
+      opts, simulator, [&] { simulator.apply_changes(1); },
+      [&](asio::any_io_executor ex) { simulator.enable_pings(std::move(ex)); },
       [&](unsigned short port) {
         return "Airtable simulator (" + opts.airtable.dataset + ", seed " + std::to_string(opts.airtable.seed) +
                ") on http://127.0.0.1:" + std::to_string(port) + "  base id: " + simulator.base_id() +

@@ -94,10 +94,16 @@ airtable_change apply_random_airtable_change(airtable_base& base, std::mt19937_6
   airtable_table& t = base.tables.front();
   const int roll = static_cast<int>(rng() % 100);
   if (roll < 60 && !t.records.empty()) {
+    // A sign-up moves on (Signed up -> Confirmed -> Attended); one already
+    // attended or cancelled gets its hours corrected instead. Always a change.
     airtable_record& r = t.records[rng() % t.records.size()];
     const std::string cur(r.fields["Status"].as_string());
-    const int i = static_cast<int>(std::find_if(std::begin(kStatus), std::end(kStatus), [&](const char* s) { return cur == s; }) - std::begin(kStatus));
-    r.fields["Status"] = kStatus[std::min(2, i + 1)];
+    if (cur == kStatus[0] || cur == kStatus[1]) {
+      r.fields["Status"] = cur == kStatus[0] ? kStatus[1] : kStatus[2];
+    } else {
+      const auto* h = r.fields.if_contains("Hours");
+      r.fields["Hours"] = (h && h->is_int64() ? h->get_int64() : 0) % 4 + 1;
+    }
     r.modified_ms = now;
     return {"updated", t.id, r.id};
   }

@@ -84,7 +84,8 @@ airtable_simulator::airtable_simulator(airtable_sim_options opts)
     : opts_(std::move(opts)),
       base_(make_airtable_dataset(opts_.dataset, opts_.seed)),
       rng_(opts_.seed ^ 0x5bd1e995ULL),
-      faults_(opts_.faults, opts_.seed * 131 + 3) {
+      faults_(opts_.faults, opts_.seed * 131 + 3),
+      webhooks_(base_.id, rng_, mu_) {
   if (!opts_.base_id.empty()) base_.id = opts_.base_id;
 }
 
@@ -142,11 +143,18 @@ asio::awaitable<http::handler_result> airtable_simulator::handle(http::request& 
 http::response airtable_simulator::route(const http::request& req) {
   const lenient_query q = parse_lenient_target(req.target());
   const auto parts = split(q.path);  // a doubled leading slash from endpointUrl/ is tolerated
-  if (parts.size() < 3 || parts.size() > 4 || parts[0] != "v0" || parts[1] == "bases")
+  const bool webhook_route = parts.size() >= 4 && parts[0] == "v0" && parts[1] == "bases" && parts[3] == "webhooks";
+  if (!webhook_route && (parts.size() < 3 || parts.size() > 4 || parts[0] != "v0" || parts[1] == "bases"))
     return reply(status::not_found, json::object{{"error", "NOT_FOUND"}});
   const std::string_view auth = req[bhttp::field::authorization];
   if (auth != "Bearer " + opts_.token) return error(status::unauthorized, "AUTHENTICATION_REQUIRED", "Authentication required");
   std::lock_guard lk(mu_);
+  if (webhook_route) {
+    if (parts[2] != base_.id) return not_permitted();
+    auto a = webhooks_.handle(std::string(req.method_string()), std::vector<std::string>(parts.begin() + 4, parts.end()),
+                              req.body(), q.get("cursor"), q.get("limit"), now_ms());
+    return reply(static_cast<status>(a.status), a.body);
+  }
   if (parts[1] != base_.id) return not_permitted();
   airtable_table* t = base_.table(parts[2]);
   if (!t) return not_permitted();  // an unknown table is a 403 now (2.5)
@@ -322,6 +330,7 @@ http::response airtable_simulator::write(const http::request& req, airtable_tabl
     r.created_ms = now_ms();
     apply(r, fields, false);
     t.records.push_back(std::move(r));
+    webhooks_.record({&t, std::nullopt, t.records.back(), "publicApi"}, now_ms());
     return t.records.back();
   };
 
@@ -330,8 +339,10 @@ http::response airtable_simulator::write(const http::request& req, airtable_tabl
     airtable_record* r = t.find(rec);
     if (!r) return error(status::not_found, "MODEL_ID_NOT_FOUND", "Could not find record " + rec);
     if (auto bad = check_fields(o.if_contains("fields"))) return std::move(*bad);
+    airtable_record before = *r;
     apply(*r, o.at("fields").get_object(), destructive);
     r->modified_ms = now_ms();
+    webhooks_.record({&t, std::move(before), *r, "publicApi"}, now_ms());
     return reply(status::ok, render(t, *r, {}, false));
   }
   const json::value* records = o.if_contains("records");
@@ -379,8 +390,10 @@ http::response airtable_simulator::write(const http::request& req, airtable_tabl
       if (!matches.empty()) target = matches.front();
     }
     if (target) {
+      airtable_record before = *target;
       apply(*target, fields, destructive);
       target->modified_ms = now_ms();
+      webhooks_.record({&t, std::move(before), *target, "publicApi"}, now_ms());
       updated.push_back(json::value(target->id));
       out.push_back(render(t, *target, {}, false));
     } else {
@@ -401,6 +414,7 @@ http::response airtable_simulator::remove(const http::request& req, airtable_tab
   auto erase = [&](const std::string& id) {
     auto it = std::find_if(t.records.begin(), t.records.end(), [&](const airtable_record& r) { return r.id == id; });
     if (it == t.records.end()) return false;
+    webhooks_.record({&t, *it, std::nullopt, "publicApi"}, now_ms());
     t.records.erase(it);
     return true;
   };
@@ -433,7 +447,7 @@ http::response airtable_simulator::sim_route(const http::request& req, const std
                                           {"max_requests_in_one_second", meter_.max_in_one_second()},
                                           {"faults_injected", faults_.injected()},
                                           {"changes_applied", changes_applied_},
-                                          {"webhooks_sent", 0}});
+                                          {"webhooks_sent", webhooks_.pings_sent()}});
   }
   if (path == "/_sim/changes" && req.method() == bhttp::verb::post) {
     boost::system::error_code ec;
@@ -464,7 +478,16 @@ json::array airtable_simulator::apply_changes(int n) {
   json::array out;
   std::lock_guard lk(mu_);
   for (int i = 0; i < n; ++i) {
+    // The trickle picks its record itself, so keep the table as it was to
+    // describe the change to webhooks (as a UI edit: source "client").
+    const std::vector<airtable_record> before = base_.tables.front().records;
     auto c = apply_random_airtable_change(base_, rng_, now_ms());
+    airtable_table& t = *base_.table(c.table);
+    std::optional<airtable_record> was, is;
+    for (const auto& r : before)
+      if (r.id == c.id) was = r;
+    if (auto* r = t.find(c.id)) is = *r;
+    webhooks_.record({&t, std::move(was), std::move(is), "client"}, now_ms());
     out.push_back(json::object{{"op", c.op}, {"object", c.table}, {"id", c.id}});
   }
   changes_applied_ += static_cast<std::uint64_t>(n);

@@ -2,14 +2,15 @@
 // checklist): list records with offset iteration, filterByFormula, fields[],
 // sort, maxRecords; get, create, update (PATCH and destructive PUT), upsert
 // and delete, single and in batches of up to 10; Bearer tokens; the per-base
-// rate limit with its 30-second penalty and Airtable's error bodies; plus
-// /_sim/ for tests. Not yet: the Webhooks API.
+// rate limit with its 30-second penalty and Airtable's error bodies; the
+// Webhooks API (sim/airtable_webhooks.hpp); plus /_sim/ for tests.
 //
 // Thread-safety: handle() may run on several workers; state is one mutex.
 #pragma once
 
 #include "http/server.hpp"
 #include "sim/airtable_model.hpp"
+#include "sim/airtable_webhooks.hpp"
 #include "sim/faults.hpp"
 
 #include <chrono>
@@ -40,6 +41,8 @@ class airtable_simulator : public http::request_handler {
   const std::string& base_id() const { return base_.id; }
   const std::string& token() const { return opts_.token; }
   std::string freshet_config(const std::string& base_url) const;
+  // Where webhook pings are sent from; call before serving.
+  void enable_pings(boost::asio::any_io_executor ex) { webhooks_.start_pings(std::move(ex)); }
 
  private:
   struct iterator {
@@ -76,6 +79,7 @@ class airtable_simulator : public http::request_handler {
   std::uint64_t rate_limited_ = 0, changes_applied_ = 0;
   fault_injector faults_;
   request_meter meter_;
+  airtable_webhooks webhooks_;
 };
 
 }  // namespace freshet::sim
