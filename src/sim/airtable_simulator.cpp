@@ -33,6 +33,8 @@ http::response reply(status st, const json::value& v) {
   return res;
 }
 
+constexpr std::size_t kMaxIterators = 1000;
+
 http::response error(status st, std::string type, std::string message) {
   return reply(st, json::object{{"error", json::object{{"type", std::move(type)}, {"message", std::move(message)}}}});
 }
@@ -275,6 +277,15 @@ http::response airtable_simulator::list(airtable_table& t, const list_params& p)
     });
   }
   for (const auto* r : hits) it.ids.push_back(r->id);
+  // Clients that read only a first page leave iterators behind: keep at most
+  // kMaxIterators, forgetting the least recently used (its offset then gets
+  // LIST_RECORDS_ITERATOR_NOT_AVAILABLE, as an expired one does).
+  if (iterators_.size() >= kMaxIterators) {
+    auto oldest = std::min_element(iterators_.begin(), iterators_.end(), [](const auto& a, const auto& b) {
+      return a.second.last_used < b.second.last_used;
+    });
+    iterators_.erase(oldest);
+  }
   const std::string id = airtable_id("itr", rng_);
   auto& stored = iterators_[id] = std::move(it);
   return page(id, stored, t);

@@ -77,6 +77,13 @@ class AirtableApiTest(unittest.TestCase):
         status, doc, _, _ = self.sim.list(offset="itrAAAAAAAAAAAAAA/recAAAAAAAAAAAAAA")
         self.assertEqual((status, doc["error"]["type"]), (422, "LIST_RECORDS_ITERATOR_NOT_AVAILABLE"))
 
+    def test_abandoned_iterators_are_capped(self):
+        status, first, _, _ = self.sim.list(pageSize=1)
+        for _ in range(1000):  # each first page starts an iteration nobody finishes
+            self.assertEqual(self.sim.list(pageSize=1)[0], 200)
+        status, doc, _, _ = self.sim.list(offset=first["offset"])
+        self.assertEqual((status, doc["error"]["type"]), (422, "LIST_RECORDS_ITERATOR_NOT_AVAILABLE"))
+
     def test_empty_cells_are_omitted_and_times_are_iso(self):
         recs = self.sim.state()
         self.assertTrue(any("Follow-up" not in r["fields"] for r in recs))
@@ -165,6 +172,22 @@ class AirtableRateLimitTest(unittest.TestCase):
             self.assertIsNone(res.getheader("Retry-After"))
             time.sleep(2.2)
             self.assertEqual(sim.list(pageSize=1)[0], 200)
+        finally:
+            sim.stop()
+
+
+class AirtableUnderTheLimitTest(unittest.TestCase):
+    def test_four_a_second_draws_no_429(self):
+        sim = AirtableSim("--requests-per-second", "5")
+        try:
+            time.sleep(1.0 - time.time() % 1.0)
+            start = time.time()
+            for i in range(10):
+                time.sleep(max(0, start + i * 0.25 - time.time()))
+                self.assertEqual(sim.list(pageSize=1)[0], 200)
+            stats = http_request(sim.port, "GET", "/_sim/stats")[1]
+            self.assertEqual(stats["rate_limited"], 0)
+            self.assertLessEqual(stats["max_requests_in_one_second"], 5)
         finally:
             sim.stop()
 
