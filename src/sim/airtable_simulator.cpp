@@ -91,10 +91,7 @@ airtable_simulator::airtable_simulator(airtable_sim_options opts)
   if (!opts_.base_id.empty()) base_.id = opts_.base_id;
 }
 
-std::int64_t airtable_simulator::now_ms() const {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
+std::int64_t airtable_simulator::now_ms() const { return clock_.now_ms(); }
 
 bool airtable_simulator::admit() {
   using namespace std::chrono;
@@ -451,6 +448,7 @@ http::response airtable_simulator::remove(const http::request& req, airtable_tab
 
 http::response airtable_simulator::sim_route(const http::request& req, const std::string& path) {
   const lenient_query q = parse_lenient_target(req.target());
+  if (path == "/_sim/clock") return clock_route(clock_, req);
   if (path == "/_sim/stats") {
     std::lock_guard lk(mu_);
     return reply(status::ok, json::object{{"requests", meter_.total()},

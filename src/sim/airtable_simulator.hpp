@@ -79,6 +79,7 @@ class airtable_simulator : public http::request_handler {
   std::uint64_t rate_limited_ = 0, changes_applied_ = 0;
   fault_injector faults_;
   request_meter meter_;
+  sim_clock clock_;
   airtable_webhooks webhooks_;
 };
 

@@ -95,9 +95,16 @@ airtable_webhook* airtable_webhooks::find(const std::string& id) {
   return nullptr;
 }
 
+void airtable_webhooks::purge(std::int64_t now) {
+  std::erase_if(hooks_, [&](const airtable_webhook& w) { return now >= w.expiration_ms + kSevenDaysMs; });
+  for (auto& w : hooks_)
+    std::erase_if(w.payloads, [&](const airtable_webhook::payload& p) { return now >= p.created_ms + kSevenDaysMs; });
+}
+
 airtable_webhooks::answer airtable_webhooks::handle(const std::string& method, const std::vector<std::string>& rest,
                                                     const std::string& body, const std::string& query_cursor,
                                                     const std::string& query_limit, std::int64_t now) {
+  purge(now);
   if (rest.empty() && method == "GET") {
     json::array list;
     for (const auto& w : hooks_)
@@ -185,6 +192,7 @@ airtable_webhooks::answer airtable_webhooks::handle(const std::string& method, c
 }
 
 void airtable_webhooks::record(const record_change& c, std::int64_t now) {
+  purge(now);
   if (hooks_.empty()) return;
   ++transaction_;
   const airtable_table& t = *c.table;
@@ -242,7 +250,7 @@ void airtable_webhooks::record(const record_change& c, std::int64_t now) {
          json::object{{"source", c.source},
                       {"sourceMetadata", json::object{{"user", json::object{{"id", "usrSimulator0000001"}}}}}}},
         {"changedTablesById", json::object{{t.id, std::move(table_changes)}}}};
-    w.payloads.push_back({w.next_cursor++, std::move(payload)});
+    w.payloads.push_back({w.next_cursor++, now, std::move(payload)});
     schedule_ping(w);
   }
 }

@@ -33,6 +33,7 @@ struct airtable_webhook {
   std::int64_t next_cursor = 1;  // cursorForNextPayload
   struct payload {
     std::int64_t number;
+    std::int64_t created_ms;
     boost::json::object body;
   };
   std::vector<payload> payloads;
@@ -72,6 +73,9 @@ class airtable_webhooks {
   std::uint64_t pings_sent() const { return pings_sent_; }
 
  private:
+  // Payloads are kept 7 days, seen or not; an expired webhook stays readable
+  // 7 more days, then is gone (2.6). Cursor numbers never reset.
+  void purge(std::int64_t now_ms);
   void schedule_ping(airtable_webhook& w);
   boost::asio::awaitable<void> ping_loop(std::string id);
   airtable_webhook* find(const std::string& id);

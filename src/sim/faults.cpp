@@ -1,5 +1,8 @@
 #include "sim/faults.hpp"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
 #include <algorithm>
 
 namespace freshet::sim {
@@ -40,6 +43,28 @@ void fault_injector::maybe_truncate(const draw& d, http::response& res) {
 std::uint64_t fault_injector::injected() const {
   std::lock_guard lk(mu_);
   return injected_;
+}
+
+http::response clock_route(sim_clock& clock, const http::request& req) {
+  namespace json = boost::json;
+  using status = boost::beast::http::status;
+  auto reply = [](status st, const json::value& v) {
+    http::response res{st, 11};
+    res.set(boost::beast::http::field::content_type, "application/json");
+    res.body() = json::serialize(v);
+    res.prepare_payload();
+    return res;
+  };
+  if (req.method() == boost::beast::http::verb::post) {
+    boost::system::error_code ec;
+    json::value body = json::parse(req.body(), ec);
+    const json::value* by = !ec && body.is_object() ? body.get_object().if_contains("advance_seconds") : nullptr;
+    if (!by || !by->is_int64() || by->get_int64() < 0 || by->get_int64() > 10LL * 366 * 86400)
+      return reply(status::bad_request, json::object{{"error", {{"code", "invalid_body"},
+                                                                {"message", "Send {\"advance_seconds\": N}, N >= 0."}}}});
+    clock.advance(std::chrono::seconds(by->get_int64()));
+  }
+  return reply(status::ok, json::object{{"now_ms", clock.now_ms()}});
 }
 
 void request_meter::count() {

@@ -1,12 +1,14 @@
-// What both simulators inject and count, drawn from a seeded generator so a
-// run can be repeated: added latency, 5xx answers, answers that never come,
-// and cut-off bodies. And the request meter behind /_sim/stats.
+// What both simulators inject, count and control, for tests: faults drawn
+// from a seeded generator so a run can be repeated (added latency, 5xx
+// answers, answers that never come, cut-off bodies); the request meter behind
+// /_sim/stats; and the simulated clock behind /_sim/clock.
 //
 // Thread-safety: every member may be called from any thread.
 #pragma once
 
 #include "http/server.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -46,6 +48,25 @@ class fault_injector {
 
 // Requests served, and the most seen in any one-second window (sliding), which
 // is what tests compare against a rate limit.
+// Wall-clock time plus an offset that tests move forward (POST /_sim/clock),
+// so expiry and "today" can be tested without waiting.
+class sim_clock {
+ public:
+  std::int64_t now_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count() +
+           offset_ms_.load();
+  }
+  void advance(std::chrono::milliseconds by) { offset_ms_ += by.count(); }
+
+ private:
+  std::atomic<std::int64_t> offset_ms_{0};
+};
+
+// POST /_sim/clock {"advance_seconds": N} moves the clock; GET tells it.
+http::response clock_route(sim_clock& clock, const http::request& req);
+
 class request_meter {
  public:
   void count();

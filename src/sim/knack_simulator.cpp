@@ -96,9 +96,7 @@ knack_simulator::knack_simulator(knack_sim_options opts)
 }
 
 std::int64_t knack_simulator::now_local_ms() const {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() +
-         static_cast<std::int64_t>(app_.utc_offset_minutes) * 60000;
+  return clock_.now_ms() + static_cast<std::int64_t>(app_.utc_offset_minutes) * 60000;
 }
 
 knack_simulator::limit_decision knack_simulator::count_request() {
@@ -289,6 +287,7 @@ http::response knack_simulator::list(const http::request& req, const knack_objec
 
 http::response knack_simulator::sim_route(const http::request& req, const std::string& path) {
   const lenient_query q = parse_lenient_target(req.target());
+  if (path == "/_sim/clock") return clock_route(clock_, req);
   if (path == "/_sim/stats") {
     const auto s = stats();
     return json_reply(status::ok, json::object{{"requests", s.requests},

@@ -83,6 +83,7 @@ class knack_simulator : public http::request_handler {
   std::uint64_t day_count_ = 0;
   fault_injector faults_;
   request_meter meter_;
+  sim_clock clock_;
   std::unique_ptr<webhook_sender> webhooks_;  // set before serving, then only read
 };
 

@@ -116,5 +116,58 @@ class AirtableWebhooksTest(unittest.TestCase):
         self.assertEqual(status, 422)
 
 
+class AirtableWebhookExpiryTest(unittest.TestCase):
+    """With the simulated clock (POST /_sim/clock): 7-day expiry, readable 7
+    more days, payloads purged after 7 days without resetting cursors."""
+
+    DAY = 86400
+
+    def setUp(self):
+        self.sim = AirtableSim("--requests-per-second", "0")
+        self.hooks = f"/v0/bases/{self.sim.base}/webhooks"
+
+    def tearDown(self):
+        self.sim.stop()
+
+    def advance(self, days):
+        status, doc, _, _ = self.sim.request("POST", "/_sim/clock", {"advance_seconds": int(days * self.DAY)}, token=False)
+        self.assertEqual(status, 200)
+
+    def create(self):
+        spec = {"options": {"filters": {"dataTypes": ["tableData"]}}}
+        return self.sim.request("POST", self.hooks, {"specification": spec})[1]
+
+    def change(self):
+        rid = self.sim.state()[0]["id"]
+        hours = self.sim.state()[0]["fields"].get("Hours", 0)
+        self.assertEqual(self.sim.request("PATCH", f"/v0/{self.sim.base}/Sign-ups/{rid}", {"fields": {"Hours": hours + 1}})[0], 200)
+
+    def test_expiry_after_7_days_then_gone_7_days_later(self):
+        hook = self.create()
+        self.change()
+        self.advance(8)
+        listed = self.sim.request("GET", self.hooks)[1]["webhooks"][0]
+        self.assertFalse(listed["isHookEnabled"])
+        self.change()  # an expired hook records nothing more
+        doc = self.sim.request("GET", f"{self.hooks}/{hook['id']}/payloads")[1]
+        self.assertEqual(len(doc["payloads"]), 0)  # the one payload is 8 days old: purged
+        self.assertEqual(doc["cursor"], 1)
+        self.assertEqual(self.sim.request("POST", f"{self.hooks}/{hook['id']}/refresh")[0], 422)
+        self.advance(7)
+        self.assertEqual(self.sim.request("GET", self.hooks)[1]["webhooks"], [])
+        self.assertEqual(self.sim.request("GET", f"{self.hooks}/{hook['id']}/payloads")[0], 404)
+
+    def test_payloads_purged_after_7_days_cursor_numbers_kept(self):
+        hook = self.create()
+        self.change()  # payload 1
+        self.advance(3)
+        self.assertEqual(self.sim.request("POST", f"{self.hooks}/{hook['id']}/refresh")[0], 200)
+        self.advance(5)  # payload 1 is 8 days old; the hook, refreshed, lives
+        self.change()  # payload 2
+        doc = self.sim.request("GET", f"{self.hooks}/{hook['id']}/payloads?cursor=1")[1]
+        self.assertEqual([p["baseTransactionNumber"] for p in doc["payloads"]], [2])
+        self.assertEqual(doc["cursor"], 3)
+
+
 if __name__ == "__main__":
     unittest.main()
