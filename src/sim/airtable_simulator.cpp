@@ -135,7 +135,7 @@ asio::awaitable<http::handler_result> airtable_simulator::handle(http::request& 
   }
   if (fault.fail) co_return http::handler_result{error(fault.fail_status, "SERVER_ERROR", "Server error"), {}};
   http::response res = route(req);
-  faults_.maybe_truncate(fault, res);
+  faults_.shape(fault, res);
   co_return http::handler_result{std::move(res), {}};
 }
 

@@ -30,7 +30,12 @@ fault_injector::draw fault_injector::next() {
   return d;
 }
 
-void fault_injector::maybe_truncate(const draw& d, http::response& res) {
+void fault_injector::shape(const draw& d, http::response& res) {
+  std::string& body = res.body();
+  if (opts_.extra_keys && body.size() >= 2 && body.front() == '{') {
+    body.insert(1, body == "{}" ? R"("_simExtra":{"note":"ignore me"})" : R"("_simExtra":{"note":"ignore me"},)");
+    res.prepare_payload();
+  }
   if (!d.truncate || res.result() != boost::beast::http::status::ok) return;
   {
     std::lock_guard lk(mu_);

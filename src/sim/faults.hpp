@@ -22,6 +22,9 @@ struct fault_options {
   double fail_rate = 0;      // share of requests answered 500/502/503
   double timeout_rate = 0;   // share never answered (held until the client gives up)
   double truncate_rate = 0;  // share answered 200 with a cut-off body
+  // Every JSON object answer gets a key no client knows ("_simExtra"), to
+  // check that clients ignore unknown keys (forward compatibility).
+  bool extra_keys = false;
 };
 
 class fault_injector {
@@ -35,8 +38,9 @@ class fault_injector {
     bool truncate = false;
   };
   draw next();
-  // Applies a drawn truncation to a successful answer (valid HTTP, broken JSON).
-  void maybe_truncate(const draw& d, http::response& res);
+  // Applies a drawn truncation to a successful answer (valid HTTP, broken
+  // JSON), and the extra key when asked.
+  void shape(const draw& d, http::response& res);
   std::uint64_t injected() const;
 
  private:

@@ -180,7 +180,7 @@ asio::awaitable<http::handler_result> knack_simulator::handle(http::request& req
   http::response res = parts.size() >= 4 && parts[0] == "v1" && parts[1] == "objects" && parts[3] == "records"
                            ? records_route(req, parts)
                            : knack_error(status::not_found, "Route not found");
-  faults_.maybe_truncate(fault, res);
+  faults_.shape(fault, res);
   co_return with_limit_headers(std::move(res));
 }
 

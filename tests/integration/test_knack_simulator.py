@@ -276,6 +276,17 @@ class SchoolsDatasetTest(unittest.TestCase):
         self.assertIn("unknown data set 'zoo'", r.stderr)
 
 
+class KnackExtraKeysTest(unittest.TestCase):
+    def test_extra_key_on_every_json_answer(self):
+        sim = KnackSim("--requests-per-second", "0", "--extra-keys")
+        try:
+            doc = sim.records("object_3", rows_per_page=2)
+            self.assertIn("_simExtra", doc)
+            self.assertEqual(len(doc["records"]), 2)
+        finally:
+            sim.stop()
+
+
 class PrintConfigTest(unittest.TestCase):
     def test_print_config_is_a_sources_block_freshet_accepts(self):
         r = subprocess.run([BIN, "simulate", "knack", "--listen", "127.0.0.1:9001", "--print-config"],

@@ -101,6 +101,22 @@ test("the real errors: unknown record, bad token, unknown field", async () => {
   await assert.rejects(table.create({ Nope: 1 }), (e) => e.statusCode === 422 && e.error === "UNKNOWN_FIELD_NAME");
 });
 
+test("the client ignores keys it does not know", async () => {
+  const extra = await startSimulator("--requests-per-second", "0", "--extra-keys");
+  try {
+    const t = new Airtable({ apiKey: extra.token, endpointUrl: `http://127.0.0.1:${extra.port}` }).base(extra.baseId)("Sign-ups");
+    const raw = await (await fetch(`http://127.0.0.1:${extra.port}/v0/${extra.baseId}/Sign-ups?pageSize=1`,
+      { headers: { Authorization: `Bearer ${extra.token}` } })).json();
+    assert.ok("_simExtra" in raw, "the simulator did add the key");
+    const all = await t.select({ pageSize: 100 }).all();
+    assert.equal(all.length, 600);
+    const one = await t.find(all[0].id);
+    assert.equal(one.id, all[0].id);
+  } finally {
+    extra.proc.kill("SIGTERM");
+  }
+});
+
 test("a 429 is retried by the client until the penalty passes", async () => {
   const limited = await startSimulator("--requests-per-second", "1", "--penalty-seconds", "1");
   try {
