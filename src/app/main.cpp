@@ -99,6 +99,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   simulate->add_option("--truncate-rate", sim.knack.faults.truncate_rate, "Share answered with a cut-off body")
       ->check(CLI::Range(0.0, 1.0));
+  simulate->add_option("--drop-rate", sim.knack.faults.drop_rate, "Share of connections closed with no answer")
+      ->check(CLI::Range(0.0, 1.0));
   simulate->add_flag("--extra-keys", sim.knack.faults.extra_keys, "Add an unknown key to every JSON answer");
   simulate->add_option("--changes-per-second", sim.changes_per_second, "Change trickle rate (0: none)");
   simulate->add_option("--webhook-url", sim.webhook_url, "Send each change as a signed webhook here (http://)");

@@ -62,6 +62,22 @@ std::vector<std::string> split(std::string_view path) {
   return parts;
 }
 
+bool has_comment_count(const json::value* v) {
+  if (!v || !v->is_array()) return false;
+  for (const auto& e : v->get_array())
+    if (e == "commentCount") return true;
+  return false;
+}
+
+// A cell as cellFormat=string shows it: text as is, numbers without a
+// trailing .0, a checkbox as "checked", anything else as its JSON.
+json::value as_string_cell(const json::value& v) {
+  if (v.is_string()) return v;
+  if (v.is_bool()) return v.get_bool() ? "checked" : "";
+  if (v.is_int64()) return json::string(std::to_string(v.get_int64()));
+  return json::string(json::serialize(v));
+}
+
 std::optional<long> number_param(const std::string& s) {
   long v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -76,6 +92,8 @@ struct airtable_simulator::list_params {
   std::vector<std::pair<std::string, bool>> sort;  // field, descending
   std::string formula;
   std::string offset;
+  bool as_strings = false;
+  bool comment_count = false;
   long page_size = 100;
   long max_records = 0;
   bool by_field_id = false;
@@ -134,6 +152,7 @@ asio::awaitable<http::handler_result> airtable_simulator::handle(http::request& 
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   if (fault.fail) co_return http::handler_result{error(fault.fail_status, "SERVER_ERROR", "Server error"), {}};
+  if (fault.drop) co_return dropped_connection();
   http::response res = route(req);
   faults_.shape(fault, res);
   co_return http::handler_result{std::move(res), {}};
@@ -163,7 +182,7 @@ http::response airtable_simulator::route(const http::request& req) {
   if (verb == bhttp::verb::get && !rec.empty()) {
     auto [table, r] = base_.find_record(rec);  // by id, through any table of the base (2.1)
     if (!r) return error(status::not_found, "MODEL_ID_NOT_FOUND", "Could not find record " + rec);
-    return reply(status::ok, render(*table, *r, {}, q.get("returnFieldsByFieldId") == "true"));
+    return reply(status::ok, render(*table, *r, {{}, q.get("returnFieldsByFieldId") == "true", false, false}));
   }
   if ((verb == bhttp::verb::get && rec.empty()) || (verb == bhttp::verb::post && rec == "listRecords")) {
     list_params p;
@@ -181,7 +200,13 @@ http::response airtable_simulator::route(const http::request& req) {
       if (!size.empty()) p.page_size = number_param(size).value_or(-1);
       if (q.has("maxRecords")) p.max_records = number_param(q.get("maxRecords")).value_or(-1);
       p.by_field_id = q.get("returnFieldsByFieldId") == "true";
-      if (q.has("cellFormat") && q.get("cellFormat") != "json") p.error = "cellFormat string is not supported by this simulator";
+      p.comment_count = q.get("recordMetadata[]") == "commentCount";
+      const std::string format = q.has("cellFormat") ? q.get("cellFormat") : "json";
+      if (format != "json" && format != "string") p.error = "cellFormat must be json or string";
+      // cellFormat=string needs timeZone and userLocale, which stay in the query (2.2).
+      p.as_strings = format == "string";
+      if (p.as_strings && (q.get("timeZone").empty() || q.get("userLocale").empty()))
+        p.error = "The cellFormat 'string' requires the timeZone and userLocale parameters";
     } else {
       boost::system::error_code ec;
       json::value body = req.body().empty() ? json::object{} : json::parse(req.body(), ec);
@@ -201,6 +226,12 @@ http::response airtable_simulator::route(const http::request& req) {
       if (const auto* f = o.if_contains("pageSize"); f && f->is_int64()) p.page_size = static_cast<long>(f->get_int64());
       if (const auto* f = o.if_contains("maxRecords"); f && f->is_int64()) p.max_records = static_cast<long>(f->get_int64());
       if (const auto* f = o.if_contains("returnFieldsByFieldId"); f && f->is_bool()) p.by_field_id = f->get_bool();
+      if (const auto* f = o.if_contains("cellFormat"); f && f->is_string()) {
+        p.as_strings = f->get_string() == "string";
+        if (p.as_strings && (q.get("timeZone").empty() || q.get("userLocale").empty()))
+          p.error = "The cellFormat 'string' requires the timeZone and userLocale parameters";
+      }
+      p.comment_count = has_comment_count(o.if_contains("recordMetadata"));
     }
     return list(*t, p);
   }
@@ -209,17 +240,19 @@ http::response airtable_simulator::route(const http::request& req) {
   return reply(status::not_found, json::object{{"error", "NOT_FOUND"}});
 }
 
-json::object airtable_simulator::render(const airtable_table& t, const airtable_record& r,
-                                        const std::vector<std::string>& fields, bool by_field_id) const {
+json::object airtable_simulator::render(const airtable_table& t, const airtable_record& r, const render_opts& o) const {
   json::object cells;
   for (const auto& f : t.fields) {
-    if (!fields.empty() && std::find(fields.begin(), fields.end(), f.name) == fields.end() &&
-        std::find(fields.begin(), fields.end(), f.id) == fields.end())
+    if (!o.fields.empty() && std::find(o.fields.begin(), o.fields.end(), f.name) == o.fields.end() &&
+        std::find(o.fields.begin(), o.fields.end(), f.id) == o.fields.end())
       continue;
     const auto* v = r.fields.if_contains(f.name);
-    if (v && !empty_cell(*v)) cells[by_field_id ? f.id : f.name] = *v;  // empty cells are omitted (2.2)
+    if (v && !empty_cell(*v))  // empty cells are omitted (2.2)
+      cells[o.by_field_id ? f.id : f.name] = o.as_strings ? as_string_cell(*v) : *v;
   }
-  return json::object{{"id", r.id}, {"createdTime", format_airtable_time(r.created_ms)}, {"fields", std::move(cells)}};
+  json::object out{{"id", r.id}, {"createdTime", format_airtable_time(r.created_ms)}, {"fields", std::move(cells)}};
+  if (o.comment_count) out["commentCount"] = 0;  // the simulator keeps no comments
+  return out;
 }
 
 http::response airtable_simulator::list(airtable_table& t, const list_params& p) {
@@ -248,6 +281,8 @@ http::response airtable_simulator::list(airtable_table& t, const list_params& p)
   it.max_records = static_cast<std::size_t>(p.max_records);
   it.fields = p.fields;
   it.by_field_id = p.by_field_id;
+  it.as_strings = p.as_strings;
+  it.comment_count = p.comment_count;
   std::optional<airtable_formula> formula;
   if (!p.formula.empty()) {
     auto parsed = airtable_formula::parse(p.formula, t);
@@ -296,7 +331,7 @@ http::response airtable_simulator::page(const std::string& itr_id, iterator& it,
     // Field values are current: a record changed mid-iteration shows its new
     // values; one deleted since is skipped.
     if (const airtable_record* r = t.find(it.ids[it.next])) {
-      records.push_back(render(t, *r, it.fields, it.by_field_id));
+      records.push_back(render(t, *r, {it.fields, it.by_field_id, it.as_strings, it.comment_count}));
       ++it.returned;
     }
     ++it.next;
@@ -351,13 +386,13 @@ http::response airtable_simulator::write(const http::request& req, airtable_tabl
     apply(*r, o.at("fields").get_object(), destructive);
     r->modified_ms = now_ms();
     webhooks_.record({&t, std::move(before), *r, "publicApi"}, now_ms());
-    return reply(status::ok, render(t, *r, {}, false));
+    return reply(status::ok, render(t, *r, {}));
   }
   const json::value* records = o.if_contains("records");
   if (!records) {  // a single create: {"fields": {...}}
     if (verb != bhttp::verb::post) return error(status::unprocessable_entity, "INVALID_REQUEST_UNKNOWN", "Send 'records'");
     if (auto bad = check_fields(o.if_contains("fields"))) return std::move(*bad);
-    return reply(status::ok, render(t, create(o.at("fields").get_object()), {}, false));
+    return reply(status::ok, render(t, create(o.at("fields").get_object()), {}));
   }
   if (!records->is_array() || records->get_array().empty() || records->get_array().size() > 10)
     return error(status::unprocessable_entity, "INVALID_REQUEST_UNKNOWN",
@@ -403,11 +438,11 @@ http::response airtable_simulator::write(const http::request& req, airtable_tabl
       target->modified_ms = now_ms();
       webhooks_.record({&t, std::move(before), *target, "publicApi"}, now_ms());
       updated.push_back(json::value(target->id));
-      out.push_back(render(t, *target, {}, false));
+      out.push_back(render(t, *target, {}));
     } else {
       airtable_record& r = create(fields);
       created.push_back(json::value(r.id));
-      out.push_back(render(t, r, {}, false));
+      out.push_back(render(t, r, {}));
     }
   }
   json::object result{{"records", std::move(out)}};
@@ -473,7 +508,7 @@ http::response airtable_simulator::sim_route(const http::request& req, const std
     for (const auto& t : base_.tables) {
       if (q.has("object") && q.get("object") != t.id && q.get("object") != t.name) continue;
       json::array recs;
-      for (const auto& r : t.records) recs.push_back(render(t, r, {}, false));
+      for (const auto& r : t.records) recs.push_back(render(t, r, {}));
       out[t.id] = std::move(recs);
     }
     if (out.empty())

@@ -53,6 +53,8 @@ class airtable_simulator : public http::request_handler {
     std::size_t page_size = 100;
     std::vector<std::string> fields;
     bool by_field_id = false;
+    bool as_strings = false;     // cellFormat=string
+    bool comment_count = false;  // recordMetadata[]=commentCount
     std::chrono::steady_clock::time_point last_used;
   };
   struct list_params;
@@ -64,8 +66,13 @@ class airtable_simulator : public http::request_handler {
   http::response write(const http::request& req, airtable_table& t, const std::string& record_id);
   http::response remove(const http::request& req, airtable_table& t, const std::string& record_id);
   http::response sim_route(const http::request& req, const std::string& path);
-  boost::json::object render(const airtable_table& t, const airtable_record& r, const std::vector<std::string>& fields,
-                             bool by_field_id) const;
+  struct render_opts {
+    std::vector<std::string> fields;  // empty: all
+    bool by_field_id = false;
+    bool as_strings = false;
+    bool comment_count = false;
+  };
+  boost::json::object render(const airtable_table& t, const airtable_record& r, const render_opts& o) const;
   std::int64_t now_ms() const;
 
   const airtable_sim_options opts_;

@@ -26,6 +26,9 @@ fault_injector::draw fault_injector::next() {
     ++injected_;
   } else if (x < opts_.timeout_rate + opts_.fail_rate + opts_.truncate_rate) {
     d.truncate = true;
+  } else if (x < opts_.timeout_rate + opts_.fail_rate + opts_.truncate_rate + opts_.drop_rate) {
+    d.drop = true;
+    ++injected_;
   }
   return d;
 }
@@ -48,6 +51,14 @@ void fault_injector::shape(const draw& d, http::response& res) {
 std::uint64_t fault_injector::injected() const {
   std::lock_guard lk(mu_);
   return injected_;
+}
+
+http::handler_result dropped_connection() {
+  return http::handler_result{std::nullopt, [](boost::beast::tcp_stream s) -> boost::asio::awaitable<void> {
+                                boost::system::error_code ec;
+                                s.socket().close(ec);
+                                co_return;
+                              }};
 }
 
 http::response clock_route(sim_clock& clock, const http::request& req) {

@@ -22,6 +22,7 @@ struct fault_options {
   double fail_rate = 0;      // share of requests answered 500/502/503
   double timeout_rate = 0;   // share never answered (held until the client gives up)
   double truncate_rate = 0;  // share answered 200 with a cut-off body
+  double drop_rate = 0;      // share whose connection is closed with no answer
   // Every JSON object answer gets a key no client knows ("_simExtra"), to
   // check that clients ignore unknown keys (forward compatibility).
   bool extra_keys = false;
@@ -36,6 +37,7 @@ class fault_injector {
     bool fail = false;
     boost::beast::http::status fail_status = boost::beast::http::status::internal_server_error;
     bool truncate = false;
+    bool drop = false;
   };
   draw next();
   // Applies a drawn truncation to a successful answer (valid HTTP, broken
@@ -52,6 +54,10 @@ class fault_injector {
 
 // Requests served, and the most seen in any one-second window (sliding), which
 // is what tests compare against a rate limit.
+// The answer to a request whose connection is to be dropped: none, the
+// socket closed.
+http::handler_result dropped_connection();
+
 // Wall-clock time plus an offset that tests move forward (POST /_sim/clock),
 // so expiry and "today" can be tested without waiting.
 class sim_clock {

@@ -172,6 +172,7 @@ asio::awaitable<http::handler_result> knack_simulator::handle(http::request& req
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   if (fault.fail) co_return with_limit_headers(reply(fault.fail_status, "Internal Server Error", "text/plain"));
+  if (fault.drop) co_return dropped_connection();
 
   // Credentials: header names are case-insensitive (Beast's fields are).
   if (req["X-Knack-Application-Id"] != app_.id || req["X-Knack-REST-API-Key"] != opts_.api_key)

@@ -176,6 +176,23 @@ class AirtableRateLimitTest(unittest.TestCase):
             sim.stop()
 
 
+class AirtableCellFormatTest(unittest.TestCase):
+    def test_string_cells_need_time_zone_and_locale(self):
+        sim = AirtableSim("--requests-per-second", "0")
+        try:
+            status, doc, _, _ = sim.list(cellFormat="string", pageSize=3)
+            self.assertEqual((status, doc["error"]["type"]), (422, "INVALID_REQUEST_UNKNOWN"))
+            status, doc, raw, _ = sim.list(**{"cellFormat": "string", "timeZone": "America/Chicago", "userLocale": "en-us",
+                                              "pageSize": 100, "recordMetadata[]": "commentCount"})
+            self.assertEqual(status, 200, raw)
+            for r in doc["records"]:
+                self.assertTrue(all(isinstance(v, str) for v in r["fields"].values()), r)
+                self.assertEqual(r["commentCount"], 0)
+            self.assertTrue(any(r["fields"].get("Follow-up") == "checked" for r in doc["records"]))
+        finally:
+            sim.stop()
+
+
 class AirtableUnderTheLimitTest(unittest.TestCase):
     def test_four_a_second_draws_no_429(self):
         sim = AirtableSim("--requests-per-second", "5")

@@ -242,6 +242,16 @@ class KnackFaultsTest(unittest.TestCase):
         finally:
             sim.stop()
 
+    def test_drop_rate_one_closes_without_an_answer(self):
+        sim = KnackSim("--requests-per-second", "0", "--drop-rate", "1")
+        try:
+            import http.client
+            with self.assertRaises((http.client.RemoteDisconnected, ConnectionResetError)):
+                sim.request("GET", "/v1/objects/object_3/records")
+            self.assertEqual(sim.stats()["faults_injected"], 1)
+        finally:
+            sim.stop()
+
     def test_truncate_rate_one_answers_broken_json(self):
         sim = KnackSim("--requests-per-second", "0", "--truncate-rate", "1")
         try:
