@@ -232,6 +232,13 @@ void airtable_webhooks::record(const record_change& c, std::int64_t now) {
         if ((a == nullptr) != (b == nullptr) || (a && *a != *b)) changed.push_back(f.name);
       }
       if (changed.empty()) continue;
+      // watchDataInFieldIds: an update matters only if it touches a watched field.
+      if (const auto* watch = filters.if_contains("watchDataInFieldIds"); watch && watch->is_array()) {
+        bool watched = false;
+        for (const auto& f : t.fields)
+          if (std::find(changed.begin(), changed.end(), f.name) != changed.end()) watched = watched || has_string(watch, f.id);
+        if (!watched) continue;
+      }
       json::object entry{{"current", json::object{{"cellValuesByFieldId", cells(t, *c.after, &changed)}}}};
       if (previous) entry["previous"] = json::object{{"cellValuesByFieldId", cells(t, *c.before, &changed)}};
       if (all_cells) {

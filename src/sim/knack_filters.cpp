@@ -42,8 +42,43 @@ std::optional<double> as_number(const json::value& v) {
 
 bool is_date(knack_type t) { return t == knack_type::date_time || t == knack_type::date; }
 
+// Operators whose value is a date string; the others take no value, or a
+// range and a unit (the relative rules of 1.6).
+bool takes_date(const std::string& op) { return op == "is" || op == "is not" || op == "is before" || op == "is after"; }
+
+bool is_relative(const std::string& op) {
+  return op == "is during the previous" || op == "is during the next" || op == "is before the previous" ||
+         op == "is after the next";
+}
+
 bool needs_value(const std::string& op) {
-  return op != "is blank" && op != "is not blank" && op != "is today" && op != "is any";
+  return op != "is blank" && op != "is not blank" && op != "is any" && !op.starts_with("is today") &&
+         op != "is before today" && op != "is after today" && op != "is before current time" &&
+         op != "is after current time" && op != "is during the current" && !is_relative(op);
+}
+
+// `n` units from `ms` (negative: back), calendar-aware for months and years.
+std::int64_t shift(std::int64_t ms, const std::string& unit, int n) {
+  if (unit == "days") return ms + n * kDayMs;
+  if (unit == "weeks") return ms + n * 7 * kDayMs;
+  const civil_date c = to_civil(ms);
+  if (unit == "months") return from_civil(c.y, c.m + n, c.d);
+  return from_civil(c.y + n, c.m, c.d);  // years
+}
+
+// [start, end) of the current week (from Sunday), month, quarter or year.
+std::pair<std::int64_t, std::int64_t> current_period(std::int64_t today, const std::string& unit) {
+  const civil_date c = to_civil(today);
+  if (unit == "week") {
+    const std::int64_t start = today - weekday(today) * kDayMs;
+    return {start, start + 7 * kDayMs};
+  }
+  if (unit == "month") return {from_civil(c.y, c.m, 1), from_civil(c.y, c.m + 1, 1)};
+  if (unit == "quarter") {
+    const int first = (c.m - 1) / 3 * 3 + 1;
+    return {from_civil(c.y, first, 1), from_civil(c.y, first + 3, 1)};
+  }
+  return {from_civil(c.y, 1, 1), from_civil(c.y + 1, 1, 1)};
 }
 
 bool blank(const json::value* v) {
@@ -51,7 +86,8 @@ bool blank(const json::value* v) {
          (v->is_array() && v->get_array().empty());
 }
 
-bool rule_matches(const filter_rule& r, const knack_record& rec, std::int64_t today) {
+bool rule_matches(const filter_rule& r, const knack_record& rec, std::int64_t now) {
+  const std::int64_t today = now - ((now % kDayMs) + kDayMs) % kDayMs;
   const json::value* v = rec.values.if_contains(r.field->key);
   const std::string& op = r.op;
   if (op == "is any") return true;
@@ -62,7 +98,22 @@ bool rule_matches(const filter_rule& r, const knack_record& rec, std::int64_t to
   if (is_date(t)) {
     if (blank(v)) return false;
     const std::int64_t ms = v->as_int64();
-    if (op == "is today") return ms >= today && ms < today + kDayMs;
+    const std::int64_t tomorrow = today + kDayMs;
+    if (op == "is today") return ms >= today && ms < tomorrow;
+    if (op == "is today or before") return ms < tomorrow;
+    if (op == "is today or after") return ms >= today;
+    if (op == "is before today") return ms < today;
+    if (op == "is after today") return ms >= tomorrow;
+    if (op == "is before current time") return ms < now;
+    if (op == "is after current time") return ms > now;
+    if (op == "is during the current") {
+      auto [lo, hi] = current_period(today, r.unit);
+      return ms >= lo && ms < hi;
+    }
+    if (op == "is during the previous") return ms >= shift(today, r.unit, -r.range) && ms < today;
+    if (op == "is during the next") return ms >= tomorrow && ms < shift(tomorrow, r.unit, r.range);
+    if (op == "is before the previous") return ms < shift(today, r.unit, -r.range);
+    if (op == "is after the next") return ms >= shift(tomorrow, r.unit, r.range);
     const auto d = parse_knack_date(r.value.as_string());  // validated at parse
     // Date-only values compare by day; a value with a time compares by minute.
     const std::int64_t lo = d->local_ms;
@@ -109,7 +160,10 @@ bool rule_matches(const filter_rule& r, const knack_record& rec, std::int64_t to
 const std::vector<std::string>& supported_operators() {
   static const std::vector<std::string> ops = {
       "is",          "is not",      "contains",   "does not contain", "starts with", "ends with", "is blank",
-      "is not blank", "higher than", "lower than", "is before",        "is after",    "is today",  "is any"};
+      "is not blank", "higher than", "lower than", "is before",        "is after",    "is today",  "is any",
+      "is today or before", "is today or after", "is before today", "is after today", "is before current time",
+      "is after current time", "is during the current", "is during the previous", "is during the next",
+      "is before the previous", "is after the next"};
   return ops;
 }
 
@@ -151,18 +205,38 @@ std::variant<knack_filter, std::string> parse_filters(std::string_view text, con
       const auto* value = ro.if_contains("value");
       if (!value) return "operator " + rule.op + " needs a value";
       rule.value = *value;
-      if (is_date(rule.field->type) && (!value->is_string() || !parse_knack_date(value->get_string())))
+      if (is_date(rule.field->type) && takes_date(rule.op) &&
+          (!value->is_string() || !parse_knack_date(value->get_string())))
         return "a date filter on " + rule.field->key + " takes MM/DD/YYYY or MM/DD/YYYY HH:mm";
+    }
+    const bool date_only_op = rule.op != "is" && rule.op != "is not" && !needs_value(rule.op) &&
+                              rule.op != "is blank" && rule.op != "is not blank" && rule.op != "is any";
+    if (date_only_op && !is_date(rule.field->type)) return "operator " + rule.op + " applies to date fields only";
+    const auto* type = ro.if_contains("type");
+    const std::string unit = type && type->is_string() ? std::string(type->get_string()) : "";
+    if (rule.op == "is during the current") {
+      if (unit != "week" && unit != "month" && unit != "quarter" && unit != "year")
+        return "is during the current needs \"type\": week, month, quarter or year";
+      rule.unit = unit;
+    }
+    if (is_relative(rule.op)) {
+      const auto* range = ro.if_contains("range");
+      auto n = range ? as_number(*range) : std::nullopt;  // a number or a numeric string
+      if (!n || *n < 1 || *n != static_cast<int>(*n)) return rule.op + " needs a whole \"range\" of 1 or more";
+      if (unit != "days" && unit != "weeks" && unit != "months" && unit != "years")
+        return rule.op + " needs \"type\": days, weeks, months or years";
+      rule.range = static_cast<int>(*n);
+      rule.unit = unit;
     }
     f.rules.push_back(std::move(rule));
   }
   return f;
 }
 
-bool matches(const knack_filter& f, const knack_app&, const knack_record& rec, std::int64_t today_local_ms) {
+bool matches(const knack_filter& f, const knack_app&, const knack_record& rec, std::int64_t now_local_ms) {
   if (f.rules.empty()) return true;
   for (const auto& r : f.rules) {
-    const bool m = rule_matches(r, rec, today_local_ms);
+    const bool m = rule_matches(r, rec, now_local_ms);
     if (f.match_any && m) return true;
     if (!f.match_any && !m) return false;
   }

@@ -18,6 +18,8 @@ struct filter_rule {
   const knack_field* field = nullptr;
   std::string op;
   boost::json::value value;
+  int range = 0;     // relative date rules: how many units
+  std::string unit;  // days | weeks | months | years, or for "is during the current": week | month | quarter | year
 };
 
 struct knack_filter {
@@ -30,7 +32,7 @@ const std::vector<std::string>& supported_operators();
 
 std::variant<knack_filter, std::string> parse_filters(std::string_view text, const knack_object& obj);
 
-// `today_local_ms`: the start of today in the app's local wall time (for "is today").
-bool matches(const knack_filter& f, const knack_app& app, const knack_record& rec, std::int64_t today_local_ms);
+// `now_local_ms`: now in the app's local wall time (for the relative date rules).
+bool matches(const knack_filter& f, const knack_app& app, const knack_record& rec, std::int64_t now_local_ms);
 
 }  // namespace freshet::sim

@@ -70,6 +70,23 @@ bool is_empty(const json::value* v) {
 
 }  // namespace
 
+civil_date to_civil(std::int64_t local_ms) {
+  const civil c = civil_from_ms(local_ms);
+  return {c.y, c.m, c.d};
+}
+
+std::int64_t from_civil(int y, int m, int d) {
+  // Normalise the month so callers can step across years.
+  y += (m - 1) / 12 - ((m - 1) % 12 < 0 ? 1 : 0);
+  m = ((m - 1) % 12 + 12) % 12 + 1;
+  return days_from_civil(y, m, d) * 86400000;
+}
+
+int weekday(std::int64_t local_ms) {
+  const std::int64_t days = (local_ms >= 0 ? local_ms : local_ms - 86399999) / 86400000;
+  return static_cast<int>(((days % 7) + 11) % 7);  // 1970-01-01 was a Thursday
+}
+
 std::string format_date(std::int64_t local_ms, bool with_time) {
   const civil c = civil_from_ms(local_ms);
   std::string out = two(c.m) + "/" + two(c.d) + "/" + std::to_string(c.y);

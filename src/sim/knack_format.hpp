@@ -28,6 +28,14 @@ struct parsed_date {
 };
 std::optional<parsed_date> parse_knack_date(std::string_view s);
 
+// Calendar arithmetic on local-wall milliseconds (day precision).
+struct civil_date {
+  int y, m, d;
+};
+civil_date to_civil(std::int64_t local_ms);
+std::int64_t from_civil(int y, int m, int d);  // midnight, local wall
+int weekday(std::int64_t local_ms);            // 0 = Sunday
+
 // Turns a written value (POST/PUT body) into the raw value kept for a field,
 // or nullopt with `error` set when it does not fit the field's type.
 std::optional<boost::json::value> parse_written_value(const knack_field& f, const boost::json::value& v,

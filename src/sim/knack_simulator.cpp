@@ -262,10 +262,9 @@ http::response knack_simulator::list(const http::request& req, const knack_objec
     filter = std::get<knack_filter>(parsed);
   }
   const std::int64_t now = now_local_ms();
-  const std::int64_t today = now - now % 86400000;
   std::vector<const knack_record*> hits;
   for (const auto& r : obj.records)
-    if (matches(filter, app_, r, today)) hits.push_back(&r);
+    if (matches(filter, app_, r, now)) hits.push_back(&r);
   if (q.has("sort_field")) {
     const std::string field = q.get("sort_field");
     if (!obj.field(field)) return knack_error(status::bad_request, "Unknown sort_field " + field, field);

@@ -71,6 +71,30 @@ class AirtableApiTest(unittest.TestCase):
         status, doc, _, _ = self.sim.list(offset=doc["offset"])
         self.assertEqual((len(doc["records"]), "offset" in doc), (50, False))
 
+    def test_list_records_by_post_with_a_json_body(self):
+        body = {"pageSize": 10, "fields": ["Name", "Quarter"], "filterByFormula": "{Quarter} = 'Q3-2025'",
+                "sort": [{"field": "Name", "direction": "asc"}]}
+        status, doc, raw, _ = self.sim.request("POST", f"/v0/{self.sim.base}/Sign-ups/listRecords", body)
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(len(doc["records"]), 10)
+        self.assertTrue(all(set(r["fields"]) <= {"Name", "Quarter"} for r in doc["records"]))
+        self.assertTrue(all(r["fields"]["Quarter"] == "Q3-2025" for r in doc["records"]))
+        names = [r["fields"]["Name"] for r in doc["records"]]
+        self.assertEqual(names, sorted(names))
+        status, nxt, _, _ = self.sim.request("POST", f"/v0/{self.sim.base}/Sign-ups/listRecords", {"offset": doc["offset"]})
+        self.assertEqual(status, 200)
+        self.assertEqual(len(nxt["records"]), 10)
+
+    def test_order_is_frozen_but_values_are_live(self):
+        status, first, _, _ = self.sim.list(pageSize=5)
+        later = self.sim.state()[7]
+        status, _, raw, _ = self.sim.request("PATCH", f"/v0/{self.sim.base}/Sign-ups/{later['id']}",
+                                             {"fields": {"Name": "Changed mid-iteration"}})
+        self.assertEqual(status, 200, raw)
+        status, second, _, _ = self.sim.list(offset=first["offset"])
+        row = next(r for r in second["records"] if r["id"] == later["id"])
+        self.assertEqual(row["fields"]["Name"], "Changed mid-iteration")
+
     def test_bad_and_unknown_offsets(self):
         status, doc, _, _ = self.sim.list(offset="nonsense")
         self.assertEqual((status, doc["error"]["type"]), (422, "INVALID_OFFSET_VALUE"))

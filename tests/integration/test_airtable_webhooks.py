@@ -116,6 +116,28 @@ class AirtableWebhooksTest(unittest.TestCase):
         self.assertEqual(status, 422)
 
 
+class AirtableWebhookWatchTest(unittest.TestCase):
+    def test_watch_data_in_field_ids(self):
+        sim = AirtableSim("--requests-per-second", "0")
+        try:
+            hooks = f"/v0/bases/{sim.base}/webhooks"
+            rid = sim.state()[0]["id"]
+            one = sim.request("GET", f"/v0/{sim.base}/Sign-ups/{rid}?returnFieldsByFieldId=true")[1]
+            by_id = sim.request("GET", f"/v0/{sim.base}/Sign-ups/{rid}")[1]
+            names = {v: k for k, v in by_id["fields"].items()}
+            hours_id = next(fid for fid, v in one["fields"].items() if names.get(v) == "Hours")
+            spec = {"options": {"filters": {"dataTypes": ["tableData"], "watchDataInFieldIds": [hours_id]}}}
+            hook = sim.request("POST", hooks, {"specification": spec})[1]
+            sim.request("PATCH", f"/v0/{sim.base}/Sign-ups/{rid}", {"fields": {"Name": "Not watched"}})
+            sim.request("PATCH", f"/v0/{sim.base}/Sign-ups/{rid}", {"fields": {"Hours": 42}})
+            payloads = sim.request("GET", f"{hooks}/{hook['id']}/payloads")[1]["payloads"]
+            self.assertEqual(len(payloads), 1)
+            changed = list(payloads[0]["changedTablesById"].values())[0]["changedRecordsById"][rid]
+            self.assertEqual(changed["current"]["cellValuesByFieldId"], {hours_id: 42})
+        finally:
+            sim.stop()
+
+
 class AirtableWebhookExpiryTest(unittest.TestCase):
     """With the simulated clock (POST /_sim/clock): 7-day expiry, readable 7
     more days, payloads purged after 7 days without resetting cursors."""

@@ -113,6 +113,71 @@ TEST_F(KnackFilterTest, RefusesWhatItCannotEvaluate) {
   EXPECT_EQ(error(R"({"match":"xor","rules":[]})"), "filters.match must be \"and\" or \"or\"");
 }
 
+// The relative date rules of 1.6, against a fixed now: Monday 06/15/2026 12:00.
+class KnackRelativeDates : public ::testing::Test {
+ protected:
+  knack_app app;
+  knack_object obj{"object_9", "Dates", {{"field_1", "When", knack_type::date_time, ""}}, "field_1", "", {}};
+  std::int64_t now = parse_knack_date("06/15/2026 12:00")->local_ms;
+
+  bool hit(const std::string& rule, const std::string& when) {
+    auto parsed = parse_filters("[" + rule + "]", obj);
+    EXPECT_TRUE(std::holds_alternative<knack_filter>(parsed)) << std::get<std::string>(parsed);
+    knack_record r{"r", {{"field_1", parse_knack_date(when)->local_ms}}};
+    return matches(std::get<knack_filter>(parsed), app, r, now);
+  }
+  std::string error(const std::string& rule) {
+    auto parsed = parse_filters("[" + rule + "]", obj);
+    return std::holds_alternative<std::string>(parsed) ? std::get<std::string>(parsed) : "(accepted)";
+  }
+};
+
+TEST_F(KnackRelativeDates, TodayAndCurrentTime) {
+  const std::string today_or_before = R"({"field":"field_1","operator":"is today or before"})";
+  EXPECT_TRUE(hit(today_or_before, "06/15/2026 23:59"));
+  EXPECT_FALSE(hit(today_or_before, "06/16/2026"));
+  EXPECT_TRUE(hit(R"({"field":"field_1","operator":"is after today"})", "06/16/2026"));
+  EXPECT_FALSE(hit(R"({"field":"field_1","operator":"is before today"})", "06/15/2026 00:00"));
+  EXPECT_TRUE(hit(R"({"field":"field_1","operator":"is before current time"})", "06/15/2026 11:00"));
+  EXPECT_FALSE(hit(R"({"field":"field_1","operator":"is before current time"})", "06/15/2026 13:00"));
+}
+
+TEST_F(KnackRelativeDates, DuringTheCurrentPeriod) {
+  const std::string week = R"({"field":"field_1","operator":"is during the current","type":"week"})";
+  EXPECT_TRUE(hit(week, "06/14/2026"));  // the Sunday it starts on
+  EXPECT_TRUE(hit(week, "06/20/2026"));
+  EXPECT_FALSE(hit(week, "06/21/2026"));
+  const std::string quarter = R"({"field":"field_1","operator":"is during the current","type":"quarter"})";
+  EXPECT_TRUE(hit(quarter, "04/01/2026"));
+  EXPECT_FALSE(hit(quarter, "07/01/2026"));
+  EXPECT_TRUE(hit(R"({"field":"field_1","operator":"is during the current","type":"year"})", "01/01/2026"));
+}
+
+TEST_F(KnackRelativeDates, PreviousNextAndBeyond) {
+  const std::string prev3 = R"({"field":"field_1","operator":"is during the previous","range":"3","type":"days"})";
+  EXPECT_TRUE(hit(prev3, "06/12/2026"));
+  EXPECT_TRUE(hit(prev3, "06/14/2026 23:00"));
+  EXPECT_FALSE(hit(prev3, "06/11/2026"));
+  EXPECT_FALSE(hit(prev3, "06/15/2026"));
+  const std::string next1w = R"({"field":"field_1","operator":"is during the next","range":1,"type":"weeks"})";
+  EXPECT_TRUE(hit(next1w, "06/16/2026"));
+  EXPECT_TRUE(hit(next1w, "06/22/2026"));
+  EXPECT_FALSE(hit(next1w, "06/23/2026"));
+  const std::string before_prev = R"({"field":"field_1","operator":"is before the previous","range":1,"type":"months"})";
+  EXPECT_TRUE(hit(before_prev, "05/14/2026"));
+  EXPECT_FALSE(hit(before_prev, "05/15/2026"));
+  EXPECT_TRUE(hit(R"({"field":"field_1","operator":"is after the next","range":1,"type":"years"})", "06/16/2027"));
+}
+
+TEST_F(KnackRelativeDates, RefusesMissingRangeOrType) {
+  EXPECT_EQ(error(R"({"field":"field_1","operator":"is during the current","type":"fortnight"})"),
+            "is during the current needs \"type\": week, month, quarter or year");
+  EXPECT_EQ(error(R"({"field":"field_1","operator":"is during the previous","type":"days"})"),
+            "is during the previous needs a whole \"range\" of 1 or more");
+  EXPECT_EQ(error(R"({"field":"field_1","operator":"is after the next","range":2})"),
+            "is after the next needs \"type\": days, weeks, months or years");
+}
+
 TEST(LenientQuery, DecodesPlusAndPercentAndKeepsRawJson) {
   auto q = parse_lenient_target(R"(/v1/objects/object_1/records/?filters={"match":"and","rules":[]}&x=is+after&y=a%2Fb)");
   EXPECT_EQ(q.path, "/v1/objects/object_1/records/");
