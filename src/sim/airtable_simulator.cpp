@@ -493,15 +493,8 @@ http::response airtable_simulator::sim_route(const http::request& req, const std
                                           {"changes_applied", changes_applied_},
                                           {"webhooks_sent", webhooks_.pings_sent()}});
   }
-  if (path == "/_sim/changes" && req.method() == bhttp::verb::post) {
-    boost::system::error_code ec;
-    json::value body = json::parse(req.body(), ec);
-    const json::value* count = !ec && body.is_object() ? body.get_object().if_contains("count") : nullptr;
-    if (!count || !count->is_int64() || count->get_int64() < 1 || count->get_int64() > 100000)
-      return reply(status::bad_request,
-                   json::object{{"error", {{"code", "invalid_body"}, {"message", "Send {\"count\": N}, 1 to 100000."}}}});
-    return reply(status::ok, json::object{{"applied", apply_changes(static_cast<int>(count->get_int64()))}});
-  }
+  if (path == "/_sim/changes" && req.method() == bhttp::verb::post)
+    return changes_route(req, [this](int n) { return apply_changes(n); });
   if (path == "/_sim/state" && req.method() == bhttp::verb::get) {
     std::lock_guard lk(mu_);
     json::object out;
@@ -511,11 +504,10 @@ http::response airtable_simulator::sim_route(const http::request& req, const std
       for (const auto& r : t.records) recs.push_back(render(t, r, {}));
       out[t.id] = std::move(recs);
     }
-    if (out.empty())
-      return reply(status::not_found, json::object{{"error", {{"code", "unknown_object"}, {"message", "No such table."}}}});
-    return reply(status::ok, json::object{{"objects", std::move(out)}});
+    if (out.empty()) return sim_error(status::not_found, "unknown_object", "No such table.");
+    return sim_reply(status::ok, json::object{{"objects", std::move(out)}});
   }
-  return reply(status::not_found, json::object{{"error", {{"code", "not_found"}, {"message", "Unknown simulator route."}}}});
+  return sim_error(status::not_found, "not_found", "Unknown simulator route.");
 }
 
 json::array airtable_simulator::apply_changes(int n) {

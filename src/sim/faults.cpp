@@ -61,26 +61,44 @@ http::handler_result dropped_connection() {
                               }};
 }
 
+http::response sim_reply(boost::beast::http::status st, const boost::json::value& body) {
+  http::response res{st, 11};
+  res.set(boost::beast::http::field::content_type, "application/json");
+  res.body() = boost::json::serialize(body);
+  res.prepare_payload();
+  return res;
+}
+
+http::response sim_error(boost::beast::http::status st, std::string_view code, std::string_view message) {
+  return sim_reply(st, boost::json::object{{"error", {{"code", code}, {"message", message}}}});
+}
+
+namespace {
+// The whole number under `key` in a JSON object body, if it is one in [lo, hi].
+std::optional<std::int64_t> body_number(const http::request& req, std::string_view key, std::int64_t lo, std::int64_t hi) {
+  boost::system::error_code ec;
+  boost::json::value body = boost::json::parse(req.body(), ec);
+  const boost::json::value* v = !ec && body.is_object() ? body.get_object().if_contains(key) : nullptr;
+  if (!v || !v->is_int64() || v->get_int64() < lo || v->get_int64() > hi) return std::nullopt;
+  return v->get_int64();
+}
+}  // namespace
+
 http::response clock_route(sim_clock& clock, const http::request& req) {
-  namespace json = boost::json;
   using status = boost::beast::http::status;
-  auto reply = [](status st, const json::value& v) {
-    http::response res{st, 11};
-    res.set(boost::beast::http::field::content_type, "application/json");
-    res.body() = json::serialize(v);
-    res.prepare_payload();
-    return res;
-  };
   if (req.method() == boost::beast::http::verb::post) {
-    boost::system::error_code ec;
-    json::value body = json::parse(req.body(), ec);
-    const json::value* by = !ec && body.is_object() ? body.get_object().if_contains("advance_seconds") : nullptr;
-    if (!by || !by->is_int64() || by->get_int64() < 0 || by->get_int64() > 10LL * 366 * 86400)
-      return reply(status::bad_request, json::object{{"error", {{"code", "invalid_body"},
-                                                                {"message", "Send {\"advance_seconds\": N}, N >= 0."}}}});
-    clock.advance(std::chrono::seconds(by->get_int64()));
+    auto by = body_number(req, "advance_seconds", 0, 10LL * 366 * 86400);
+    if (!by) return sim_error(status::bad_request, "invalid_body", "Send {\"advance_seconds\": N}, N >= 0.");
+    clock.advance(std::chrono::seconds(*by));
   }
-  return reply(status::ok, json::object{{"now_ms", clock.now_ms()}});
+  return sim_reply(status::ok, boost::json::object{{"now_ms", clock.now_ms()}});
+}
+
+http::response changes_route(const http::request& req, const std::function<boost::json::array(int)>& apply) {
+  using status = boost::beast::http::status;
+  auto count = body_number(req, "count", 1, 100000);
+  if (!count) return sim_error(status::bad_request, "invalid_body", "Send {\"count\": N}, 1 to 100000.");
+  return sim_reply(status::ok, boost::json::object{{"applied", apply(static_cast<int>(*count))}});
 }
 
 void request_meter::count() {

@@ -8,10 +8,13 @@
 
 #include "http/server.hpp"
 
+#include <boost/json/array.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <random>
 
@@ -76,6 +79,14 @@ class sim_clock {
 
 // POST /_sim/clock {"advance_seconds": N} moves the clock; GET tells it.
 http::response clock_route(sim_clock& clock, const http::request& req);
+
+// POST /_sim/changes {"count": N}: runs `apply(N)` (1 to 100,000) and
+// answers {"applied": [...]} with what it returned.
+http::response changes_route(const http::request& req, const std::function<boost::json::array(int)>& apply);
+
+// A /_sim/ answer: JSON, and an error as {"error":{"code","message"}}.
+http::response sim_reply(boost::beast::http::status st, const boost::json::value& body);
+http::response sim_error(boost::beast::http::status st, std::string_view code, std::string_view message);
 
 class request_meter {
  public:

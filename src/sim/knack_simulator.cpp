@@ -298,15 +298,8 @@ http::response knack_simulator::sim_route(const http::request& req, const std::s
                                                {"webhooks_sent", s.webhooks_sent},
                                                {"webhooks_failed", s.webhooks_failed}});
   }
-  if (path == "/_sim/changes" && req.method() == bhttp::verb::post) {
-    boost::system::error_code ec;
-    json::value body = json::parse(req.body(), ec);
-    const json::value* count = !ec && body.is_object() ? body.get_object().if_contains("count") : nullptr;
-    if (!count || !count->is_int64() || count->get_int64() < 1 || count->get_int64() > 100000)
-      return json_reply(status::bad_request,
-                        json::object{{"error", {{"code", "invalid_body"}, {"message", "Send {\"count\": N}, 1 to 100000."}}}});
-    return json_reply(status::ok, json::object{{"applied", apply_changes(static_cast<int>(count->get_int64()))}});
-  }
+  if (path == "/_sim/changes" && req.method() == bhttp::verb::post)
+    return changes_route(req, [this](int n) { return apply_changes(n); });
   if (path == "/_sim/state" && req.method() == bhttp::verb::get) {
     std::lock_guard lk(mu_);
     json::object out;
@@ -316,13 +309,10 @@ http::response knack_simulator::sim_route(const http::request& req, const std::s
       for (const auto& r : o.records) recs.push_back(render_record(app_, o, r));
       out[o.key] = std::move(recs);
     }
-    if (out.empty())
-      return json_reply(status::not_found,
-                        json::object{{"error", {{"code", "unknown_object"}, {"message", "No such object."}}}});
-    return json_reply(status::ok, json::object{{"objects", std::move(out)}});
+    if (out.empty()) return sim_error(status::not_found, "unknown_object", "No such object.");
+    return sim_reply(status::ok, json::object{{"objects", std::move(out)}});
   }
-  return json_reply(status::not_found,
-                    json::object{{"error", {{"code", "not_found"}, {"message", "Unknown simulator route."}}}});
+  return sim_error(status::not_found, "not_found", "Unknown simulator route.");
 }
 
 json::array knack_simulator::apply_changes(int n) {

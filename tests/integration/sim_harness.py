@@ -1,4 +1,5 @@
-"""Starts `freshet simulate knack` on a free port and talks to it as a Knack client would."""
+"""Starts `freshet simulate knack|airtable` on a free port and talks to it as
+a client of that API would."""
 import re
 import subprocess
 import urllib.parse
@@ -6,22 +7,32 @@ import urllib.parse
 from harness import BIN, http_request
 
 
-class KnackSim:
-    def __init__(self, *args):
-        self.proc = subprocess.Popen([BIN, "simulate", "knack", "--listen", "127.0.0.1:0", *args],
+class SimProcess:
+    """A simulator process; `banner` is the regex of its first stdout line,
+    whose groups are the port and then its two credentials."""
+
+    def __init__(self, kind, banner, *args):
+        self.proc = subprocess.Popen([BIN, "simulate", kind, "--listen", "127.0.0.1:0", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)\s+app id: (\w+)\s+api key: (\S+)", line)
+        m = re.search(banner, line)
         if not m:
             self.proc.kill()
             raise RuntimeError("simulator did not start: " + line + self.proc.stderr.read())
-        self.port, self.app_id, self.api_key = int(m.group(1)), m.group(2), m.group(3)
+        self.port = int(m.group(1))
+        self.credentials = (m.group(2), m.group(3))
 
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
         self.proc.stdout.close()
         self.proc.stderr.close()
+
+
+class KnackSim(SimProcess):
+    def __init__(self, *args):
+        super().__init__("knack", r"http://127\.0\.0\.1:(\d+)\s+app id: (\w+)\s+api key: (\S+)", *args)
+        self.app_id, self.api_key = self.credentials
 
     def request(self, method, path, body=None, headers=None, auth=True, timeout=10):
         h = {"X-Knack-Application-Id": self.app_id, "X-Knack-REST-API-Key": self.api_key} if auth else {}
@@ -41,3 +52,21 @@ class KnackSim:
 
     def stats(self):
         return self.request("GET", "/_sim/stats", auth=False)[1]
+
+
+class AirtableSim(SimProcess):
+    def __init__(self, *args):
+        super().__init__("airtable", r"http://127\.0\.0\.1:(\d+)\s+base id: (\w+)\s+token: (\S+)", *args)
+        self.base, self.token = self.credentials
+
+    def request(self, method, path, body=None, token=True):
+        headers = {"Authorization": "Bearer " + self.token} if token else {}
+        return http_request(self.port, method, path, body, headers)
+
+    def list(self, table="Sign-ups", **params):
+        q = urllib.parse.urlencode(params, doseq=True)
+        return self.request("GET", f"/v0/{self.base}/{urllib.parse.quote(table)}?{q}")
+
+    def state(self, table="Sign-ups"):
+        doc = http_request(self.port, "GET", "/_sim/state?object=" + urllib.parse.quote(table))[1]
+        return list(doc["objects"].values())[0]

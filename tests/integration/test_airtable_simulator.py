@@ -1,7 +1,6 @@
 """The Airtable simulator against upstream-apis.md section 2 and its
 checklist, beyond what the official client peer test (tests/peer) covers."""
 import json
-import re
 import subprocess
 import time
 import tomllib
@@ -9,36 +8,7 @@ import unittest
 import urllib.parse
 
 from harness import BIN, http_request
-
-
-class AirtableSim:
-    def __init__(self, *args):
-        self.proc = subprocess.Popen([BIN, "simulate", "airtable", "--listen", "127.0.0.1:0", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)\s+base id: (\w+)\s+token: (\S+)", line)
-        if not m:
-            self.proc.kill()
-            raise RuntimeError("simulator did not start: " + line + self.proc.stderr.read())
-        self.port, self.base, self.token = int(m.group(1)), m.group(2), m.group(3)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-    def request(self, method, path, body=None, token=True):
-        headers = {"Authorization": "Bearer " + self.token} if token else {}
-        return http_request(self.port, method, path, body, headers)
-
-    def list(self, table="Sign-ups", **params):
-        q = urllib.parse.urlencode(params, doseq=True)
-        return self.request("GET", f"/v0/{self.base}/{urllib.parse.quote(table)}?{q}")
-
-    def state(self, table="Sign-ups"):
-        doc = http_request(self.port, "GET", "/_sim/state?object=" + urllib.parse.quote(table))[1]
-        return list(doc["objects"].values())[0]
+from sim_harness import AirtableSim
 
 
 class AirtableApiTest(unittest.TestCase):

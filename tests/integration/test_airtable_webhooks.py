@@ -9,7 +9,7 @@ import json
 import time
 import unittest
 
-from test_airtable_simulator import AirtableSim
+from sim_harness import AirtableSim
 from test_knack_webhooks import Receiver
 
 
