@@ -1,0 +1,106 @@
+// The rate limiter against the real Knack simulator over loopback: the
+// simulator's own count is the judge (issue: "Freshet never sends faster than
+// it, measured by the simulator's own count").
+#include "sources/rate_limiter.hpp"
+
+#include "http/client.hpp"
+#include "http/server.hpp"
+#include "sim/knack_simulator.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace freshet::sources {
+namespace {
+
+namespace asio = boost::asio;
+
+// A simulator on a free loopback port, served by its own thread.
+struct simulator_fixture {
+  explicit simulator_fixture(double limit) : sim({.requests_per_second = limit}) {
+    server.start();
+    thread = std::thread([this] { ioc.run(); });
+  }
+  ~simulator_fixture() {
+    work.reset();
+    ioc.stop();
+    thread.join();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server.local_endpoint().port()) +
+           "/v1/objects/object_3/records?rows_per_page=1";
+  }
+  std::vector<std::pair<std::string, std::string>> headers() const {
+    return {{"X-Knack-Application-Id", sim.app_id()}, {"X-Knack-REST-API-Key", sim.api_key()}};
+  }
+
+  sim::knack_simulator sim;
+  asio::io_context ioc{1};
+  http::server server{ioc, {ioc.get_executor()}, {asio::ip::make_address("127.0.0.1"), 0}, {}, sim};
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
+  std::thread thread;
+};
+
+// `clients` concurrent callers, `each` requests apiece, through one limiter;
+// a 429 is retried after the limiter is told. Returns the 200s.
+int run_clients(simulator_fixture& s, rate_limiter& limiter, int clients, int each) {
+  asio::io_context ioc;
+  int ok = 0;
+  for (int c = 0; c < clients; ++c)
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          for (int i = 0; i < each;) {
+            co_await limiter.acquire();
+            auto res = co_await http::fetch(boost::beast::http::verb::get, s.url(), s.headers(), "",
+                                             std::chrono::seconds(5));
+            if (res.ok && res.status == 429) {
+              limiter.on_rate_limited(std::chrono::milliseconds(1000));  // Knack: wait under a second
+              continue;
+            }
+            limiter.on_success();
+            ok += res.ok && res.status == 200;
+            ++i;
+          }
+        },
+        asio::detached);
+  ioc.run();
+  return ok;
+}
+
+TEST(RateLimiter, AtTheUpstreamsOwnLimitDrawsNo429) {
+  simulator_fixture s(10);
+  rate_limiter limiter(10);
+  EXPECT_EQ(run_clients(s, limiter, 6, 8), 48);
+  const auto st = s.sim.stats();
+  EXPECT_EQ(st.rate_limited, 0u);
+  EXPECT_LE(st.max_requests_in_one_second, 10u);
+  EXPECT_EQ(limiter.counters().rate_limited, 0u);
+}
+
+TEST(RateLimiter, SetTooHighIt429sButLosesNothing) {
+  simulator_fixture s(10);
+  rate_limiter limiter(40);  // four times what the upstream allows
+  EXPECT_EQ(run_clients(s, limiter, 6, 8), 48);  // every request eventually succeeds
+  EXPECT_GT(s.sim.stats().rate_limited, 0u);
+  EXPECT_GT(limiter.counters().rate_limited, 0u);
+}
+
+TEST(RateLimiter, PausesAfterA429AndRecoversItsSpacing) {
+  rate_limiter limiter(10, 0.0);
+  const auto base = limiter.spacing();
+  limiter.on_rate_limited(std::chrono::milliseconds(200));
+  EXPECT_EQ(limiter.spacing(), base * 2);
+  for (int i = 0; i < 20; ++i) limiter.on_success();
+  EXPECT_EQ(limiter.spacing(), base);
+  for (int i = 0; i < 10; ++i) limiter.on_rate_limited(std::chrono::milliseconds(0));
+  EXPECT_EQ(limiter.spacing(), base * 8);  // capped
+}
+
+}  // namespace
+}  // namespace freshet::sources
