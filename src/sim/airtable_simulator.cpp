@@ -137,7 +137,7 @@ bool airtable_simulator::admit() {
 
 asio::awaitable<http::handler_result> airtable_simulator::handle(http::request& req) {
   const lenient_query q = parse_lenient_target(req.target());
-  if (q.path.starts_with("/_sim/")) co_return http::handler_result{sim_route(req, q.path), {}};
+  if (q.path.starts_with("/_sim/")) co_return http::handler_result{sim_route(req, q), {}};
   if (!admit()) {
     auto res = reply(status::too_many_requests,
                      json::object{{"errors", json::array{json::object{
@@ -153,13 +153,12 @@ asio::awaitable<http::handler_result> airtable_simulator::handle(http::request& 
   }
   if (fault.fail) co_return http::handler_result{error(fault.fail_status, "SERVER_ERROR", "Server error"), {}};
   if (fault.drop) co_return dropped_connection();
-  http::response res = route(req);
+  http::response res = route(req, q);
   faults_.shape(fault, res);
   co_return http::handler_result{std::move(res), {}};
 }
 
-http::response airtable_simulator::route(const http::request& req) {
-  const lenient_query q = parse_lenient_target(req.target());
+http::response airtable_simulator::route(const http::request& req, const lenient_query& q) {
   const auto parts = split(q.path);  // a doubled leading slash from endpointUrl/ is tolerated
   const bool webhook_route = parts.size() >= 4 && parts[0] == "v0" && parts[1] == "bases" && parts[3] == "webhooks";
   if (!webhook_route && (parts.size() < 3 || parts.size() > 4 || parts[0] != "v0" || parts[1] == "bases"))
@@ -236,7 +235,7 @@ http::response airtable_simulator::route(const http::request& req) {
     return list(*t, p);
   }
   if (verb == bhttp::verb::post || verb == bhttp::verb::patch || verb == bhttp::verb::put) return write(req, *t, rec);
-  if (verb == bhttp::verb::delete_) return remove(req, *t, rec);
+  if (verb == bhttp::verb::delete_) return remove(q, *t, rec);
   return reply(status::not_found, json::object{{"error", "NOT_FOUND"}});
 }
 
@@ -453,7 +452,7 @@ http::response airtable_simulator::write(const http::request& req, airtable_tabl
   return reply(status::ok, result);
 }
 
-http::response airtable_simulator::remove(const http::request& req, airtable_table& t, const std::string& rec) {
+http::response airtable_simulator::remove(const lenient_query& q, airtable_table& t, const std::string& rec) {
   auto erase = [&](const std::string& id) {
     auto it = std::find_if(t.records.begin(), t.records.end(), [&](const airtable_record& r) { return r.id == id; });
     if (it == t.records.end()) return false;
@@ -465,7 +464,6 @@ http::response airtable_simulator::remove(const http::request& req, airtable_tab
     if (!erase(rec)) return error(status::not_found, "MODEL_ID_NOT_FOUND", "Could not find record " + rec);
     return reply(status::ok, json::object{{"id", rec}, {"deleted", true}});
   }
-  const lenient_query q = parse_lenient_target(req.target());
   std::vector<std::string> ids;
   for (const auto& [k, v] : q.params)
     if (k == "records[]" || k == "records") ids.push_back(v);
@@ -481,8 +479,8 @@ http::response airtable_simulator::remove(const http::request& req, airtable_tab
   return reply(status::ok, json::object{{"records", std::move(out)}});
 }
 
-http::response airtable_simulator::sim_route(const http::request& req, const std::string& path) {
-  const lenient_query q = parse_lenient_target(req.target());
+http::response airtable_simulator::sim_route(const http::request& req, const lenient_query& q) {
+  const std::string& path = q.path;
   if (path == "/_sim/clock") return clock_route(clock_, req);
   if (path == "/_sim/stats") {
     std::lock_guard lk(mu_);

@@ -12,6 +12,7 @@
 #include "sim/airtable_model.hpp"
 #include "sim/airtable_webhooks.hpp"
 #include "sim/faults.hpp"
+#include "sim/lenient_query.hpp"
 
 #include <chrono>
 #include <map>
@@ -60,12 +61,12 @@ class airtable_simulator : public http::request_handler {
   struct list_params;
 
   bool admit();  // the rate limit; false: answer 429
-  http::response route(const http::request& req);
+  http::response route(const http::request& req, const lenient_query& q);
   http::response list(airtable_table& t, const list_params& p);
   http::response page(const std::string& itr_id, iterator& it, airtable_table& t);
   http::response write(const http::request& req, airtable_table& t, const std::string& record_id);
-  http::response remove(const http::request& req, airtable_table& t, const std::string& record_id);
-  http::response sim_route(const http::request& req, const std::string& path);
+  http::response remove(const lenient_query& q, airtable_table& t, const std::string& record_id);
+  http::response sim_route(const http::request& req, const lenient_query& q);
   struct render_opts {
     std::vector<std::string> fields;  // empty: all
     bool by_field_id = false;

@@ -124,13 +124,13 @@ knack_simulator::limit_decision knack_simulator::count_request() {
   d.window_remaining = limit > window_count_ ? limit - window_count_ : 0;
   const std::uint64_t daily = opts_.daily_limit ? opts_.daily_limit : 25000;
   d.daily_remaining = daily > day_count_ ? daily - day_count_ : 0;
-  if (!d.allowed) ++stats_.rate_limited;
+  if (!d.allowed) ++rate_limited_;
   return d;
 }
 
 asio::awaitable<http::handler_result> knack_simulator::handle(http::request& req) {
   const lenient_query target = parse_lenient_target(req.target());
-  if (target.path.starts_with("/_sim/")) co_return http::handler_result{sim_route(req, target.path), {}};
+  if (target.path.starts_with("/_sim/")) co_return http::handler_result{sim_route(req, target), {}};
   const auto parts = split_path(target.path);
 
   // Application metadata needs no key and does not count (knackpy reads it first).
@@ -179,13 +179,14 @@ asio::awaitable<http::handler_result> knack_simulator::handle(http::request& req
     co_return with_limit_headers(reply(status::unauthorized, "Unauthorized Object Access", "text/plain"));
 
   http::response res = parts.size() >= 4 && parts[0] == "v1" && parts[1] == "objects" && parts[3] == "records"
-                           ? records_route(req, parts)
+                           ? records_route(req, target, parts)
                            : knack_error(status::not_found, "Route not found");
   faults_.shape(fault, res);
   co_return with_limit_headers(std::move(res));
 }
 
-http::response knack_simulator::records_route(const http::request& req, const std::vector<std::string>& parts) {
+http::response knack_simulator::records_route(const http::request& req, const lenient_query& q,
+                                              const std::vector<std::string>& parts) {
   std::lock_guard lk(mu_);
   knack_object* obj = app_.object(parts[2]);
   if (!obj) return knack_error(status::not_found, "Object not found: " + parts[2]);
@@ -193,7 +194,7 @@ http::response knack_simulator::records_route(const http::request& req, const st
   const auto verb = req.method();
 
   if (parts.size() == 4) {
-    if (verb == bhttp::verb::get) return list(req, *obj);
+    if (verb == bhttp::verb::get) return list(q, *obj);
     if (verb != bhttp::verb::post) return knack_error(status::method_not_allowed, "Method not allowed");
   }
   boost::system::error_code ec;
@@ -242,8 +243,7 @@ http::response knack_simulator::records_route(const http::request& req, const st
   return knack_error(status::method_not_allowed, "Method not allowed");
 }
 
-http::response knack_simulator::list(const http::request& req, const knack_object& obj) {
-  const lenient_query q = parse_lenient_target(req.target());
+http::response knack_simulator::list(const lenient_query& q, const knack_object& obj) {
   long rows = 25, page = 1;
   if (q.has("rows_per_page")) {
     auto v = positive_int(q.get("rows_per_page"));
@@ -285,8 +285,8 @@ http::response knack_simulator::list(const http::request& req, const knack_objec
                                              {"records", std::move(records)}});
 }
 
-http::response knack_simulator::sim_route(const http::request& req, const std::string& path) {
-  const lenient_query q = parse_lenient_target(req.target());
+http::response knack_simulator::sim_route(const http::request& req, const lenient_query& q) {
+  const std::string& path = q.path;
   if (path == "/_sim/clock") return clock_route(clock_, req);
   if (path == "/_sim/stats") {
     const auto s = stats();
@@ -324,13 +324,15 @@ json::array knack_simulator::apply_changes(int n) {
     notify(c.op, c.object, c.id);
     out.push_back(json::object{{"op", c.op}, {"object", c.object}, {"id", c.id}});
   }
-  stats_.changes_applied += static_cast<std::uint64_t>(n);
+  changes_applied_ += static_cast<std::uint64_t>(n);
   return out;
 }
 
 knack_sim_stats knack_simulator::stats() const {
   std::lock_guard lk(mu_);
-  knack_sim_stats s = stats_;
+  knack_sim_stats s;
+  s.rate_limited = rate_limited_;
+  s.changes_applied = changes_applied_;
   s.requests = meter_.total();
   s.max_requests_in_one_second = meter_.max_in_one_second();
   s.faults_injected = faults_.injected();

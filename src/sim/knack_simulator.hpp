@@ -11,10 +11,10 @@
 #include "http/server.hpp"
 #include "sim/faults.hpp"
 #include "sim/knack_model.hpp"
+#include "sim/lenient_query.hpp"
 #include "sim/webhook_sender.hpp"
 
 #include <chrono>
-#include <deque>
 #include <mutex>
 #include <random>
 #include <string>
@@ -66,9 +66,9 @@ class knack_simulator : public http::request_handler {
     std::uint64_t daily_remaining = 0;
   };
   limit_decision count_request();
-  http::response records_route(const http::request& req, const std::vector<std::string>& parts);
-  http::response list(const http::request& req, const knack_object& obj);
-  http::response sim_route(const http::request& req, const std::string& path);
+  http::response records_route(const http::request& req, const lenient_query& q, const std::vector<std::string>& parts);
+  http::response list(const lenient_query& q, const knack_object& obj);
+  http::response sim_route(const http::request& req, const lenient_query& q);
   std::int64_t now_local_ms() const;
   void notify(const std::string& op, const std::string& object, const std::string& id);
 
@@ -76,7 +76,7 @@ class knack_simulator : public http::request_handler {
   mutable std::mutex mu_;  // guards everything below
   knack_app app_;
   std::mt19937_64 change_rng_;
-  knack_sim_stats stats_;  // rate_limited and changes_applied; the rest is read from below
+  std::uint64_t rate_limited_ = 0, changes_applied_ = 0;  // the other stats are the meter's and the injector's
   std::int64_t window_second_ = 0;
   std::uint64_t window_count_ = 0;
   std::int64_t day_ = 0;
