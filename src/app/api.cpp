@@ -1,5 +1,6 @@
 #include "app/api.hpp"
 
+#include "app/responses.hpp"
 #include "core/errors.hpp"
 #include "store/event_log.hpp"
 #include "web/static_files.hpp"
@@ -28,24 +29,6 @@ using http::api_error;
 
 namespace {
 
-http::response json_response(status st, const json::value& body, unsigned version) {
-  http::response res{st, version};
-  res.set(bhttp::field::content_type, "application/json");
-  res.set(bhttp::field::cache_control, "no-store");
-  res.body() = json::serialize(body);
-  res.prepare_payload();
-  return res;
-}
-
-http::response error_response(const api_error& e, unsigned version) {
-  http::response res{e.status, version};
-  res.set(bhttp::field::content_type, "application/json");
-  if (e.status == status::unauthorized) res.set(bhttp::field::www_authenticate, "Bearer");
-  res.body() = http::error_body(e);
-  res.prepare_payload();
-  return res;
-}
-
 std::vector<std::string> params(const boost::urls::url_view& u, std::string_view key) {
   std::vector<std::string> out;
   for (auto p : u.params())
@@ -62,17 +45,21 @@ std::string first_param(const boost::urls::url_view& u, std::string_view key) {
 std::string_view route_label(std::string_view path) {
   static constexpr std::string_view known[] = {"/healthz",   "/readyz",        "/metrics",
                                                "/api/events", "/api/ws",       "/api/broadcast",
-                                               "/api/stats"};
+                                               "/api/stats",  "/api/audit"};
   for (auto k : known)
     if (k == path) return k;
+  if (path.starts_with("/api/webhooks/")) return "/api/webhooks";
+  if (path == "/api/objects") return "/api/objects";
+  if (path.starts_with("/api/objects/")) return path.find("/records/") != std::string_view::npos ? "/api/objects/record" : "/api/objects/records";
   if (path.starts_with("/api/")) return "/api/other";
   return "/static";
 }
 
 }  // namespace
 
-api::api(const config& cfg, const authenticator& auth, hub::stream_context& streams)
-    : cfg_(cfg), auth_(auth), streams_(streams) {}
+api::api(const config& cfg, const authenticator& auth, hub::stream_context& streams, sources::sync_service* sync,
+         sources::webhook_intake* webhooks)
+    : cfg_(cfg), auth_(auth), streams_(streams), sync_(sync), webhooks_(webhooks) {}
 
 void api::tick() { committed_rate_.sample(std::chrono::steady_clock::now(), streams_.log.counters().committed); }
 
@@ -212,6 +199,39 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
     co_return finish(path == "/metrics" ? metrics(version) : stats(version));
   }
 
+  if (path.starts_with("/api/webhooks/")) {
+    // No token: the upstream's signature is the credential.
+    if (auto r = allow_only(bhttp::verb::post)) co_return finish(std::move(*r));
+    const std::string source = path.substr(std::string_view("/api/webhooks/").size());
+    auto res = co_await webhook(req, source);
+    co_return finish(std::move(res));
+  }
+
+  if (path == "/api/objects" || path.starts_with("/api/objects/")) {
+    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
+    auto who = authorize(req, url, scope_read);
+    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
+    const principal& p = std::get<principal>(who);
+    if (path == "/api/objects") co_return finish(co_await objects(p, version));
+    // /api/objects/{object}/records[/{id}]
+    std::vector<std::string> segs;
+    for (auto seg : url.segments()) segs.push_back(seg);
+    if ((segs.size() == 4 || segs.size() == 5) && segs[3] == "records" && !segs[2].empty()) {
+      // Named first: GCC 12 mishandles temporaries inside a co_await expression.
+      const std::string object = segs[2], id = segs.size() == 5 ? segs[4] : std::string();
+      auto res = co_await records(req, p, url, object, id);
+      co_return finish(std::move(res));
+    }
+    co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
+  }
+
+  if (path == "/api/audit") {
+    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
+    auto who = authorize(req, url, scope_admin);
+    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
+    co_return finish(co_await audit(url, version));
+  }
+
   if (path.starts_with("/api/"))
     co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
 
@@ -294,6 +314,7 @@ http::response api::stats(unsigned version) const {
         {"refused_busy", sc.rejected_busy},
         {"protocol_errors", sc.protocol_errors},
         {"requests", requests_.total()}}},
+      {"sources", sources_stats()},
       {"uptime_seconds",
        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count()},
   };
@@ -327,6 +348,7 @@ http::response api::metrics(unsigned version) const {
   counter("freshet_http_connections_refused_total", "Connections refused over max_connections.", sc.rejected_busy);
   counter("freshet_http_protocol_errors_total", "Malformed, oversized or truncated requests.", sc.protocol_errors);
   requests_.write_prometheus(out);
+  sources_metrics(out);
   http::response res{status::ok, version};
   res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
   res.body() = std::move(out);

@@ -12,6 +12,11 @@
 
 #include <boost/url/url_view.hpp>
 
+namespace freshet::sources {
+class sync_service;
+class webhook_intake;
+}
+
 #include <chrono>
 #include <variant>
 
@@ -19,7 +24,9 @@ namespace freshet::app {
 
 class api : public http::request_handler {
  public:
-  api(const config& cfg, const authenticator& auth, hub::stream_context& streams);
+  // `sync` and `webhooks` are null when no source is configured.
+  api(const config& cfg, const authenticator& auth, hub::stream_context& streams, sources::sync_service* sync = nullptr,
+      sources::webhook_intake* webhooks = nullptr);
 
   // The server is made after the api (it needs a handler); stats read it.
   void attach_server(const http::server* s) { server_ = s; }
@@ -37,6 +44,15 @@ class api : public http::request_handler {
                                  std::vector<std::string> tenants) const;
 
   boost::asio::awaitable<http::response> broadcast(const http::request& req, const principal& who);
+  boost::asio::awaitable<http::response> webhook(const http::request& req, const std::string& source);
+  boost::asio::awaitable<http::response> audit(const boost::urls::url_view& url, unsigned version);
+  boost::json::object sources_stats() const;
+  const source_config* source_of(const std::string& object, const object_config** obj = nullptr) const;
+  boost::asio::awaitable<http::response> objects(const principal& who, unsigned version);
+  boost::asio::awaitable<http::response> records(const http::request& req, const principal& who,
+                                                 const boost::urls::url_view& url, const std::string& object,
+                                                 const std::string& id);
+  void sources_metrics(std::string& out) const;
   http::response stats(unsigned version) const;
   http::response metrics(unsigned version) const;
   http::response readiness(unsigned version) const;
@@ -45,6 +61,8 @@ class api : public http::request_handler {
   const config& cfg_;
   const authenticator& auth_;
   hub::stream_context& streams_;
+  sources::sync_service* sync_;
+  sources::webhook_intake* webhooks_;
   const http::server* server_ = nullptr;
   request_metrics requests_;
   rate_window committed_rate_;

@@ -120,7 +120,8 @@ server_config parse_server(const reader& r, const toml::table& t) {
   r.only_keys(t, "[server]",
               {"listen", "data_dir", "auth", "keepalive_seconds", "threads", "max_header_bytes",
                "max_body_bytes", "read_timeout_seconds", "idle_timeout_seconds", "max_connections",
-               "send_buffer_bytes", "retain_events", "retain_hours", "max_batch_events"});
+               "send_buffer_bytes", "retain_events", "retain_hours", "max_batch_events",
+               "stale_after_seconds"});
   server_config s;
   s.listen = r.str(t, "listen", s.listen);
   if (s.listen.rfind(':') == std::string::npos)
@@ -141,6 +142,7 @@ server_config parse_server(const reader& r, const toml::table& t) {
   s.retain_events = r.integer(t, "retain_events", s.retain_events, 1, std::int64_t{1} << 40);
   s.retain_hours = r.integer(t, "retain_hours", s.retain_hours, 1, 24 * 3650);
   s.max_batch_events = r.integer(t, "max_batch_events", s.max_batch_events, 1, 1'000'000);
+  s.stale_after_seconds = r.integer(t, "stale_after_seconds", s.stale_after_seconds, 1, 86400 * 365);
   return s;
 }
 
@@ -202,19 +204,40 @@ object_config parse_object(const reader& r, const toml::table& t) {
 source_config parse_source(const reader& r, const toml::table& t) {
   r.only_keys(t, "[[sources]]",
               {"name", "kind", "base_url", "app_id_env", "api_key_env", "base_id_env", "token_env",
-               "webhook_secret_env", "requests_per_second", "objects"});
+               "webhook_secret_env", "webhook_url", "requests_per_second", "overlap_seconds", "timeout_seconds",
+               "objects"});
   source_config s;
   s.name = r.str(t, "name", "", true);
   s.kind = r.str(t, "kind", "", true);
-  if (s.kind != "knack" && s.kind != "airtable")
-    r.fail(t.get("kind")->source(), "'kind' must be \"knack\" or \"airtable\", not \"" + s.kind + "\"");
-  s.base_url = r.str(t, "base_url", "", true);
-  s.app_id_env = r.str(t, "app_id_env", "");
-  s.api_key_env = r.str(t, "api_key_env", "");
-  s.base_id_env = r.str(t, "base_id_env", "");
-  s.token_env = r.str(t, "token_env", "");
-  s.webhook_secret_env = r.str(t, "webhook_secret_env", "");
+  if (s.kind != "knack" && s.kind != "airtable" && s.kind != "webhook")
+    r.fail(t.get("kind")->source(),
+           "'kind' must be \"knack\", \"airtable\" or \"webhook\", not \"" + s.kind + "\"");
+  const bool polled = s.kind != "webhook";
+  s.base_url = r.str(t, "base_url", "", polled);
+  if (polled && !s.base_url.starts_with("http://") && !s.base_url.starts_with("https://"))
+    r.fail(t.get("base_url")->source(), "'base_url' must start with http:// or https://");
+  const std::string who = "source '" + s.name + "'";
+  auto secret = [&](std::string_view key, std::string& var, std::string& value, bool required) {
+    if (!t.get(key)) {
+      if (required) r.fail(t.source(), who + " (" + s.kind + ") needs '" + std::string(key) + "'");
+      return;
+    }
+    var = r.str(t, key, "", true);
+    value = r.env_secret(t, key, who);
+  };
+  secret("app_id_env", s.app_id_env, s.app_id, s.kind == "knack");
+  secret("api_key_env", s.api_key_env, s.api_key, s.kind == "knack");
+  secret("base_id_env", s.base_id_env, s.base_id, s.kind == "airtable");
+  secret("token_env", s.token_env, s.token, s.kind == "airtable");
+  secret("webhook_secret_env", s.webhook_secret_env, s.webhook_secret, s.kind == "webhook");
+  s.webhook_url = r.str(t, "webhook_url", "");
+  if (!s.webhook_url.empty() && s.kind != "airtable")
+    r.fail(t.get("webhook_url")->source(),
+           "'webhook_url' is for airtable sources (Freshet registers it with Airtable); knack and webhook "
+           "sources are sent to POST /api/webhooks/" + s.name);
   s.requests_per_second = r.number(t, "requests_per_second", s.requests_per_second, 0.1, 10000);
+  s.overlap_seconds = r.integer(t, "overlap_seconds", s.overlap_seconds, 0, 86400);
+  s.timeout_seconds = r.integer(t, "timeout_seconds", s.timeout_seconds, 1, 600);
   if (const toml::array* objs = r.array_of_tables(t, "objects")) {
     std::set<std::string> names;
     for (const auto& o : *objs) {
@@ -240,6 +263,12 @@ config parse_root(const reader& r, const toml::table& root, const std::string& n
       if (!names.insert(c.sources.back().name).second)
         r.fail(s.source(), "source '" + c.sources.back().name + "' is configured twice");
     }
+    // Topics and /api/objects name objects without their source.
+    std::set<std::string> objects;
+    for (std::size_t i = 0; i < c.sources.size(); ++i)
+      for (const auto& o : c.sources[i].objects)
+        if (!objects.insert(o.name).second)
+          r.fail((*srcs)[i].source(), "object '" + o.name + "' is configured in two sources; object names must be unique");
   }
   if (c.server.auth == auth_mode::tokens && c.tokens.empty())
     r.fail(root.source(),

@@ -37,6 +37,9 @@ struct server_config {
   int retain_hours = 168;
   // Group commit: at most this many events share one transaction (one fsync).
   int max_batch_events = 4096;
+  // A tenant whose records were last synced longer ago than this is shown as
+  // stale by GET /api/objects (and the dashboard).
+  int stale_after_seconds = 3600;
 };
 
 enum scope : unsigned { scope_read = 1, scope_refresh = 2, scope_admin = 4 };
@@ -63,12 +66,23 @@ struct object_config {
 
 struct source_config {
   std::string name;
-  std::string kind;  // knack | airtable
-  std::string base_url;
+  std::string kind;  // knack | airtable | webhook (any system that sends Standard Webhooks)
+  std::string base_url;  // knack, airtable: scheme://host[:port][/path] of the API
   std::string app_id_env, api_key_env;    // knack
   std::string base_id_env, token_env;     // airtable
-  std::string webhook_secret_env;
-  double requests_per_second = 10;
+  std::string webhook_secret_env;         // knack, webhook: whsec_... (Standard Webhooks)
+  // Read from the environment at load; never logged.
+  std::string app_id, api_key, base_id, token, webhook_secret;
+  // airtable: the URL of this Freshet's POST /api/webhooks/{source} as the
+  // upstream can reach it. When set, Freshet creates an Airtable webhook,
+  // keeps it alive, and applies its payloads; polling falls back to a slow
+  // safety net while pings arrive.
+  std::string webhook_url;
+  double requests_per_second = 10;  // the upstream's limit for this credential
+  // Incremental reads ask for records modified since the watermark minus this
+  // (clock skew between Freshet and the upstream; same-second writes).
+  int overlap_seconds = 120;
+  int timeout_seconds = 30;  // one upstream request, connect to last byte
   std::vector<object_config> objects;
 };
 

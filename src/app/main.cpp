@@ -3,6 +3,7 @@
 #include "app/logging.hpp"
 #include "app/server_app.hpp"
 #include "app/simulate_command.hpp"
+#include "app/sync_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -74,6 +75,15 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "Validate a config file and exit");
   check->add_option("--config", config_path, "The TOML config file")->required();
 
+  auto* sync = app.add_subcommand("sync", "Sync the configured sources once into the data dir and print a summary");
+  freshet::app::sync_options sync_opts;
+  bool once = false;
+  sync->add_option("--config", config_path, "The TOML config file")->required();
+  sync->add_option("--source", sync_opts.source, "Only this source");
+  sync->add_option("--tenant", sync_opts.tenant, "Only this tenant's records (objects with a tenant_field)");
+  sync->add_flag("--full", sync_opts.full, "Read everything, not only what changed since the last sync");
+  sync->add_flag("--once", once, "Sync once and exit (the only mode; `serve` syncs continuously)")->required();
+
   auto* simulate = app.add_subcommand("simulate", "Serve a simulated upstream API (knack or airtable)");
   freshet::app::simulate_options sim;
   simulate->add_option("kind", sim.kind, "knack or airtable")->required();
@@ -129,6 +139,14 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*serve) return run_serve(config_path);
+    if (*sync) {
+      auto loaded = freshet::app::load_config(config_path);
+      if (auto* err = std::get_if<freshet::app::config_error>(&loaded)) {
+        std::cerr << "freshet: " << err->message << "\n";
+        return 2;
+      }
+      return freshet::app::run_sync_once(std::get<freshet::app::config>(loaded), sync_opts);
+    }
     if (*simulate) {
       const auto colon = latency.find(':');
       sim.knack.faults.latency_min_ms = std::stoi(latency.substr(0, colon));

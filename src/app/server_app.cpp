@@ -5,6 +5,9 @@
 #include "core/clock.hpp"
 #include "http/server.hpp"
 #include "hub/hub.hpp"
+#include "sources/sync_service.hpp"
+#include "sources/webhook_intake.hpp"
+#include "store/data_dir_lock.hpp"
 #include "store/event_log.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -54,6 +57,7 @@ asio::awaitable<void> every(std::chrono::milliseconds period, std::function<void
 int run_server(const config& cfg, const run_options& opts) {
   const auto& sc = cfg.server;
   std::filesystem::create_directories(sc.data_dir);
+  store::data_dir_lock lock(sc.data_dir);
   if (sc.auth == auth_mode::none)
     spdlog::warn("msg=\"authentication is off (auth = \\\"none\\\"): anyone who reaches {} may read and publish\"",
                  sc.listen);
@@ -84,7 +88,17 @@ int run_server(const config& cfg, const run_options& opts) {
   hub::stream_context streams{subscribers, log, blocking.get_executor(), std::chrono::seconds(sc.keepalive_seconds),
                               sc.send_buffer_bytes};
   authenticator auth(sc.auth, cfg.tokens);
-  api handler(cfg, auth, streams);
+  // The sync engine runs on a thread of its own; it outlives the log (whose
+  // writer completes its last commits onto the engine's executor).
+  std::unique_ptr<sources::sync_service> sync;
+  std::unique_ptr<sources::webhook_intake> intake;
+  if (!cfg.sources.empty()) {
+    sync = std::make_unique<sources::sync_service>(cfg, log);
+    intake = std::make_unique<sources::webhook_intake>(cfg, log, [s = sync.get()](const std::string& name) {
+      return s->find(name);
+    });
+  }
+  api handler(cfg, auth, streams, sync.get(), intake.get());
   const http::server_limits limits{sc.max_header_bytes, sc.max_body_bytes, std::chrono::seconds(sc.read_timeout_seconds),
                        std::chrono::seconds(sc.idle_timeout_seconds), static_cast<std::size_t>(sc.max_connections)};
   auto server_owner =
@@ -95,8 +109,7 @@ int run_server(const config& cfg, const run_options& opts) {
   spdlog::info("msg=listening address={}:{} data_dir={} threads={} auth={} sources={}",
                server.local_endpoint().address().to_string(), server.local_endpoint().port(), sc.data_dir, threads,
                sc.auth == auth_mode::none ? "none" : "tokens", cfg.sources.size());
-  if (!cfg.sources.empty())
-    spdlog::warn("msg=\"sources are configured but this build has no sync engine yet: they are validated, not polled\"");
+  if (sync) sync->start();
   if (opts.on_listening) opts.on_listening(server.local_endpoint().port());
 
   std::atomic<bool> stopping{false};
@@ -125,6 +138,7 @@ int run_server(const config& cfg, const run_options& opts) {
     if (ec) return;
     spdlog::info("msg=\"stopping\" signal={}", sig);
     stopping = true;
+    if (sync) sync->stop();
     server.stop();
     subscribers.close_all();
     // Requests in flight finish and streams end (WebSocket peers get a close
@@ -157,7 +171,9 @@ int run_server(const config& cfg, const run_options& opts) {
   // the hub, which posts into the stopped workers); then what lives on the
   // workers' io_contexts; then the contexts, whose pending coroutine frames
   // detach from the hub as they are destroyed; the hub goes last.
+  if (sync) sync->stop();
   log_owner.reset();
+  sync.reset();
   signals.reset();
   handler.attach_server(nullptr);
   server_owner.reset();

@@ -1,7 +1,5 @@
 #include "sim/airtable_webhooks.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -15,6 +13,7 @@
 #include <charconv>
 
 #include "core/clock.hpp"
+#include "core/content_mac.hpp"
 #include "core/standard_webhooks.hpp"
 #include "http/client.hpp"
 #include "sim/airtable_datasets.hpp"
@@ -39,21 +38,6 @@ std::int64_t now_utc_ms() {
 
 json::object err(std::string type, std::string message) {
   return json::object{{"error", json::object{{"type", std::move(type)}, {"message", std::move(message)}}}};
-}
-
-// "hmac-sha256=" + lowercase hex of HMAC-SHA256(secret bytes, body bytes).
-std::string content_mac(const std::string& key, const std::string& body) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(body.data()),
-       body.size(), mac, &len);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "hmac-sha256=";
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[mac[i] >> 4];
-    out += hex[mac[i] & 15];
-  }
-  return out;
 }
 
 bool has_string(const json::value* arr, std::string_view s) {
@@ -289,7 +273,7 @@ asio::awaitable<void> airtable_webhooks::ping_loop(std::string id) {
     }
     std::vector<std::pair<std::string, std::string>> headers;
     headers.emplace_back("content-type", "application/json");
-    headers.emplace_back("X-Airtable-Content-MAC", content_mac(key, body));
+    headers.emplace_back("X-Airtable-Content-MAC", core::content_mac(key, body));
     const auto started = std::chrono::steady_clock::now();
     auto res =
         co_await http::fetch(boost::beast::http::verb::post, url, std::move(headers), body, std::chrono::seconds(10));

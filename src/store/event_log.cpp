@@ -1,6 +1,7 @@
 #include "store/event_log.hpp"
 
 #include "core/clock.hpp"
+#include "store/change_applier.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite_db.hpp"
 
@@ -31,6 +32,7 @@ event_log::~event_log() {
   if (writer_.joinable()) writer_.join();
   insert_.reset();
   prune_.reset();
+  applier_.reset();
 }
 
 void event_log::load_bounds() {
@@ -59,6 +61,28 @@ void event_log::enqueue(core::event_draft draft, append_callback done) {
   wake_.notify_one();
 }
 
+void event_log::enqueue_changes(change_set cs, changes_callback done) {
+  pending p;
+  p.changes = std::make_unique<change_set>(std::move(cs));
+  p.changes_done = std::move(done);
+  std::unique_lock lk(mu_);
+  if (failed_ || stopping_ || queue_.size() >= opts_.max_pending) {
+    const auto ec = failed_ ? errc::store_failed : stopping_ ? errc::shutting_down : errc::store_overloaded;
+    lk.unlock();
+    ++rejected_;
+    p.changes_done(ec, {});
+    return;
+  }
+  queue_.push_back(std::move(p));
+  lk.unlock();
+  wake_.notify_one();
+}
+
+void event_log::fail_pending(pending& p, boost::system::error_code ec) {
+  if (p.changes) p.changes_done(ec, {});
+  else p.done(ec, nullptr);
+}
+
 void event_log::run_writer() {
   std::vector<pending> batch;
   for (;;) {
@@ -82,37 +106,51 @@ void event_log::run_writer() {
 void event_log::commit_batch(std::vector<pending>& batch) {
   if (failed_) {
     rejected_ += batch.size();
-    for (auto& p : batch) p.done(errc::store_failed, nullptr);
+    for (auto& p : batch) fail_pending(p, errc::store_failed);
     return;
   }
   std::vector<core::event_ptr> events;
   events.reserve(batch.size());
+  // For each pending entry: its own event (a draft) or its change set's result.
+  std::vector<core::event_ptr> own(batch.size());
+  std::vector<change_result> results(batch.size());
   std::uint64_t next = last_id_ + 1;
   try {
     if (!insert_)
       insert_ = std::make_unique<statement>(
           writer_db_->get(),
           "INSERT INTO events(id,type,source,object,tenant,at,at_ms,data) VALUES(?,?,?,?,?,?,?,?)");
+    if (!applier_) applier_ = std::make_unique<change_applier>(*writer_db_);
     statement* insert = insert_.get();
     writer_db_->exec("BEGIN IMMEDIATE");
     const std::int64_t ms = now_ms();
     const std::string at = core::format_iso8601_ms(
         std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
-    for (auto& p : batch) {
+    auto emit = [&](core::event_draft draft) {
       const std::uint64_t id = next++;
-      std::string json = core::encode_event_json(id, p.draft, at);
+      std::string json = core::encode_event_json(id, draft, at);
       insert->bind(1, static_cast<std::int64_t>(id))
-          .bind(2, core::to_string(p.draft.type))
-          .bind(3, p.draft.source)
-          .bind(4, p.draft.object)
-          .bind(5, p.draft.tenant)
+          .bind(2, core::to_string(draft.type))
+          .bind(3, draft.source)
+          .bind(4, draft.object)
+          .bind(5, draft.tenant)
           .bind(6, at)
           .bind(7, ms)
           .bind(8, json);
       insert->step();
       insert->reset();
-      events.push_back(core::make_event(id, p.draft.type, std::move(p.draft.object),
-                                        std::move(p.draft.tenant), std::move(json)));
+      events.push_back(core::make_event(id, draft.type, std::move(draft.object), std::move(draft.tenant),
+                                        std::move(json)));
+      return id;
+    };
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      auto& p = batch[i];
+      if (p.changes) {
+        results[i] = applier_->apply(*p.changes, emit, ms, at);
+      } else {
+        emit(std::move(p.draft));
+        own[i] = events.back();
+      }
     }
     writer_db_->exec("COMMIT");
   } catch (const std::exception& e) {
@@ -125,15 +163,22 @@ void event_log::commit_batch(std::vector<pending>& batch) {
     }
     failed_ = true;
     rejected_ += batch.size();
-    for (auto& p : batch) p.done(errc::store_failed, nullptr);
+    for (auto& p : batch) fail_pending(p, errc::store_failed);
     return;
   }
   last_id_ = next - 1;
-  if (first_id_ == 0) first_id_ = events.front()->id;
+  if (first_id_ == 0 && !events.empty()) first_id_ = events.front()->id;
   committed_ += events.size();
   ++transactions_;
-  if (listener_) listener_(events);
-  for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done({}, events[i]);
+  if (listener_ && !events.empty()) listener_(events);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].changes) {
+      results[i].last_event_id = last_id_;
+      batch[i].changes_done({}, results[i]);
+    } else {
+      batch[i].done({}, own[i]);
+    }
+  }
 }
 
 void event_log::prune() {
@@ -151,6 +196,7 @@ void event_log::prune() {
     del->step();
     const auto n = sqlite3_changes(writer_db_->get());
     del->reset();
+    if (applier_) applier_->prune_deliveries(now_ms() - 7LL * 86400 * 1000);
     if (n > 0) {
       pruned_ += static_cast<std::uint64_t>(n);
       statement s(writer_db_->get(), "SELECT COALESCE(MIN(id),0) FROM events");

@@ -11,6 +11,8 @@
 #include "core/errors.hpp"
 #include "core/event.hpp"
 #include "core/topic_filter.hpp"
+#include "store/change_set.hpp"
+#include "store/sqlite_db.hpp"
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -30,8 +32,6 @@
 
 namespace freshet::store {
 
-class connection;
-class statement;
 
 struct event_log_options {
   std::string path;                          // the SQLite file
@@ -53,6 +53,7 @@ class event_log {
  public:
   using commit_listener = std::function<void(const std::vector<core::event_ptr>&)>;
   using append_callback = std::function<void(boost::system::error_code, core::event_ptr)>;
+  using changes_callback = std::function<void(boost::system::error_code, change_result)>;
 
   // Opens or creates the file, migrates it, starts the writer. Throws on failure.
   explicit event_log(event_log_options opts);
@@ -81,6 +82,37 @@ class event_log {
   // The raw form: `done` runs on the writer thread; it must not block.
   void enqueue(core::event_draft draft, append_callback done);
 
+  // Commits a change set (records, sync state, events) in one transaction;
+  // the completion (error_code, change_result) runs on the handler's
+  // associated executor once it is durable.
+  template <class CompletionToken>
+  auto async_apply(change_set cs, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, change_result)>(
+        [this](auto handler, change_set c) {
+          auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          enqueue_changes(std::move(c), [shared, work](boost::system::error_code ec, change_result r) {
+            boost::asio::post(work.get_executor(), [shared, ec, r]() mutable { (*shared)(ec, r); });
+          });
+        },
+        token, std::move(cs));
+  }
+  void enqueue_changes(change_set cs, changes_callback done);
+
+  // Runs f(connection&) on a pooled read connection and returns its result:
+  // the other tables' queries (store/queries.hpp) share the log's readers.
+  // Blocking: disk I/O.
+  template <class F>
+  auto read(F&& f) {
+    auto db = take_reader();
+    struct giver {
+      event_log* log;
+      std::unique_ptr<connection>& c;
+      ~giver() { log->return_reader(std::move(c)); }
+    } give_back{this, db};
+    return f(*db);
+  }
+
   // Committed events with after < id <= upto that match the filter, in id
   // order, at most `limit`. Blocking: disk I/O.
   std::vector<core::event_ptr> read_range(std::uint64_t after, std::uint64_t upto,
@@ -92,10 +124,14 @@ class event_log {
   event_log_counters counters() const;
 
  private:
+  // One queued write: an event draft, or a change set (then `changes` is set).
   struct pending {
     core::event_draft draft;
     append_callback done;
+    std::unique_ptr<change_set> changes;
+    changes_callback changes_done;
   };
+  void fail_pending(pending& p, boost::system::error_code ec);
   struct reader_lease;
 
   void run_writer();
@@ -111,6 +147,7 @@ class event_log {
   // Owned by the writer thread only.
   std::unique_ptr<connection> writer_db_;
   std::unique_ptr<statement> insert_, prune_;
+  std::unique_ptr<class change_applier> applier_;
   std::chrono::steady_clock::time_point last_prune_{};
 
   // Protected by mu_.

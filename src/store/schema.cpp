@@ -9,9 +9,10 @@ namespace {
 // Migration 1: the event log. `data` is the committed JSON document exactly as
 // subscribers get it, so a resume replays bytes without re-encoding. `object`
 // and `tenant` are kept as columns so resume can filter in SQL.
-// The tables that later parts of the design need (records, watermarks, audit,
-// jobs, outbox) come as further migrations when those parts land; see
-// docs/architecture.md for their planned shape.
+// Migration 2: what the sync engine keeps. Records, sync state (watermarks,
+// cursors, webhook registrations), delivery ids and the audit trail commit in
+// the same transaction as the events they cause (store/change_set.hpp).
+// The jobs and outbox tables come with refresh and rules.
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE events (
@@ -25,6 +26,48 @@ CREATE TABLE events (
   data   TEXT NOT NULL
 );
 CREATE INDEX events_at ON events(at_ms);
+)sql",
+    R"sql(
+CREATE TABLE records (
+  source           TEXT NOT NULL,
+  object           TEXT NOT NULL,
+  id               TEXT NOT NULL,
+  tenant           TEXT,
+  hash             TEXT NOT NULL,
+  data             TEXT NOT NULL,
+  updated_event_id INTEGER NOT NULL,
+  PRIMARY KEY (source, object, id)
+) WITHOUT ROWID;
+CREATE INDEX records_tenant ON records(source, object, tenant, id);
+CREATE TABLE sync_state (
+  source TEXT NOT NULL,
+  key    TEXT NOT NULL,
+  value  TEXT NOT NULL,
+  PRIMARY KEY (source, key)
+) WITHOUT ROWID;
+CREATE TABLE tenant_syncs (
+  source TEXT NOT NULL,
+  object TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  at_ms  INTEGER NOT NULL,
+  PRIMARY KEY (source, object, tenant)
+) WITHOUT ROWID;
+CREATE TABLE webhook_deliveries (
+  source      TEXT NOT NULL,
+  delivery_id TEXT NOT NULL,
+  at_ms       INTEGER NOT NULL,
+  PRIMARY KEY (source, delivery_id)
+) WITHOUT ROWID;
+CREATE TABLE audit (
+  id      INTEGER PRIMARY KEY,
+  at      TEXT NOT NULL,
+  at_ms   INTEGER NOT NULL,
+  kind    TEXT NOT NULL,
+  source  TEXT,
+  who     TEXT,
+  outcome TEXT NOT NULL,
+  detail  TEXT NOT NULL
+);
 )sql",
 };
 

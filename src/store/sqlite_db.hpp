@@ -24,6 +24,7 @@ class statement {
 
   statement& bind(int i, std::int64_t v);
   statement& bind(int i, std::string_view v);  // empty binds NULL
+  statement& bind_text(int i, std::string_view v);  // empty binds ''
   // Steps once: true while a row is available.
   bool step();
   void reset();

@@ -34,6 +34,9 @@ scopes = ["read", "admin"]
 
 TEST_F(ConfigTest, DesignExampleParses) {
   setenv("FT_TOKEN_HEN", "secret-h", 1);
+  setenv("KNACK_APP_ID", "app-1", 1);
+  setenv("KNACK_API_KEY", "key-1", 1);
+  setenv("KNACK_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 1);
   config c = ok(R"(
 [server]
 listen = "127.0.0.1:9090"
@@ -77,6 +80,10 @@ requests_per_second = 10
   ASSERT_EQ(c.sources[0].objects.size(), 1u);
   EXPECT_EQ(c.sources[0].objects[0].fields.at("status"), "field_3");
   EXPECT_EQ(c.sources[0].objects[0].tenant_field, "county");
+  // Secrets come from the environment variables the file names.
+  EXPECT_EQ(c.sources[0].app_id, "app-1");
+  EXPECT_EQ(c.sources[0].api_key, "key-1");
+  EXPECT_EQ(c.sources[0].overlap_seconds, 120);
 }
 
 TEST_F(ConfigTest, DefaultsWhenServerSectionIsAbsent) {
@@ -121,9 +128,17 @@ TEST_F(ConfigTest, EachBadInputHasItsMessage) {
       {"token without name", "[[tokens]]\nsecret_env = \"FT_TOKEN_A\"\nscopes = [\"read\"]\n",
        "f.toml:1:1: missing required key 'name'"},
       {"bad source kind", t + "[[sources]]\nname = \"s\"\nkind = \"notion\"\nbase_url = \"http://x\"\n",
-       "f.toml:8:8: 'kind' must be \"knack\" or \"airtable\", not \"notion\""},
+       "f.toml:8:8: 'kind' must be \"knack\", \"airtable\" or \"webhook\", not \"notion\""},
+      {"base_url not http", t + "[[sources]]\nname = \"s\"\nkind = \"knack\"\nbase_url = \"ftp://x\"\n",
+       "f.toml:9:12: 'base_url' must start with http:// or https://"},
+      {"knack without app id", t + "[[sources]]\nname = \"s\"\nkind = \"knack\"\nbase_url = \"http://x\"\n",
+       "f.toml:6:1: source 's' (knack) needs 'app_id_env'"},
+      {"airtable secret unset",
+       t + "[[sources]]\nname = \"s\"\nkind = \"airtable\"\nbase_url = \"http://x\"\nbase_id_env = \"FT_UNSET\"\n",
+       "f.toml:10:15: source 's': environment variable FT_UNSET is not set"},
       {"tenant_field not in fields",
-       t + "[[sources]]\nname = \"s\"\nkind = \"knack\"\nbase_url = \"u\"\n[[sources.objects]]\nname = \"o\"\n"
+       t + "[[sources]]\nname = \"s\"\nkind = \"webhook\"\nwebhook_secret_env = \"FT_TOKEN_A\"\n"
+           "[[sources.objects]]\nname = \"o\"\n"
            "key = \"object_1\"\nfields = { a = \"field_1\" }\ntenant_field = \"county\"\n",
        "f.toml:14:16: 'tenant_field' names 'county', which is not in 'fields'"},
       {"syntax error", "[server\n", "f.toml:1:8: Error while parsing table header: expected ']', saw '\\n'"},

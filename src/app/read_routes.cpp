@@ -1,0 +1,175 @@
+// The read API of DESIGN.md: configured objects with their counts and sync
+// times, and snapshots of records from the store. A snapshot carries
+// `last_event_id`: subscribing from it gives exactly the changes after it.
+// Tenant-scoped tokens see only their tenants' records.
+#include "app/api.hpp"
+#include "app/off_loop.hpp"
+#include "app/responses.hpp"
+#include "core/clock.hpp"
+#include "store/event_log.hpp"
+#include "store/queries.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace freshet::app {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+using status = bhttp::status;
+using http::api_error;
+
+namespace {
+
+constexpr std::size_t kDefaultLimit = 100, kMaxLimit = 1000;
+
+json::value time_or_null(std::int64_t ms) {
+  if (ms <= 0) return nullptr;
+  return json::string(core::format_iso8601_ms(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms))));
+}
+
+json::object record_json(const store::stored_record& r) {
+  json::object o;
+  o.reserve(r.fields.size() + 1);
+  o["id"] = r.id;
+  for (const auto& kv : r.fields) o[kv.key()] = kv.value();
+  return o;
+}
+
+}  // namespace
+
+const source_config* api::source_of(const std::string& object, const object_config** obj) const {
+  for (const auto& s : cfg_.sources)
+    for (const auto& o : s.objects)
+      if (o.name == object) {
+        if (obj) *obj = &o;
+        return &s;
+      }
+  return nullptr;
+}
+
+asio::awaitable<http::response> api::objects(const principal& who, unsigned version) {
+  struct row {
+    const source_config* src;
+    const object_config* obj;
+    std::vector<store::tenant_summary> tenants;
+  };
+  auto rows = co_await off_loop(streams_.blocking, [&] {
+    return streams_.log.read([&](store::connection& db) {
+      std::vector<row> out;
+      for (const auto& s : cfg_.sources)
+        for (const auto& o : s.objects) out.push_back({&s, &o, store::summarize_object(db, s.name, o.name)});
+      return out;
+    });
+  });
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  const std::int64_t stale_ms = cfg_.server.stale_after_seconds * 1000LL;
+  json::array list;
+  for (const auto& r : rows) {
+    json::array tenants;
+    std::uint64_t total = 0;
+    std::int64_t newest = 0;
+    for (const auto& t : r.tenants) {
+      if (!t.tenant.empty() && !who.may_see_tenant(t.tenant)) continue;
+      if (t.tenant.empty() && !who.unscoped()) continue;
+      total += t.records;
+      newest = std::max(newest, t.last_sync_ms);
+      tenants.push_back(json::object{{"tenant", t.tenant.empty() ? json::value(nullptr) : json::value(t.tenant)},
+                                     {"records", t.records},
+                                     {"last_sync_at", time_or_null(t.last_sync_ms)},
+                                     {"stale", bool(t.last_sync_ms <= 0 || now - t.last_sync_ms > stale_ms)}});
+    }
+    list.push_back(json::object{{"name", r.obj->name},
+                                {"source", r.src->name},
+                                {"kind", r.src->kind},
+                                {"tenant_field", r.obj->tenant_field.empty() ? json::value(nullptr)
+                                                                              : json::value(r.obj->tenant_field)},
+                                {"records", total},
+                                {"last_sync_at", time_or_null(newest)},
+                                {"stale", bool(newest <= 0 || now - newest > stale_ms)},
+                                {"tenants", std::move(tenants)}});
+  }
+  co_return json_response(status::ok,
+                          json::object{{"objects", std::move(list)}, {"stale_after_seconds", cfg_.server.stale_after_seconds}},
+                          version);
+}
+
+asio::awaitable<http::response> api::records(const http::request& req, const principal& who,
+                                             const boost::urls::url_view& url, const std::string& object,
+                                             const std::string& id) {
+  const unsigned version = req.version();
+  const object_config* obj = nullptr;
+  const source_config* src = source_of(object, &obj);
+  if (!src)
+    co_return error_response({status::not_found, "unknown_object", fmt::format("No object named '{}' is configured.", object)},
+                             version);
+
+  if (!id.empty()) {
+    auto rec = co_await off_loop(streams_.blocking, [&] {
+      return streams_.log.read([&](store::connection& db) { return store::find_record(db, src->name, object, id); });
+    });
+    // Another tenant's record is "not found" to a scoped token: its existence is not theirs to know.
+    if (!rec || (!who.unscoped() && (rec->tenant.empty() || !who.may_see_tenant(rec->tenant))))
+      co_return error_response({status::not_found, "unknown_record",
+                                fmt::format("No record '{}' in '{}'.", id, object)},
+                               version);
+    co_return json_response(status::ok, json::object{{"record", record_json(*rec)}, {"tenant", rec->tenant}}, version);
+  }
+
+  std::vector<std::string> tenants;
+  std::string cursor;
+  std::size_t limit = kDefaultLimit;
+  for (auto p : url.params()) {
+    if (p.key == "tenant") {
+      if (!p.value.empty()) tenants.push_back(p.value);
+    } else if (p.key == "cursor") {
+      cursor = p.value;
+    } else if (p.key == "limit") {
+      auto [end, ec] = std::from_chars(p.value.data(), p.value.data() + p.value.size(), limit);
+      if (ec != std::errc{} || end != p.value.data() + p.value.size() || limit == 0 || limit > kMaxLimit)
+        co_return error_response({status::bad_request, "invalid_parameter",
+                                  fmt::format("'limit' must be a whole number from 1 to {}.", kMaxLimit)},
+                                 version);
+    }
+  }
+  for (const auto& t : tenants)
+    if (!who.may_see_tenant(t))
+      co_return error_response({status::forbidden, "forbidden_tenant",
+                                fmt::format("The token '{}' may not see tenant '{}'.", who.name, t)},
+                               version);
+  if (tenants.empty()) tenants = who.tenants;  // a scoped token reads its own tenants
+
+  // Weak ETag from the log position: the records cannot have changed without
+  // a newer event, so an unchanged id means an unchanged page.
+  const std::uint64_t last = streams_.log.last_id();
+  const std::string etag = fmt::format("W/\"{}-{}\"", last, std::hash<std::string>{}(std::string(req.target())));
+  if (req[bhttp::field::if_none_match] == etag) {
+    http::response res{status::not_modified, version};
+    res.set(bhttp::field::etag, etag);
+    co_return res;
+  }
+  auto page = co_await off_loop(streams_.blocking, [&] {
+    return streams_.log.read([&](store::connection& db) {
+      return store::read_snapshot(db, src->name, object, tenants, cursor, limit + 1);
+    });
+  });
+  const bool more = page.records.size() > limit;
+  if (more) page.records.pop_back();
+  json::array out;
+  out.reserve(page.records.size());
+  for (const auto& r : page.records) out.push_back(record_json(r));
+  json::object body{{"object", object},
+                    {"records", std::move(out)},
+                    {"next_cursor", more ? json::value(page.records.back().id) : json::value(nullptr)},
+                    {"last_event_id", core::format_event_id(page.last_event_id)}};
+  auto res = json_response(status::ok, body, version);
+  // Sent only when the log did not move during the read, so it names this page.
+  if (page.last_event_id == last) res.set(bhttp::field::etag, etag);
+  co_return res;
+}
+
+}  // namespace freshet::app

@@ -1,0 +1,27 @@
+#include "app/responses.hpp"
+
+#include <boost/json/serialize.hpp>
+
+namespace freshet::app {
+
+namespace bhttp = boost::beast::http;
+
+http::response json_response(bhttp::status st, const boost::json::value& body, unsigned version) {
+  http::response res{st, version};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.body() = boost::json::serialize(body);
+  res.prepare_payload();
+  return res;
+}
+
+http::response error_response(const http::api_error& e, unsigned version) {
+  http::response res{e.status, version};
+  res.set(bhttp::field::content_type, "application/json");
+  if (e.status == bhttp::status::unauthorized) res.set(bhttp::field::www_authenticate, "Bearer");
+  res.body() = http::error_body(e);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace freshet::app

@@ -1,0 +1,15 @@
+// The two response shapes every route uses: a JSON document, and DESIGN.md's
+// JSON error ({"error":{"code","message"}}).
+#pragma once
+
+#include "http/api_error.hpp"
+#include "http/server.hpp"
+
+#include <boost/json/value.hpp>
+
+namespace freshet::app {
+
+http::response json_response(boost::beast::http::status st, const boost::json::value& body, unsigned version);
+http::response error_response(const http::api_error& e, unsigned version);
+
+}  // namespace freshet::app

@@ -1,0 +1,218 @@
+#include "sources/airtable_webhook_client.hpp"
+
+#include "core/content_mac.hpp"
+#include "core/standard_webhooks.hpp"
+#include "sources/source_sync.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <set>
+
+namespace freshet::sources {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using boost::beast::http::verb;
+
+namespace {
+constexpr auto kRefreshEvery = std::chrono::hours(24);  // Airtable expires a webhook after 7 days
+constexpr int kPayloadsPerCall = 50;                     // the API's maximum
+}  // namespace
+
+airtable_webhook_client::airtable_webhook_client(source_sync& sync, upstream_caller& caller, store::event_log& log)
+    : sync_(sync), caller_(caller), log_(log) {}
+
+std::vector<std::pair<std::string, std::string>> airtable_webhook_client::headers() const {
+  return {{"Authorization", "Bearer " + sync_.config().token}, {"Content-Type", "application/json"}};
+}
+
+std::string airtable_webhook_client::hooks_path() const { return "/v0/bases/" + sync_.config().base_id + "/webhooks"; }
+
+void airtable_webhook_client::load(const std::map<std::string, std::string>& state) {
+  auto get = [&](const char* k) {
+    auto it = state.find(k);
+    return it == state.end() ? std::string() : it->second;
+  };
+  std::lock_guard lk(mu_);
+  id_ = get("airtable_webhook_id");
+  secret_b64_ = get("airtable_webhook_secret");
+  key_ = core::base64_decode(secret_b64_).value_or("");
+  const std::string c = get("airtable_webhook_cursor");
+  if (!c.empty()) std::from_chars(c.data(), c.data() + c.size(), cursor_);
+}
+
+std::string airtable_webhook_client::webhook_id() const {
+  std::lock_guard lk(mu_);
+  return id_;
+}
+
+bool airtable_webhook_client::verify(std::string_view body, std::string_view mac_header) const {
+  std::lock_guard lk(mu_);
+  return !key_.empty() && core::verify_content_mac(key_, body, mac_header);
+}
+
+void airtable_webhook_client::start() {
+  timer_.emplace(sync_.executor());
+  asio::co_spawn(sync_.executor(), upkeep(), asio::detached);
+}
+
+void airtable_webhook_client::stop() {
+  stopping_ = true;
+  if (timer_) timer_->cancel();
+}
+
+void airtable_webhook_client::on_ping() {
+  sync_.note_webhook();
+  asio::post(sync_.executor(), [this] {
+    if (draining_) {
+      drain_again_ = true;
+      return;
+    }
+    asio::co_spawn(sync_.executor(), drain(), asio::detached);
+  });
+}
+
+asio::awaitable<void> airtable_webhook_client::ensure_registered() {
+  if (!webhook_id().empty()) {
+    auto list = co_await caller_.call(verb::get, hooks_path(), headers());
+    if (const auto* hooks = list.if_contains("webhooks"); hooks && hooks->is_array())
+      for (const auto& h : hooks->get_array())
+        if (h.is_object() && h.get_object().if_contains("id") && h.get_object().at("id") == json::value(webhook_id()) &&
+            h.get_object().if_contains("isHookEnabled") && h.get_object().at("isHookEnabled") == true)
+          co_return;  // still there and alive: keep its cursor
+    spdlog::warn("msg=\"the stored Airtable webhook is gone or expired; creating a new one\" source={} webhook={}",
+                 sync_.config().name, webhook_id());
+  }
+  json::object spec{{"notificationUrl", sync_.config().webhook_url},
+                    {"specification", {{"options", {{"filters", {{"dataTypes", json::array{"tableData"}}}}}}}}};
+  auto made = co_await caller_.call(verb::post, hooks_path(), headers(), json::serialize(spec));
+  const auto* id = made.if_contains("id");
+  const auto* secret = made.if_contains("macSecretBase64");
+  if (!id || !id->is_string() || !secret || !secret->is_string())
+    throw upstream_error("Airtable's webhook creation answer lacks id or macSecretBase64", 200, json::serialize(made));
+  {
+    std::lock_guard lk(mu_);
+    id_ = id->get_string();
+    secret_b64_ = secret->get_string();
+    key_ = core::base64_decode(secret_b64_).value_or("");
+  }
+  cursor_ = 1;
+  // The secret is shown once, at creation: it is kept in the store so a
+  // restart can still verify pings.
+  store::change_set cs;
+  const std::string& src = sync_.config().name;
+  cs.state = {{src, "airtable_webhook_id", std::string(id->get_string())},
+              {src, "airtable_webhook_secret", secret_b64_},
+              {src, "airtable_webhook_cursor", "1"}};
+  cs.audit.push_back({"webhook", src, std::string(id->get_string()), "registered",
+                      {{"notification_url", sync_.config().webhook_url}}});
+  auto [ec, r] = co_await log_.async_apply(std::move(cs), asio::as_tuple(asio::use_awaitable));
+  if (ec) throw std::runtime_error("cannot store the webhook registration: " + ec.message());
+  spdlog::info("msg=\"Airtable webhook created\" source={} webhook={} url={}", src, webhook_id(),
+               sync_.config().webhook_url);
+}
+
+asio::awaitable<void> airtable_webhook_client::upkeep() {
+  auto next_refresh = std::chrono::steady_clock::now() + kRefreshEvery;
+  bool registered = false;
+  while (!stopping_) {
+    try {
+      if (!registered) {
+        co_await ensure_registered();
+        registered = true;
+        on_ping();  // catch up on whatever arrived while Freshet was down
+      } else if (std::chrono::steady_clock::now() >= next_refresh) {
+        co_await caller_.call(verb::post, hooks_path() + "/" + webhook_id() + "/refresh", headers(), "{}");
+        next_refresh = std::chrono::steady_clock::now() + kRefreshEvery;
+      }
+    } catch (const upstream_error& e) {
+      if (e.status == 404) registered = false;  // the webhook is gone: make a new one
+      spdlog::warn("msg=\"Airtable webhook upkeep failed; will retry\" source={} error=\"{}\"", sync_.config().name,
+                   e.what());
+    } catch (const std::exception& e) {
+      spdlog::warn("msg=\"Airtable webhook upkeep failed; will retry\" source={} error=\"{}\"", sync_.config().name,
+                   e.what());
+    }
+    timer_->expires_after(registered ? std::chrono::minutes(10) : std::chrono::seconds(30));
+    co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<void> airtable_webhook_client::drain() {
+  draining_ = true;
+  const std::string& src = sync_.config().name;
+  try {
+    do {
+      drain_again_ = false;
+      bool more = true;
+      while (more && !webhook_id().empty()) {
+        auto page = co_await caller_.call(
+            verb::get, fmt::format("{}/{}/payloads?cursor={}&limit={}", hooks_path(), webhook_id(), cursor_, kPayloadsPerCall),
+            headers());
+        const auto* next = page.if_contains("cursor");
+        const std::int64_t next_cursor = next && next->is_number() ? next->to_number<std::int64_t>() : cursor_;
+        more = page.if_contains("mightHaveMore") && page.at("mightHaveMore") == true && next_cursor != cursor_;
+        // Per object: the ids to read back, and those destroyed.
+        std::map<const app::object_config*, std::pair<std::set<std::string>, std::set<std::string>>> touched;
+        std::uint64_t count = 0;
+        if (const auto* payloads = page.if_contains("payloads"); payloads && payloads->is_array())
+          for (const auto& p : payloads->get_array()) {
+            ++count;
+            const auto* tables = p.is_object() ? p.get_object().if_contains("changedTablesById") : nullptr;
+            if (!tables || !tables->is_object()) continue;
+            for (const auto& [table_id, change] : tables->get_object()) {
+              const auto* obj = sync_.find_object(table_id);
+              if (!obj || !change.is_object()) continue;
+              auto& [ids, destroyed] = touched[obj];
+              for (const char* key : {"createdRecordsById", "changedRecordsById"})
+                if (const auto* m = change.get_object().if_contains(key); m && m->is_object())
+                  for (const auto& kv : m->get_object()) {
+                    ids.insert(std::string(kv.key()));
+                    destroyed.erase(std::string(kv.key()));
+                  }
+              if (const auto* d = change.get_object().if_contains("destroyedRecordIds"); d && d->is_array())
+                for (const auto& id : d->get_array())
+                  if (id.is_string()) {
+                    destroyed.insert(std::string(id.get_string()));
+                    ids.erase(std::string(id.get_string()));
+                  }
+            }
+          }
+        const std::vector<store::change_set::state_write> cursor_write{
+            {src, "airtable_webhook_cursor", std::to_string(next_cursor)}};
+        if (touched.empty()) {
+          if (next_cursor != cursor_) {
+            store::change_set cs;
+            cs.state = cursor_write;
+            co_await log_.async_apply(std::move(cs), asio::as_tuple(asio::use_awaitable));
+          }
+        } else {
+          std::size_t i = 0;
+          for (auto& [obj, sets] : touched) {
+            const bool last = ++i == touched.size();
+            co_await sync_.apply_ids(*obj, {sets.first.begin(), sets.first.end()},
+                                     {sets.second.begin(), sets.second.end()},
+                                     last ? cursor_write : std::vector<store::change_set::state_write>{});
+          }
+        }
+        cursor_ = next_cursor;
+        payloads_applied_ += count;
+      }
+    } while (drain_again_ && !stopping_);
+  } catch (const std::exception& e) {
+    spdlog::warn("msg=\"draining Airtable webhook payloads failed; the next ping or poll retries\" source={} error=\"{}\"",
+                 src, e.what());
+  }
+  draining_ = false;
+}
+
+}  // namespace freshet::sources

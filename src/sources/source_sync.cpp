@@ -1,0 +1,257 @@
+#include "sources/source_sync.hpp"
+
+#include "sources/airtable_connector.hpp"
+#include "sources/airtable_webhook_client.hpp"
+#include "sources/knack_connector.hpp"
+#include "store/queries.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+namespace freshet::sources {
+
+namespace asio = boost::asio;
+using asio::as_tuple;
+using asio::use_awaitable;
+
+std::int64_t now_epoch_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct source_sync::loop_state {
+  explicit loop_state(asio::any_io_executor ex) : wake(ex) {}
+  asio::steady_timer wake;
+  bool hinted = false;  // a webhook asked for a fetch
+};
+
+namespace {
+retry_policy policy_for(const app::source_config& cfg) {
+  retry_policy p;
+  // Airtable refuses for 30 s after a breach and does not say so (2.5).
+  if (cfg.kind == "airtable") p.rate_limited_wait = std::chrono::seconds(30);
+  return p;
+}
+}  // namespace
+
+source_sync::source_sync(const app::source_config& cfg, store::event_log& log, asio::any_io_executor ex)
+    : cfg_(cfg), log_(log), ex_(ex), limiter_(cfg.requests_per_second) {
+  for (const auto& o : cfg_.objects) stats_[o.name] = std::make_unique<object_counters>();
+  if (cfg_.kind == "webhook") return;  // nothing to poll: records arrive by webhook only
+  client_ = std::make_unique<http::upstream_client>(cfg_.base_url, std::chrono::seconds(cfg_.timeout_seconds));
+  caller_ = std::make_unique<upstream_caller>(*client_, limiter_, policy_for(cfg_), upstream_counters_);
+  if (cfg_.kind == "knack") connector_ = std::make_unique<knack_connector>(cfg_, *caller_);
+  else connector_ = std::make_unique<airtable_connector>(cfg_, *caller_);
+  if (cfg_.kind == "airtable" && !cfg_.webhook_url.empty())
+    hooks_ = std::make_unique<airtable_webhook_client>(*this, *caller_, log_);
+}
+
+source_sync::~source_sync() = default;
+
+std::string source_sync::state_key(std::string_view what, const std::string& object) const {
+  return std::string(what) + ":" + object;
+}
+
+std::string source_sync::watermark(const std::string& object) const {
+  auto it = watermarks_.find(object);
+  return it == watermarks_.end() ? std::string() : it->second;
+}
+
+const app::object_config* source_sync::find_object(std::string_view name_or_key) const {
+  for (const auto& o : cfg_.objects)
+    if (o.name == name_or_key || o.key == name_or_key) return &o;
+  return nullptr;
+}
+
+asio::awaitable<void> source_sync::prepare() {
+  auto state = log_.read([&](store::connection& db) { return store::load_sync_state(db, cfg_.name); });
+  for (const auto& o : cfg_.objects) {
+    if (auto it = state.find(state_key("watermark", o.name)); it != state.end()) watermarks_[o.name] = it->second;
+    if (auto it = state.find(state_key("reconciled", o.name)); it != state.end()) {
+      std::int64_t ms = 0;
+      std::from_chars(it->second.data(), it->second.data() + it->second.size(), ms);
+      last_reconcile_[o.name] = ms;
+    }
+  }
+  if (connector_) co_await connector_->prepare();
+  if (hooks_) hooks_->load(state);
+}
+
+asio::awaitable<store::change_result> source_sync::commit(store::change_set cs) {
+  auto [ec, r] = co_await log_.async_apply(std::move(cs), as_tuple(use_awaitable));
+  if (ec) throw std::runtime_error("the store refused the commit: " + ec.message());
+  co_return r;
+}
+
+asio::awaitable<object_sync_result> source_sync::sync_object(const app::object_config& obj, bool full,
+                                                             const std::string& tenant, const progress_fn& progress) {
+  if (!connector_) throw std::runtime_error("source '" + cfg_.name + "' is fed by webhooks only");
+  object_sync_result res;
+  res.object = obj.name;
+  auto& counters = *stats_.at(obj.name);
+  const std::string since = watermark(obj.name);
+  fetch_request req;
+  req.what = (full || since.empty() || !tenant.empty()) ? fetch_request::mode::full : fetch_request::mode::incremental;
+  req.since = since;
+  req.tenant = tenant;
+  res.full = req.what == fetch_request::mode::full;
+  const std::int64_t started_ms = now_epoch_ms();
+
+  // A full read commits page by page (progress, bounded memory); an
+  // incremental one keeps its few pages and commits them with the watermark.
+  std::vector<store::record_upsert> held;
+  auto add = [&](const store::change_result& r) {
+    res.created += r.created;
+    res.updated += r.updated;
+    res.deleted += r.deleted;
+    res.unchanged += r.unchanged;
+  };
+  page_sink sink = [&](std::vector<store::record_upsert> recs, const fetch_progress& p) -> asio::awaitable<void> {
+    res.fetched += recs.size();
+    if (progress) progress(obj.name, "fetching", p);
+    if (!res.full) {
+      for (auto& r : recs) held.push_back(std::move(r));
+      co_return;
+    }
+    store::change_set cs;
+    cs.objects.push_back({cfg_.name, obj.name, obj.watch_fields, std::move(recs), {}, std::nullopt, {}});
+    add(co_await commit(std::move(cs)));
+    if (progress) progress(obj.name, "applying", p);
+  };
+
+  fetch_outcome out = co_await connector_->fetch(obj, req, sink);
+
+  store::change_set last;
+  store::object_changes oc{cfg_.name, obj.name, obj.watch_fields, std::move(held), {}, std::nullopt, {}};
+  if (res.full && out.complete) {
+    oc.keep_only = std::move(out.seen_ids);
+    oc.keep_only_tenant = tenant;
+    res.reconciled = true;
+  } else if (res.full) {
+    spdlog::warn("msg=\"listing changed while it was read; deletions wait for the next full read\" source={} object={}",
+                 cfg_.name, obj.name);
+  }
+  last.objects.push_back(std::move(oc));
+  // A tenant's refresh says nothing about the watermark of the whole object.
+  if (tenant.empty() && out.watermark != since && !out.watermark.empty())
+    last.state.push_back({cfg_.name, state_key("watermark", obj.name), out.watermark});
+  if (res.reconciled && tenant.empty())
+    last.state.push_back({cfg_.name, state_key("reconciled", obj.name), std::to_string(started_ms)});
+  last.synced.push_back({cfg_.name, obj.name, tenant, started_ms});
+  add(co_await commit(std::move(last)));
+  if (tenant.empty() && !out.watermark.empty()) watermarks_[obj.name] = out.watermark;
+  if (res.reconciled && tenant.empty()) last_reconcile_[obj.name] = started_ms;
+
+  counters.created += res.created;
+  counters.updated += res.updated;
+  counters.deleted += res.deleted;
+  if (res.full) ++counters.full_reads;
+  counters.last_success_ms = now_epoch_ms();
+  co_return res;
+}
+
+asio::awaitable<object_sync_result> source_sync::apply_ids(const app::object_config& obj, std::vector<std::string> ids,
+                                                           std::vector<std::string> destroyed,
+                                                           std::vector<store::change_set::state_write> also) {
+  object_sync_result res;
+  res.object = obj.name;
+  std::vector<store::record_upsert> got;
+  if (!ids.empty()) {
+    fetch_request req;
+    req.what = fetch_request::mode::ids;
+    req.ids = std::move(ids);
+    co_await connector_->fetch(obj, req, [&](std::vector<store::record_upsert> recs, const fetch_progress&) -> asio::awaitable<void> {
+      for (auto& r : recs) got.push_back(std::move(r));
+      co_return;
+    });
+  }
+  res.fetched = got.size();
+  store::change_set cs;
+  cs.objects.push_back({cfg_.name, obj.name, obj.watch_fields, std::move(got), std::move(destroyed), std::nullopt, {}});
+  cs.state = std::move(also);
+  auto r = co_await commit(std::move(cs));
+  res.created = r.created;
+  res.updated = r.updated;
+  res.deleted = r.deleted;
+  res.unchanged = r.unchanged;
+  auto& counters = *stats_.at(obj.name);
+  counters.created += r.created;
+  counters.updated += r.updated;
+  counters.deleted += r.deleted;
+  co_return res;
+}
+
+void source_sync::hint(const std::string& object) {
+  asio::post(ex_, [this, object] {
+    for (auto& [name, loop] : loops_) {
+      const auto* o = find_object(name);
+      if (!object.empty() && find_object(object) && o != find_object(object)) continue;
+      stats_.at(name)->last_webhook_ms = now_epoch_ms();
+      loop->hinted = true;
+      loop->wake.cancel();
+    }
+  });
+}
+
+void source_sync::note_webhook() {
+  for (auto& [name, c] : stats_) c->last_webhook_ms = now_epoch_ms();
+}
+
+asio::awaitable<void> source_sync::poll_loop(const app::object_config* obj) {
+  auto& loop = *loops_.at(obj->name);
+  auto& counters = *stats_.at(obj->name);
+  const std::int64_t min_ms = obj->poll_min_seconds * 1000LL, max_ms = obj->poll_max_seconds * 1000LL;
+  std::int64_t interval = min_ms;
+  while (!stopping_) {
+    loop.hinted = false;
+    const auto last = last_reconcile_.count(obj->name) ? last_reconcile_[obj->name] : 0;
+    const bool full = watermark(obj->name).empty() || now_epoch_ms() - last >= obj->reconcile_seconds * 1000LL;
+    ++counters.polls;
+    try {
+      auto r = co_await sync_object(*obj, full);
+      const bool changed = r.created + r.updated + r.deleted > 0;
+      interval = changed ? min_ms : std::min(max_ms, interval + interval / 2);
+      if (r.created + r.updated + r.deleted)
+        spdlog::info("msg=synced source={} object={} mode={} fetched={} created={} updated={} deleted={}", cfg_.name,
+                     obj->name, r.full ? "full" : "incremental", r.fetched, r.created, r.updated, r.deleted);
+    } catch (const std::exception& e) {
+      ++counters.errors;
+      interval = std::min(max_ms, interval * 2);
+      spdlog::warn("msg=\"sync failed; will retry\" source={} object={} error=\"{}\" retry_in_ms={}", cfg_.name,
+                   obj->name, e.what(), interval);
+    }
+    // Pings are arriving: polling is only the safety net.
+    const bool webhooks_live = now_epoch_ms() - counters.last_webhook_ms.load() < max_ms;
+    const std::int64_t wait = webhooks_live ? max_ms : interval;
+    counters.interval_ms = wait;
+    if (loop.hinted || stopping_) continue;  // a hint arrived during the fetch: one more, now
+    loop.wake.expires_after(std::chrono::milliseconds(wait));
+    co_await loop.wake.async_wait(as_tuple(use_awaitable));
+  }
+}
+
+void source_sync::start() {
+  if (!connector_) return;
+  for (const auto& o : cfg_.objects) {
+    loops_[o.name] = std::make_unique<loop_state>(ex_);
+    asio::co_spawn(ex_, poll_loop(&o), asio::detached);
+  }
+  if (hooks_) hooks_->start();
+}
+
+void source_sync::stop() {
+  asio::post(ex_, [this] {
+    stopping_ = true;
+    for (auto& [name, loop] : loops_) loop->wake.cancel();
+    if (hooks_) hooks_->stop();
+  });
+}
+
+}  // namespace freshet::sources

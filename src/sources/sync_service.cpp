@@ -1,0 +1,60 @@
+#include "sources/sync_service.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace freshet::sources {
+
+namespace asio = boost::asio;
+
+sync_service::sync_service(const app::config& cfg, store::event_log& log) {
+  for (const auto& s : cfg.sources) sources_[s.name] = std::make_unique<source_sync>(s, log, ioc_.get_executor());
+}
+
+sync_service::~sync_service() { stop(); }
+
+source_sync* sync_service::find(const std::string& source) {
+  auto it = sources_.find(source);
+  return it == sources_.end() ? nullptr : it->second.get();
+}
+
+asio::awaitable<void> sync_service::bring_up(source_sync& s) {
+  asio::steady_timer retry(ioc_);
+  while (!stopping_) {
+    try {
+      co_await s.prepare();
+      s.start();
+      spdlog::info("msg=\"sync started\" source={} kind={} objects={}", s.config().name, s.config().kind,
+                   s.config().objects.size());
+      co_return;
+    } catch (const std::exception& e) {
+      spdlog::warn("msg=\"cannot start the sync of a source; retrying in 15 s\" source={} error=\"{}\"",
+                   s.config().name, e.what());
+    }
+    retry.expires_after(std::chrono::seconds(15));
+    co_await retry.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+void sync_service::start() {
+  for (auto& [name, s] : sources_) asio::co_spawn(ioc_, bring_up(*s), asio::detached);
+  thread_ = std::thread([this] {
+    auto work = asio::make_work_guard(ioc_);
+    ioc_.run();
+  });
+}
+
+void sync_service::stop() {
+  if (stopping_.exchange(true)) return;
+  for (auto& [name, s] : sources_) s->stop();
+  ioc_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace freshet::sources

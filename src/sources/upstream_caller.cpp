@@ -1,0 +1,108 @@
+#include "sources/upstream_caller.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+namespace freshet::sources {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+// Retry-After as delta-seconds (the HTTP-date form is not used by these upstreams).
+std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& v) {
+  double secs = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
+  if (ec != std::errc{} || secs < 0 || secs > 3600) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<std::int64_t>(secs * 1000));
+}
+
+}  // namespace
+
+upstream_caller::upstream_caller(http::upstream_client& client, rate_limiter& limiter, retry_policy policy,
+                                 upstream_counters& counters)
+    : client_(client), limiter_(limiter), policy_(policy), counters_(counters) {}
+
+std::chrono::milliseconds upstream_caller::backoff(int attempt) {
+  const auto ceiling = std::min(policy_.backoff_cap, policy_.backoff_base * (1 << std::min(attempt, 16)));
+  std::lock_guard lk(rng_mu_);
+  // Full jitter: many clients failing together do not come back together.
+  return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(ceiling.count() / 4, ceiling.count())(rng_));
+}
+
+asio::awaitable<json::object> upstream_caller::call(boost::beast::http::verb method, std::string target,
+                                                    std::vector<std::pair<std::string, std::string>> headers,
+                                                    std::string body) {
+  int failures = 0, limited = 0;
+  std::string last_error;
+  unsigned last_status = 0;
+  std::string last_body;
+  for (;;) {
+    co_await limiter_.acquire();
+    ++counters_.requests;
+    auto r = co_await client_.request(method, target, headers, body);
+    std::string why;
+    bool retry = false;
+    if (!r.ok) {
+      ++counters_.timeouts;
+      why = r.error;
+      retry = true;
+    } else if (r.status == 429) {
+      ++counters_.rate_limited;
+      auto wait = parse_retry_after(r.retry_after).value_or(policy_.rate_limited_wait);
+      limiter_.on_rate_limited(wait);
+      if (++limited > policy_.max_rate_limited) {
+        ++counters_.failures;
+        throw upstream_error("the upstream kept answering 429 (rate limited)", 429, r.body);
+      }
+      ++counters_.retries;
+      spdlog::debug("msg=\"upstream rate limited\" url={} wait_ms={}", client_.base_url(), wait.count());
+      continue;  // the limiter holds the next slot back
+    } else if (r.status >= 500) {
+      ++counters_.server_errors;
+      why = "HTTP " + std::to_string(r.status);
+      retry = true;
+    } else if (r.status >= 400) {
+      ++counters_.failures;
+      throw upstream_error("the upstream refused the request: HTTP " + std::to_string(r.status), r.status, r.body);
+    } else {
+      boost::system::error_code ec;
+      json::value v = json::parse(r.body, ec);
+      if (!ec && v.is_object()) {
+        ++counters_.succeeded;
+        limiter_.on_success();
+        co_return std::move(v.get_object());
+      }
+      ++counters_.bad_bodies;
+      why = ec ? "a body that is not JSON (" + ec.message() + ")" : "a JSON body that is not an object";
+      retry = true;
+    }
+    last_error = why;
+    last_status = r.status;
+    last_body = r.body;
+    if (!retry || ++failures >= policy_.max_attempts) break;
+    ++counters_.retries;
+    const auto wait = backoff(failures);
+    spdlog::debug("msg=\"upstream request failed; retrying\" url={} error=\"{}\" attempt={} wait_ms={}",
+                  client_.base_url(), why, failures, wait.count());
+    co_await sleep_for(wait);
+  }
+  ++counters_.failures;
+  throw upstream_error("the upstream failed " + std::to_string(failures) + " times; last: " + last_error, last_status,
+                       last_body);
+}
+
+}  // namespace freshet::sources

@@ -1,0 +1,39 @@
+// Applies change sets on the store writer's connection, inside its open
+// transaction (store/change_set.hpp says why there). Owned by the writer
+// thread; its prepared statements live as long as it does.
+#pragma once
+
+#include "store/change_set.hpp"
+#include "store/sqlite_db.hpp"
+
+#include <functional>
+#include <memory>
+
+namespace freshet::store {
+
+class change_applier {
+ public:
+  // Gives the event an id, writes it to the log and returns the id.
+  using emit_fn = std::function<std::uint64_t(core::event_draft)>;
+
+  explicit change_applier(connection& db);
+  ~change_applier();
+
+  // Throws sqlite_error; the writer then rolls the whole transaction back.
+  change_result apply(const change_set& cs, const emit_fn& emit, std::int64_t now_ms, const std::string& now_iso);
+
+  // Forgets delivery ids older than `cutoff_ms` (replays that old are refused
+  // by the timestamp tolerance anyway).
+  void prune_deliveries(std::int64_t cutoff_ms);
+
+ private:
+  struct statements;
+  void apply_object(const object_changes& oc, const emit_fn& emit, change_result& out);
+  void remove(const object_changes& oc, const std::string& id, const std::string& tenant, const std::string& data,
+              const emit_fn& emit, change_result& out);
+
+  connection& db_;
+  std::unique_ptr<statements> st_;
+};
+
+}  // namespace freshet::store

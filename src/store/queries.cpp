@@ -1,0 +1,114 @@
+#include "store/queries.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include <algorithm>
+
+namespace freshet::store {
+
+namespace json = boost::json;
+
+std::map<std::string, std::string> load_sync_state(connection& db, const std::string& source) {
+  std::map<std::string, std::string> out;
+  statement s(db.get(), "SELECT key, value FROM sync_state WHERE source=?");
+  s.bind(1, source);
+  while (s.step()) out[std::string(s.column_text(0))] = std::string(s.column_text(1));
+  return out;
+}
+
+namespace {
+stored_record row_to_record(const statement& s) {
+  stored_record r;
+  r.id = s.column_text(0);
+  r.tenant = s.column_text(1);
+  boost::system::error_code ec;
+  auto v = json::parse(s.column_text(2), ec);
+  if (!ec && v.is_object()) r.fields = std::move(v.get_object());
+  r.updated_event_id = static_cast<std::uint64_t>(s.column_int(3));
+  return r;
+}
+}  // namespace
+
+std::vector<stored_record> list_records(connection& db, const std::string& source, const std::string& object,
+                                        const std::vector<std::string>& tenants, const std::string& after_id,
+                                        std::size_t limit) {
+  std::string sql = "SELECT id, tenant, data, updated_event_id FROM records WHERE source=? AND object=? AND id>?";
+  if (!tenants.empty()) {
+    sql += " AND tenant IN (";
+    for (std::size_t i = 0; i < tenants.size(); ++i) sql += i ? ",?" : "?";
+    sql += ")";
+  }
+  sql += " ORDER BY id LIMIT ?";
+  statement s(db.get(), sql);
+  int i = 1;
+  s.bind(i++, source).bind(i++, object).bind_text(i++, after_id);
+  for (const auto& t : tenants) s.bind(i++, t);
+  s.bind(i, static_cast<std::int64_t>(limit));
+  std::vector<stored_record> out;
+  while (s.step()) out.push_back(row_to_record(s));
+  return out;
+}
+
+snapshot_page read_snapshot(connection& db, const std::string& source, const std::string& object,
+                            const std::vector<std::string>& tenants, const std::string& after_id, std::size_t limit) {
+  snapshot_page out;
+  db.exec("BEGIN");
+  try {
+    statement s(db.get(), "SELECT COALESCE(MAX(id),0) FROM events");
+    s.step();
+    out.last_event_id = static_cast<std::uint64_t>(s.column_int(0));
+    out.records = list_records(db, source, object, tenants, after_id, limit);
+  } catch (...) {
+    db.exec("ROLLBACK");
+    throw;
+  }
+  db.exec("COMMIT");
+  return out;
+}
+
+std::optional<stored_record> find_record(connection& db, const std::string& source, const std::string& object,
+                                         const std::string& id) {
+  statement s(db.get(), "SELECT id, tenant, data, updated_event_id FROM records WHERE source=? AND object=? AND id=?");
+  s.bind(1, source).bind(2, object).bind(3, id);
+  if (!s.step()) return std::nullopt;
+  return row_to_record(s);
+}
+
+std::vector<tenant_summary> summarize_object(connection& db, const std::string& source, const std::string& object) {
+  std::vector<tenant_summary> out;
+  {
+    statement s(db.get(), "SELECT COALESCE(tenant,''), COUNT(*) FROM records WHERE source=? AND object=? GROUP BY tenant");
+    s.bind(1, source).bind(2, object);
+    while (s.step()) out.push_back({std::string(s.column_text(0)), static_cast<std::uint64_t>(s.column_int(1)), 0});
+  }
+  // A tenant was last synced by its own refresh or by a sync of the whole object
+  // ("" in tenant_syncs), whichever is newer.
+  std::int64_t whole = 0;
+  std::map<std::string, std::int64_t> own;
+  statement s(db.get(), "SELECT tenant, at_ms FROM tenant_syncs WHERE source=? AND object=?");
+  s.bind(1, source).bind(2, object);
+  while (s.step()) {
+    if (s.column_text(0).empty()) whole = s.column_int(1);
+    else own[std::string(s.column_text(0))] = s.column_int(1);
+  }
+  for (auto& t : out) t.last_sync_ms = std::max(whole, own.count(t.tenant) ? own[t.tenant] : 0);
+  for (const auto& [tenant, at] : own)
+    if (std::none_of(out.begin(), out.end(), [&](const tenant_summary& t) { return t.tenant == tenant; }))
+      out.push_back({tenant, 0, std::max(whole, at)});
+  if (out.empty() && whole) out.push_back({"", 0, whole});
+  return out;
+}
+
+std::vector<audit_row> list_audit(connection& db, std::int64_t after_id, std::size_t limit) {
+  statement s(db.get(), "SELECT id, at, kind, COALESCE(source,''), COALESCE(who,''), outcome, detail FROM audit "
+                        "WHERE id>? ORDER BY id LIMIT ?");
+  s.bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<audit_row> out;
+  while (s.step())
+    out.push_back({s.column_int(0), std::string(s.column_text(1)), std::string(s.column_text(2)),
+                   std::string(s.column_text(3)), std::string(s.column_text(4)), std::string(s.column_text(5)),
+                   std::string(s.column_text(6))});
+  return out;
+}
+
+}  // namespace freshet::store

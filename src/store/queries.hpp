@@ -1,0 +1,61 @@
+// Reads of the store's tables other than the event log: sync state, records,
+// per-tenant sync times and the audit trail. Each takes a read connection
+// (event_log::read lends one) and blocks on disk: call them off the event loop.
+#pragma once
+
+#include "store/sqlite_db.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace freshet::store {
+
+// sync_state rows of one source: key -> value.
+std::map<std::string, std::string> load_sync_state(connection& db, const std::string& source);
+
+struct stored_record {
+  std::string id;
+  std::string tenant;
+  boost::json::object fields;
+  std::uint64_t updated_event_id = 0;
+};
+
+// Records of an object ordered by id, after `after_id` ("" from the start),
+// of one tenant when `tenants` has one, of any of them when it has several,
+// of every tenant when it is empty. At most `limit`.
+std::vector<stored_record> list_records(connection& db, const std::string& source, const std::string& object,
+                                        const std::vector<std::string>& tenants, const std::string& after_id,
+                                        std::size_t limit);
+// A page of records and the newest event id, read in one transaction: every
+// change after that id is after the page (records and events commit together).
+struct snapshot_page {
+  std::vector<stored_record> records;
+  std::uint64_t last_event_id = 0;
+};
+snapshot_page read_snapshot(connection& db, const std::string& source, const std::string& object,
+                            const std::vector<std::string>& tenants, const std::string& after_id, std::size_t limit);
+
+std::optional<stored_record> find_record(connection& db, const std::string& source, const std::string& object,
+                                         const std::string& id);
+
+struct tenant_summary {
+  std::string tenant;  // "" for records with no tenant
+  std::uint64_t records = 0;
+  std::int64_t last_sync_ms = 0;  // 0: never synced as a tenant or as a whole object
+};
+// Record counts and last sync times per tenant of one object.
+std::vector<tenant_summary> summarize_object(connection& db, const std::string& source, const std::string& object);
+
+struct audit_row {
+  std::int64_t id = 0;
+  std::string at, kind, source, who, outcome;
+  std::string detail;  // JSON
+};
+std::vector<audit_row> list_audit(connection& db, std::int64_t after_id, std::size_t limit);
+
+}  // namespace freshet::store
