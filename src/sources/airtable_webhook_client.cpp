@@ -198,10 +198,13 @@ asio::awaitable<void> airtable_webhook_client::drain() {
         } else {
           std::size_t i = 0;
           for (auto& [obj, sets] : touched) {
-            const bool last = ++i == touched.size();
-            co_await sync_.apply_ids(*obj, {sets.first.begin(), sets.first.end()},
-                                     {sets.second.begin(), sets.second.end()},
-                                     last ? cursor_write : std::vector<store::change_set::state_write>{});
+            // The cursor commits with the last object's changes. Arguments are
+            // named first: GCC 12 mishandles temporaries inside co_await.
+            std::vector<std::string> ids(sets.first.begin(), sets.first.end());
+            std::vector<std::string> destroyed(sets.second.begin(), sets.second.end());
+            std::vector<store::change_set::state_write> also;
+            if (++i == touched.size()) also = cursor_write;
+            co_await sync_.apply_ids(*obj, std::move(ids), std::move(destroyed), std::move(also));
           }
         }
         cursor_ = next_cursor;

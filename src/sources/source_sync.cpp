@@ -167,10 +167,11 @@ asio::awaitable<object_sync_result> source_sync::apply_ids(const app::object_con
     fetch_request req;
     req.what = fetch_request::mode::ids;
     req.ids = std::move(ids);
-    co_await connector_->fetch(obj, req, [&](std::vector<store::record_upsert> recs, const fetch_progress&) -> asio::awaitable<void> {
+    const page_sink keep = [&](std::vector<store::record_upsert> recs, const fetch_progress&) -> asio::awaitable<void> {
       for (auto& r : recs) got.push_back(std::move(r));
       co_return;
-    });
+    };
+    co_await connector_->fetch(obj, req, keep);
   }
   res.fetched = got.size();
   store::change_set cs;

@@ -12,6 +12,7 @@ class SimProcess:
     whose groups are the port and then its two credentials."""
 
     def __init__(self, kind, banner, *args):
+        self.kind, self.args = kind, args
         self.proc = subprocess.Popen([BIN, "simulate", kind, "--listen", "127.0.0.1:0", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()

@@ -20,12 +20,11 @@ def free_port():
     return port
 
 
-def source_config(sim_kind, sim, dataset=None, objects=None, extra_source=""):
-    """The [[sources]] block the simulator prints, with `objects` (name -> dict of
-    extra keys) added under each object and `extra_source` lines under the source."""
-    args = [BIN, "simulate", sim_kind, "--print-config", "--listen", f"127.0.0.1:{sim.port}"]
-    if dataset:
-        args += ["--dataset", dataset]
+def source_config(sim, objects=None, extra_source=""):
+    """The [[sources]] block the running simulator prints (same data set and
+    seed), with `objects` (name -> dict of extra keys) added under each object
+    and `extra_source` lines under the source."""
+    args = [BIN, "simulate", sim.kind, *sim.args, "--print-config", "--listen", f"127.0.0.1:{sim.port}"]
     text = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     if extra_source:
         text = re.sub(r"(requests_per_second = [\d.]+\n)", lambda m: m.group(1) + extra_source, text, count=1)

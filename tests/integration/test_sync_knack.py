@@ -42,7 +42,7 @@ class ConvergenceUnderFaults(unittest.TestCase):
         self.addCleanup(sim.stop)
         objs = {"laptops": dict(FAST, reconcile_seconds=3), "donations": dict(FAST, reconcile_seconds=3),
                 "training_sessions": dict(FAST, reconcile_seconds=3)}
-        src = source_config("knack", sim, "hti", objs, extra_source="timeout_seconds = 2\n")
+        src = source_config(sim, objs, extra_source="timeout_seconds = 2\n")
         server = Server(src, env=knack_env(sim), server_keys={"auth": '"none"'}).start()
         self.addCleanup(server.cleanup)
         # Changes keep coming while faults keep hitting: creates, updates, deletes.
@@ -66,7 +66,7 @@ class ConvergenceUnderFaults(unittest.TestCase):
 
 class RateLimit(unittest.TestCase):
     def sync_once(self, sim, rps, data_dir):
-        src = source_config("knack", sim, "schools").replace("requests_per_second = 10",
+        src = source_config(sim).replace("requests_per_second = 10",
                                                              f"requests_per_second = {rps}")
         path = os.path.join(data_dir, "f.toml")
         with open(path, "w") as f:
@@ -112,7 +112,7 @@ class WebhookHints(unittest.TestCase):
                        "--webhook-secret", secret)
         self.addCleanup(sim.stop)
         slow = {"poll_min_seconds": 300, "poll_max_seconds": 600}
-        src = source_config("knack", sim, "hti", {"laptops": slow, "donations": slow, "training_sessions": slow},
+        src = source_config(sim, {"laptops": slow, "donations": slow, "training_sessions": slow},
                             extra_source='webhook_secret_env = "KNACK_WEBHOOK_SECRET"\n')
         server = Server(src, env=knack_env(sim),
                         server_keys={"auth": '"none"', "listen": f'"127.0.0.1:{port}"'}).start()
@@ -158,7 +158,7 @@ class KillNineMidSync(unittest.TestCase):
     def test_restart_converges_with_no_duplicate_event(self):
         sim = KnackSim("--dataset", "schools", "--seed", "5", "--latency-ms", "20:60")
         self.addCleanup(sim.stop)
-        src = source_config("knack", sim, "schools")
+        src = source_config(sim)
         objects = parse_objects(src)
         server = Server(src, env=knack_env(sim), server_keys={"auth": '"none"'}).start()
         self.addCleanup(server.cleanup)

@@ -1,0 +1,187 @@
+"""The sync engine against the real Airtable simulator over loopback: polling
+converges on the simulator's truth; with a webhook_url Freshet registers an
+Airtable webhook and changes, creations and deletions reach an SSE client
+through MAC-signed pings; a replayed ping makes no second event; a forged
+one is refused and audited. Also the generic Standard Webhooks source."""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import time
+import unittest
+
+from harness import Server, SSEClient
+from sim_harness import AirtableSim
+from sync_harness import (airtable_truth, freshet_records, free_port, parse_objects, rebuild, replay_log,
+                          signed_delivery, source_config, wait_until)
+
+
+def airtable_env(sim):
+    return {"AIRTABLE_BASE_ID": sim.base, "AIRTABLE_TOKEN": sim.token}
+
+
+def converged(sim, server, objects):
+    for name, obj in objects.items():
+        truth, mine = airtable_truth(sim, obj), freshet_records(server, name)
+        if truth != mine:
+            return f"{name}: {len(set(truth) ^ set(mine))} ids differ, " \
+                   f"{sum(1 for i in set(truth) & set(mine) if truth[i] != mine[i])} values differ"
+    return True
+
+
+class Polling(unittest.TestCase):
+    def test_converges_with_changes_and_faults(self):
+        sim = AirtableSim("--seed", "4", "--fail-rate", "0.05", "--truncate-rate", "0.05", "--requests-per-second", "20")
+        self.addCleanup(sim.stop)
+        fast = {"poll_min_seconds": 1, "poll_max_seconds": 2, "reconcile_seconds": 3}
+        src = source_config(sim, {"sign_ups": fast, "services": fast},
+                            extra_source="overlap_seconds = 5\n")
+        server = Server(src, env=airtable_env(sim), server_keys={"auth": '"none"'}).start()
+        self.addCleanup(server.cleanup)
+        objects = parse_objects(src)
+        for _ in range(6):
+            sim.request("POST", "/_sim/changes", {"count": 10})
+            time.sleep(0.5)
+        wait_until(lambda: converged(sim, server, objects), 60, "Freshet's records to equal /_sim/state")
+        self.assertGreater(server.stats()["sources"]["services"]["upstream"]["retries"], 0)
+        rebuilt = rebuild(replay_log(server))
+        self.assertEqual({i: f for (o, i), f in rebuilt.items() if o == "sign_ups"}, freshet_records(server, "sign_ups"))
+
+
+class Webhooks(unittest.TestCase):
+    def setUp(self):
+        self.sim = AirtableSim("--requests-per-second", "20")
+        self.addCleanup(self.sim.stop)
+        port = free_port()
+        slow = {"poll_min_seconds": 300, "poll_max_seconds": 600}
+        src = source_config(self.sim, {"sign_ups": slow, "services": slow},
+                            extra_source=f'webhook_url = "http://127.0.0.1:{port}/api/webhooks/services"\n')
+        self.server = Server(src, env=airtable_env(self.sim),
+                             server_keys={"auth": '"none"', "listen": f'"127.0.0.1:{port}"'}).start()
+        self.addCleanup(self.server.cleanup)
+        self.objects = parse_objects(src)
+        wait_until(lambda: converged(self.sim, self.server, self.objects), 30, "the first full sync")
+        wait_until(lambda: bool(self.server.stats()["sources"]["services"]["airtable_webhook"]["id"]) or "none", 30,
+                   "the webhook to be registered")
+        self.table = self.objects["sign_ups"]["key"]
+
+    def secret(self):
+        db = sqlite3.connect(os.path.join(self.server.data_dir, "freshet.db"))
+        try:
+            rows = dict(db.execute("SELECT key, value FROM sync_state WHERE source='services'").fetchall())
+        finally:
+            db.close()
+        return rows["airtable_webhook_id"], base64.b64decode(rows["airtable_webhook_secret"])
+
+    def test_changes_creations_and_deletions_arrive_by_ping(self):
+        sse = SSEClient(self.server.port, "/api/events?object=sign_ups")
+        self.addCleanup(sse.close)
+        sse.read_head()
+        base = f"/v0/{self.sim.base}/{self.table}"
+        target = self.sim.state(self.table)[3]
+        started = time.time()
+        self.sim.request("PATCH", f"{base}/{target['id']}", {"fields": {"Hours": 99}})
+        ev = sse.next_frame()["json"]
+        self.assertEqual((ev["op"], ev["record_id"]), ("updated", target["id"]))
+        self.assertEqual(ev["changed"]["hours"]["new"], 99)
+        self.assertLess(time.time() - started, 5)
+        made = self.sim.request("POST", base, {"fields": {"Name": "Hooked", "Quarter": "Q1-2026"}})[1]
+        ev = sse.next_frame()["json"]
+        self.assertEqual((ev["op"], ev["record_id"], ev["tenant"]), ("created", made["id"], "Q1-2026"))
+        self.sim.request("DELETE", f"{base}/{target['id']}")
+        ev = sse.next_frame()["json"]
+        self.assertEqual((ev["op"], ev["record_id"], ev["record"]), ("deleted", target["id"], None))
+        self.assertEqual(converged(self.sim, self.server, self.objects), True)
+        self.assertGreater(self.server.stats()["sources"]["services"]["webhooks"]["accepted"], 0)
+
+        # A replayed ping (same bytes, valid MAC) drains nothing new: no second event.
+        hook_id, key = self.secret()
+        last = self.server.stats()["events"]["last_id"]
+        body = json.dumps({"base": {"id": self.sim.base}, "webhook": {"id": hook_id}, "timestamp": "2026-01-01T00:00:00.000Z"})
+        mac = "hmac-sha256=" + hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+        for _ in range(2):
+            status, doc, raw, _ = self.server.request("POST", "/api/webhooks/services", body,
+                                                      headers={"X-Airtable-Content-MAC": mac,
+                                                               "Content-Type": "application/json"})
+            self.assertEqual(status, 200, raw)
+        time.sleep(1)
+        self.assertEqual(self.server.stats()["events"]["last_id"], last)
+
+    def test_a_bad_mac_is_refused_and_audited(self):
+        body = json.dumps({"base": {"id": self.sim.base}, "webhook": {"id": "achForged"}, "timestamp": "x"})
+        status, doc, _, _ = self.server.request("POST", "/api/webhooks/services", body,
+                                                headers={"X-Airtable-Content-MAC": "hmac-sha256=" + "0" * 64})
+        self.assertEqual((status, doc["error"]["code"]), (401, "bad_signature"))
+        status, doc, _, _ = self.server.request("POST", "/api/webhooks/services", body)
+        self.assertEqual((status, doc["error"]["code"]), (401, "missing_signature"))
+        wait_until(lambda: [a["outcome"] for a in self.server.request("GET", "/api/audit")[1]["entries"]
+                            if a["outcome"] == "rejected"] == ["rejected", "rejected"] or "not yet", 10,
+                   "both refusals in the audit log")
+        self.assertEqual(self.server.stats()["sources"]["services"]["webhooks"]["rejected"], 2)
+
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+GENERIC = f'''[[sources]]
+name = "crm"
+kind = "webhook"
+webhook_secret_env = "CRM_SECRET"
+
+  [[sources.objects]]
+  name = "contacts"
+  key = "contacts"
+  fields = {{ name = "name", region = "region" }}
+  tenant_field = "region"
+'''
+
+
+class GenericWebhooks(unittest.TestCase):
+    def setUp(self):
+        self.server = Server(GENERIC, env={"CRM_SECRET": SECRET},
+                             server_keys={"auth": '"none"', "max_body_bytes": "4096"}).start()
+        self.addCleanup(self.server.cleanup)
+
+    def post(self, msg_id, doc, **kw):
+        body = json.dumps(doc)
+        return self.server.request("POST", "/api/webhooks/crm", body, headers=signed_delivery(SECRET, msg_id, body, **kw))
+
+    def test_records_arrive_once_and_bad_input_is_refused(self):
+        sse = SSEClient(self.server.port, "/api/events?object=contacts")
+        self.addCleanup(sse.close)
+        doc = {"type": "record.created", "data": {"object": "contacts", "id": "c1",
+                                                  "fields": {"name": "Ada", "region": "north"}}}
+        self.assertEqual(self.post("msg_1", doc)[0], 200)
+        ev = sse.next_frame()["json"]
+        self.assertEqual((ev["op"], ev["tenant"], ev["record"]), ("created", "north", {"id": "c1", "name": "Ada", "region": "north"}))
+        # The same delivery again: 200 (so the sender stops retrying), no event.
+        status, body, _, _ = self.post("msg_1", doc)
+        self.assertEqual((status, body["status"]), (200, "duplicate"))
+        doc["type"] = "record.updated"
+        doc["data"]["fields"]["name"] = "Ada L."
+        self.assertEqual(self.post("msg_2", doc)[0], 200)
+        ev = sse.next_frame()["json"]
+        self.assertEqual((ev["op"], ev["changed"]), ("updated", {"name": {"old": "Ada", "new": "Ada L."}}))
+        self.assertEqual(self.post("msg_3", {"type": "record.deleted", "data": {"object": "contacts", "id": "c1"}})[0], 200)
+        self.assertEqual(sse.next_frame()["json"]["op"], "deleted")
+
+        cases = [
+            ("stale", self.post("msg_4", doc, timestamp=time.time() - 3600), 401, "stale_timestamp"),
+            ("unknown object", self.post("msg_5", {"type": "record.created", "data": {"object": "nope", "id": "x", "fields": {}}}),
+             400, "invalid_body"),
+            ("unknown source", self.server.request("POST", "/api/webhooks/nope", "{}"), 404, "unknown_source"),
+            ("not JSON", self.server.request("POST", "/api/webhooks/crm", "{oops",
+                                             headers=signed_delivery(SECRET, "msg_6", "{oops")), 400, "malformed_json"),
+            ("GET", self.server.request("GET", "/api/webhooks/crm"), 405, "method_not_allowed"),
+        ]
+        for what, (status, body, raw, _), want_status, want_code in cases:
+            self.assertEqual((status, body["error"]["code"]), (want_status, want_code), what)
+        big = "x" * 5000
+        status, body, _, _ = self.server.request("POST", "/api/webhooks/crm", big,
+                                                 headers=signed_delivery(SECRET, "msg_7", big))
+        self.assertEqual(status, 413)
+        self.assertEqual(freshet_records(self.server, "contacts"), {})
+
+
+if __name__ == "__main__":
+    unittest.main()
