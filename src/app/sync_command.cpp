@@ -1,6 +1,7 @@
 #include "app/sync_command.hpp"
 
 #include "sources/source_sync.hpp"
+#include "sources/task_group.hpp"
 #include "store/data_dir_lock.hpp"
 #include "store/event_log.hpp"
 
@@ -56,9 +57,14 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
             per_object.push_back({{"source", src->name}, {"error", e.what()}});
             continue;
           }
-          for (const auto& obj : src->objects) {
-            if (!opts.tenant.empty() && obj.tenant_field.empty()) continue;  // nothing of the tenant's there
-            json::object o{{"source", src->name}, {"object", obj.name}};
+          // Every object at once: they share the source's rate limiter, which
+          // keeps the pace, while one object's latency overlaps another's.
+          sources::task_group group(ioc.get_executor());
+          std::vector<json::object> results(src->objects.size());
+          auto one = [&](std::size_t i) -> asio::awaitable<void> {
+            const auto& obj = src->objects[i];
+            json::object& o = results[i];
+            o = {{"source", src->name}, {"object", obj.name}};
             try {
               auto r = co_await sync.sync_object(obj, opts.full, opts.tenant);
               o["mode"] = r.full ? "full" : "incremental";
@@ -74,8 +80,13 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
               ok = false;
               o["error"] = e.what();
             }
-            per_object.push_back(std::move(o));
-          }
+          };
+          for (std::size_t i = 0; i < src->objects.size(); ++i)
+            if (opts.tenant.empty() || !src->objects[i].tenant_field.empty())  // else nothing of the tenant's there
+              group.spawn(one(i));
+          co_await group.wait();
+          for (auto& o : results)
+            if (!o.empty()) per_object.push_back(std::move(o));
           requests += sync.upstream().requests.load();
           retries += sync.upstream().retries.load();
           rate_limited += sync.upstream().rate_limited.load();

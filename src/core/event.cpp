@@ -24,16 +24,28 @@ std::optional<event_type> parse_event_type(std::string_view s) {
 }
 
 std::string encode_event_json(std::uint64_t id, const event_draft& draft, std::string_view at_iso) {
-  boost::json::object doc;
-  doc.reserve(6 + draft.body.size());
-  doc["id"] = format_event_id(id);
-  doc["type"] = to_string(draft.type);
-  doc["source"] = null_if_empty(draft.source);
-  doc["object"] = null_if_empty(draft.object);
-  doc["tenant"] = null_if_empty(draft.tenant);
-  for (const auto& kv : draft.body) doc[kv.key()] = kv.value();
-  doc["at"] = at_iso;
-  return boost::json::serialize(doc);
+  // Written field by field rather than as one new document: the body (a whole
+  // record, for a change) is serialized in place, never copied.
+  std::string out;
+  out.reserve(128);
+  auto member = [&](std::string_view key, const boost::json::value& v) {
+    out += out.empty() ? '{' : ',';
+    out += boost::json::serialize(key);
+    out += ':';
+    out += boost::json::serialize(v);
+  };
+  member("id", boost::json::string(format_event_id(id)));
+  member("type", boost::json::string(to_string(draft.type)));
+  member("source", null_if_empty(draft.source));
+  member("object", null_if_empty(draft.object));
+  member("tenant", null_if_empty(draft.tenant));
+  for (const auto& kv : draft.body)
+    if (kv.key() != "id" && kv.key() != "type" && kv.key() != "source" && kv.key() != "object" &&
+        kv.key() != "tenant" && kv.key() != "at")
+      member(kv.key(), kv.value());
+  member("at", boost::json::string(at_iso));
+  out += '}';
+  return out;
 }
 
 std::string sse_frame_without_id(event_type type, std::string_view json) {

@@ -25,7 +25,7 @@ void write_canonical(const json::value& v, std::string& out) {
     out += '{';
     for (std::size_t i = 0; i < items.size(); ++i) {
       if (i) out += ',';
-      out += json::serialize(json::string(items[i].first));
+      out += json::serialize(items[i].first);
       out += ':';
       write_canonical(*items[i].second, out);
     }
@@ -73,8 +73,9 @@ std::string canonical_json(const json::value& v) {
   return out;
 }
 
-std::string record_hash(const json::object& fields) {
-  const std::string text = canonical_json(fields);
+std::string record_hash(const json::object& fields) { return sha256_hex(canonical_json(fields)); }
+
+std::string sha256_hex(std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);

@@ -35,4 +35,7 @@ std::string record_hash(const boost::json::object& fields);
 // The canonical JSON itself (sorted keys, no spaces).
 std::string canonical_json(const boost::json::value& v);
 
+// SHA-256 of any bytes, as lowercase hex; record_hash(f) == sha256_hex(canonical_json(f)).
+std::string sha256_hex(std::string_view bytes);
+
 }  // namespace freshet::core

@@ -135,7 +135,10 @@ std::string knack_connector::list_target(const app::object_config& obj, const st
   return t;
 }
 
-asio::awaitable<void> knack_connector::prepare() {
+asio::awaitable<void> knack_connector::prepare() { co_return; }
+
+asio::awaitable<void> knack_connector::load_metadata() {
+  metadata_loaded_ = true;
   auto meta = co_await caller_.call(verb::get, "/v1/applications/" + src_.app_id, {});
   const auto* app = meta.if_contains("application");
   if (!app || !app->is_object()) co_return;
@@ -160,6 +163,9 @@ asio::awaitable<fetch_outcome> knack_connector::fetch(const app::object_config& 
   if (req.what == fetch_request::mode::full && !req.tenant.empty()) {
     filters = knack::tenant_filter(upstream_key(obj, obj.tenant_field), req.tenant);
   } else if (req.what == fetch_request::mode::incremental && !obj.modified_field.empty() && watermark > 0) {
+    // Only an incremental read needs the field types (for the filter's
+    // granularity), so a full read never waits for the metadata.
+    if (!metadata_loaded_) co_await load_metadata();
     const std::string key = upstream_key(obj, obj.modified_field);
     const bool with_time = field_types_.count(key) ? field_types_[key] != "date" : true;
     filters = knack::modified_filter(key, with_time, watermark - src_.overlap_seconds * 1000LL);

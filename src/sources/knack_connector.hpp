@@ -24,6 +24,8 @@ class knack_connector : public connector {
  public:
   knack_connector(const app::source_config& src, upstream_caller& caller);
 
+  // Nothing to do up front: the app's metadata is read on the first
+  // incremental read, which is the only one that needs it.
   boost::asio::awaitable<void> prepare() override;
   boost::asio::awaitable<fetch_outcome> fetch(const app::object_config& obj, const fetch_request& req,
                                               const page_sink& sink) override;
@@ -32,6 +34,7 @@ class knack_connector : public connector {
   const std::string& time_zone() const { return time_zone_; }
 
  private:
+  boost::asio::awaitable<void> load_metadata();
   std::vector<std::pair<std::string, std::string>> headers() const;
   std::string list_target(const app::object_config& obj, const std::string& filters, std::uint64_t page) const;
 
@@ -39,6 +42,7 @@ class knack_connector : public connector {
   upstream_caller& caller_;
   std::string time_zone_;
   std::map<std::string, std::string> field_types_;  // field_N -> type, from the app's metadata
+  bool metadata_loaded_ = false;
 };
 
 // Pure parts, tested on their own.

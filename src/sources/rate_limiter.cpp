@@ -6,23 +6,36 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 namespace freshet::sources {
 
 namespace asio = boost::asio;
 
+namespace {
+// Below one request per second the window grows instead: one start per 1/rate.
+std::size_t capacity_for(double rps) { return rps >= 1 ? static_cast<std::size_t>(std::floor(rps)) : 1; }
+std::chrono::steady_clock::duration window_for(double rps, double margin) {
+  const double secs = (rps >= 1 ? std::floor(rps) / rps : 1.0 / rps) * (1.0 + margin);
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(secs));
+}
+}  // namespace
+
 rate_limiter::rate_limiter(double requests_per_second, double margin)
-    : base_(std::chrono::duration_cast<clock::duration>(
-          std::chrono::duration<double>((1.0 + margin) / requests_per_second))),
-      spacing_(base_) {}
+    : max_capacity_(capacity_for(requests_per_second)),
+      window_(window_for(requests_per_second, margin)),
+      capacity_(max_capacity_) {}
 
 asio::awaitable<void> rate_limiter::acquire() {
   clock::time_point slot;
   {
     std::lock_guard lk(mu_);
     const auto now = clock::now();
-    slot = std::max(now, next_);
-    next_ = slot + spacing_;  // each caller takes the next slot: first come, first served
+    slot = std::max(now, paused_until_);
+    // The start `capacity_` grants ago must be a whole window back.
+    if (starts_.size() >= capacity_) slot = std::max(slot, starts_[starts_.size() - capacity_] + window_);
+    starts_.push_back(slot);  // first come, first served: slots never go backwards
+    while (starts_.size() > max_capacity_) starts_.pop_front();
     ++counters_.granted;
     counters_.waited += std::chrono::duration_cast<std::chrono::milliseconds>(slot - now);
   }
@@ -35,18 +48,27 @@ asio::awaitable<void> rate_limiter::acquire() {
 void rate_limiter::on_rate_limited(std::chrono::milliseconds wait) {
   std::lock_guard lk(mu_);
   ++counters_.rate_limited;
-  next_ = std::max(next_, clock::now() + wait);
-  spacing_ = std::min(spacing_ * 2, base_ * 8);
+  paused_until_ = std::max(paused_until_, clock::now() + wait);
+  capacity_ = std::max<std::size_t>(1, capacity_ / 2);
+  successes_ = 0;
 }
 
 void rate_limiter::on_success() {
   std::lock_guard lk(mu_);
-  spacing_ = std::max(base_, spacing_ * 9 / 10);
+  if (capacity_ < max_capacity_ && ++successes_ >= 2) {
+    ++capacity_;
+    successes_ = 0;
+  }
 }
 
 std::chrono::steady_clock::duration rate_limiter::spacing() const {
   std::lock_guard lk(mu_);
-  return spacing_;
+  return window_ / static_cast<long>(capacity_);
+}
+
+std::size_t rate_limiter::capacity() const {
+  std::lock_guard lk(mu_);
+  return capacity_;
 }
 
 rate_limiter_counters rate_limiter::counters() const {

@@ -1,11 +1,18 @@
-// The request pacer of one upstream credential, shared by everything that
+// The request limiter of one upstream credential, shared by everything that
 // calls that upstream (polling, tenant refresh, webhook payload fetches), so
 // together they never send faster than `requests_per_second`.
 //
-// Upstreams count arrivals in fixed one-second windows, and the network can
-// bunch requests up, so the pacer spaces starts a little wider than 1/rate
-// (`margin`). A 429 pauses it for as long as the upstream asks and doubles
-// the spacing (at most 8x); each success afterwards narrows it again by 10%.
+// A sliding window: at most N = floor(rate) request starts in any window of
+// 1 s widened by `margin`. Upstreams count arrivals in one-second windows
+// (fixed or sliding), so N starts per widened window never exceeds their
+// limit, even when the network delays a request by up to the margin. Unlike
+// a fixed spacing of 1/rate, an idle credential can send a few requests back
+// to back (a webhook's payload list, then its records), which is what keeps
+// change-to-browser latency low; over time the rate is the same.
+//
+// A 429 pauses every caller for as long as the upstream asks and halves the
+// window's capacity (never below one request); successes restore it one
+// request per two successes.
 //
 // Thread-safety: every member may be called from any thread; acquire()
 // resumes on the caller's executor.
@@ -15,6 +22,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 
 namespace freshet::sources {
@@ -33,18 +41,23 @@ class rate_limiter {
   boost::asio::awaitable<void> acquire();
   // The upstream answered 429: nothing more before `wait` has passed, slower after.
   void on_rate_limited(std::chrono::milliseconds wait);
-  // A request went through: recover the spacing gradually.
+  // A request went through: recover gradually.
   void on_success();
 
+  // The average time between starts at the current capacity (window / capacity).
   std::chrono::steady_clock::duration spacing() const;
+  std::size_t capacity() const;  // starts allowed per window now
   rate_limiter_counters counters() const;
 
  private:
   using clock = std::chrono::steady_clock;
-  const clock::duration base_;
+  const std::size_t max_capacity_;
+  const clock::duration window_;
   mutable std::mutex mu_;  // guards the members below
-  clock::duration spacing_;
-  clock::time_point next_{};
+  std::size_t capacity_;
+  int successes_ = 0;
+  clock::time_point paused_until_{};
+  std::deque<clock::time_point> starts_;  // the latest granted starts (some may be in the future)
   rate_limiter_counters counters_;
 };
 

@@ -2,6 +2,7 @@
 
 #include "sources/airtable_connector.hpp"
 #include "sources/airtable_webhook_client.hpp"
+#include "sources/commit_pipeline.hpp"
 #include "sources/knack_connector.hpp"
 #include "store/queries.hpp"
 
@@ -33,6 +34,10 @@ struct source_sync::loop_state {
 };
 
 namespace {
+// Pages of a full read committing while the next are fetched: 4 pages of
+// 1,000 records is a few MiB held at most.
+constexpr std::size_t kPagesInFlight = 4;
+
 retry_policy policy_for(const app::source_config& cfg) {
   retry_policy p;
   // Airtable refuses for 30 s after a breach and does not say so (2.5).
@@ -104,15 +109,11 @@ asio::awaitable<object_sync_result> source_sync::sync_object(const app::object_c
   res.full = req.what == fetch_request::mode::full;
   const std::int64_t started_ms = now_epoch_ms();
 
-  // A full read commits page by page (progress, bounded memory); an
-  // incremental one keeps its few pages and commits them with the watermark.
+  // A full read commits page by page (progress, bounded memory), without
+  // waiting for each commit before fetching on; an incremental one keeps its
+  // few pages and commits them with the watermark.
   std::vector<store::record_upsert> held;
-  auto add = [&](const store::change_result& r) {
-    res.created += r.created;
-    res.updated += r.updated;
-    res.deleted += r.deleted;
-    res.unchanged += r.unchanged;
-  };
+  commit_pipeline pages(log_, ex_, kPagesInFlight);
   page_sink sink = [&](std::vector<store::record_upsert> recs, const fetch_progress& p) -> asio::awaitable<void> {
     res.fetched += recs.size();
     if (progress) progress(obj.name, "fetching", p);
@@ -122,11 +123,13 @@ asio::awaitable<object_sync_result> source_sync::sync_object(const app::object_c
     }
     store::change_set cs;
     cs.objects.push_back({cfg_.name, obj.name, obj.watch_fields, std::move(recs), {}, std::nullopt, {}});
-    add(co_await commit(std::move(cs)));
+    co_await pages.submit(std::move(cs));
     if (progress) progress(obj.name, "applying", p);
   };
 
+  // On failure, pages already submitted still commit (each is whole).
   fetch_outcome out = co_await connector_->fetch(obj, req, sink);
+  co_await pages.drain();
 
   store::change_set last;
   store::object_changes oc{cfg_.name, obj.name, obj.watch_fields, std::move(held), {}, std::nullopt, {}};
@@ -145,7 +148,12 @@ asio::awaitable<object_sync_result> source_sync::sync_object(const app::object_c
   if (res.reconciled && tenant.empty())
     last.state.push_back({cfg_.name, state_key("reconciled", obj.name), std::to_string(started_ms)});
   last.synced.push_back({cfg_.name, obj.name, tenant, started_ms});
-  add(co_await commit(std::move(last)));
+  const auto final_result = co_await commit(std::move(last));
+  const auto& paged = pages.totals();
+  res.created = paged.created + final_result.created;
+  res.updated = paged.updated + final_result.updated;
+  res.deleted = paged.deleted + final_result.deleted;
+  res.unchanged = paged.unchanged + final_result.unchanged;
   if (tenant.empty() && !out.watermark.empty()) watermarks_[obj.name] = out.watermark;
   if (res.reconciled && tenant.empty()) last_reconcile_[obj.name] = started_ms;
 

@@ -53,7 +53,10 @@ asio::awaitable<json::object> upstream_caller::call(boost::beast::http::verb met
   for (;;) {
     co_await limiter_.acquire();
     ++counters_.requests;
+    const auto sent = std::chrono::steady_clock::now();
     auto r = co_await client_.request(method, target, headers, body);
+    spdlog::trace("msg=upstream url={}{} status={} ms={}", client_.base_url(), target.substr(0, 60), r.status,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent).count());
     std::string why;
     bool retry = false;
     if (!r.ok) {

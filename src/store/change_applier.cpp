@@ -40,11 +40,11 @@ void run(statement& s) {
   s.reset();
 }
 
-json::object with_id(const std::string& id, const json::object& fields) {
+json::object with_id(const std::string& id, json::object fields) {
   json::object rec;
   rec.reserve(fields.size() + 1);
   rec["id"] = id;
-  for (const auto& kv : fields) rec[kv.key()] = kv.value();
+  for (auto& kv : fields) rec[kv.key()] = std::move(kv.value());
   return rec;
 }
 
@@ -79,9 +79,11 @@ void change_applier::remove(const object_changes& oc, const std::string& id, con
   ++out.deleted;
 }
 
-void change_applier::apply_object(const object_changes& oc, const emit_fn& emit, change_result& out) {
-  for (const auto& up : oc.upserts) {
-    const std::string hash = core::record_hash(up.fields);
+void change_applier::apply_object(object_changes& oc, const emit_fn& emit, change_result& out) {
+  for (auto& up : oc.upserts) {
+    // The stored data is the canonical JSON, so its hash is the content hash.
+    const std::string data = core::canonical_json(up.fields);
+    const std::string hash = core::sha256_hex(data);
     st_->find.bind(1, oc.source).bind(2, oc.object).bind(3, up.id);
     const bool found = st_->find.step();
     std::string old_tenant, old_hash, old_data;
@@ -98,7 +100,7 @@ void change_applier::apply_object(const object_changes& oc, const emit_fn& emit,
     std::uint64_t event_id = 0;
     if (!found) {
       auto d = change_event(oc, up.tenant, "created", up.id);
-      d.body["record"] = with_id(up.id, up.fields);
+      d.body["record"] = with_id(up.id, std::move(up.fields));
       event_id = emit(std::move(d));
       ++out.created;
     } else {
@@ -117,7 +119,7 @@ void change_applier::apply_object(const object_changes& oc, const emit_fn& emit,
       if (!changes.empty()) {
         auto d = change_event(oc, up.tenant, "updated", up.id);
         d.body["changed"] = core::changed_json(changes);
-        d.body["record"] = with_id(up.id, up.fields);
+        d.body["record"] = with_id(up.id, std::move(up.fields));
         event_id = emit(std::move(d));
       }
       ++out.updated;  // stored anew even when only unwatched fields moved
@@ -127,7 +129,7 @@ void change_applier::apply_object(const object_changes& oc, const emit_fn& emit,
         .bind(3, up.id)
         .bind(4, up.tenant)
         .bind(5, hash)
-        .bind(6, json::serialize(up.fields))
+        .bind(6, data)
         .bind(7, static_cast<std::int64_t>(event_id));
     run(st_->upsert);
   }
@@ -160,7 +162,7 @@ void change_applier::apply_object(const object_changes& oc, const emit_fn& emit,
   }
 }
 
-change_result change_applier::apply(const change_set& cs, const emit_fn& emit, std::int64_t now_ms,
+change_result change_applier::apply(change_set& cs, const emit_fn& emit, std::int64_t now_ms,
                                     const std::string& now_iso) {
   change_result out;
   if (cs.delivery) {
@@ -183,7 +185,7 @@ change_result change_applier::apply(const change_set& cs, const emit_fn& emit, s
     ++out.events;
     return out.last_event_id;
   };
-  for (const auto& oc : cs.objects) apply_object(oc, counting_emit, out);
+  for (auto& oc : cs.objects) apply_object(oc, counting_emit, out);
   for (const auto& d : cs.events) counting_emit(d);
   for (const auto& w : cs.state) {
     st_->state.bind(1, w.source).bind(2, w.key).bind_text(3, w.value);

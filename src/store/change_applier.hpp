@@ -20,7 +20,8 @@ class change_applier {
   ~change_applier();
 
   // Throws sqlite_error; the writer then rolls the whole transaction back.
-  change_result apply(const change_set& cs, const emit_fn& emit, std::int64_t now_ms, const std::string& now_iso);
+  // Consumes the set's records (their fields move into the events).
+  change_result apply(change_set& cs, const emit_fn& emit, std::int64_t now_ms, const std::string& now_iso);
 
   // Forgets delivery ids older than `cutoff_ms` (replays that old are refused
   // by the timestamp tolerance anyway).
@@ -28,7 +29,7 @@ class change_applier {
 
  private:
   struct statements;
-  void apply_object(const object_changes& oc, const emit_fn& emit, change_result& out);
+  void apply_object(object_changes& oc, const emit_fn& emit, change_result& out);
   void remove(const object_changes& oc, const std::string& id, const std::string& tenant, const std::string& data,
               const emit_fn& emit, change_result& out);
 

@@ -68,6 +68,9 @@ class AirtableSim(SimProcess):
         q = urllib.parse.urlencode(params, doseq=True)
         return self.request("GET", f"/v0/{self.base}/{urllib.parse.quote(table)}?{q}")
 
+    def stats(self):
+        return http_request(self.port, "GET", "/_sim/stats")[1]
+
     def state(self, table="Sign-ups"):
         doc = http_request(self.port, "GET", "/_sim/state?object=" + urllib.parse.quote(table))[1]
         return list(doc["objects"].values())[0]

@@ -30,6 +30,16 @@ TEST(EventJson, EmptyScopeFieldsAreNull) {
   EXPECT_EQ(v.at("type").as_string(), "message");
 }
 
+TEST(EventJson, ABodyCannotOverrideTheCommonFields) {
+  event_draft d;
+  d.tenant = "north";
+  d.body["tenant"] = "south";
+  d.body["id"] = "forged";
+  d.body["record"] = boost::json::object{{"id", "r1"}, {"n", 1}};
+  EXPECT_EQ(encode_event_json(3, d, "t"),
+            R"({"id":"3","type":"message","source":null,"object":null,"tenant":"north","record":{"id":"r1","n":1},"at":"t"})");
+}
+
 TEST(EventJson, NewlinesInValuesStayEscapedSoDataIsOneLine) {
   event_draft d;
   d.body["message"] = "line one\nline two\r\n";

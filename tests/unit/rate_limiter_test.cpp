@@ -91,15 +91,51 @@ TEST(RateLimiter, SetTooHighIt429sButLosesNothing) {
   EXPECT_GT(limiter.counters().rate_limited, 0u);
 }
 
-TEST(RateLimiter, PausesAfterA429AndRecoversItsSpacing) {
+TEST(RateLimiter, HalvesItsCapacityOnA429AndRecoversIt) {
   rate_limiter limiter(10, 0.0);
   const auto base = limiter.spacing();
+  EXPECT_EQ(limiter.capacity(), 10u);
   limiter.on_rate_limited(std::chrono::milliseconds(200));
+  EXPECT_EQ(limiter.capacity(), 5u);
   EXPECT_EQ(limiter.spacing(), base * 2);
-  for (int i = 0; i < 20; ++i) limiter.on_success();
+  for (int i = 0; i < 10; ++i) limiter.on_success();
+  EXPECT_EQ(limiter.capacity(), 10u);
   EXPECT_EQ(limiter.spacing(), base);
   for (int i = 0; i < 10; ++i) limiter.on_rate_limited(std::chrono::milliseconds(0));
-  EXPECT_EQ(limiter.spacing(), base * 8);  // capped
+  EXPECT_EQ(limiter.capacity(), 1u);  // never below one request per window
+}
+
+// An idle credential may start a few requests at once (a webhook's payload
+// list, then its records); a window's worth, and no more.
+TEST(RateLimiter, AnIdleCredentialBurstsUpToOneWindow) {
+  rate_limiter limiter(5, 0.05);
+  asio::io_context ioc;
+  std::vector<std::chrono::steady_clock::time_point> starts;
+  std::chrono::milliseconds waited_by_five{-1};
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 7; ++i) {
+          co_await limiter.acquire();
+          starts.push_back(std::chrono::steady_clock::now());
+          if (i == 4) waited_by_five = limiter.counters().waited;
+        }
+      },
+      asio::detached);
+  ioc.run();
+  ASSERT_EQ(starts.size(), 7u);
+  using ms = std::chrono::milliseconds;
+  // The first five were granted at once (no slot in the future); the sixth
+  // waits for the first to leave the 1.05 s window.
+  EXPECT_EQ(waited_by_five.count(), 0);
+  EXPECT_GE(std::chrono::duration_cast<ms>(starts[5] - starts[0]).count(), 1049);
+  EXPECT_GE(std::chrono::duration_cast<ms>(starts[6] - starts[1]).count(), 1049);
+}
+
+TEST(RateLimiter, BelowOnePerSecondTheWindowGrows) {
+  rate_limiter limiter(0.5, 0.0);
+  EXPECT_EQ(limiter.capacity(), 1u);
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(limiter.spacing()).count(), 2000);
 }
 
 }  // namespace
