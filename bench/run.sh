@@ -2,7 +2,8 @@
 # The hub benchmark (docs/benchmarks.md): Freshet and nchan side by side, each
 # scenario on freshly started servers, three runs each, medians reported.
 #   bash bench/run.sh [BUILD_DIR]     (make bench does the set-up)
-# REPS=1 for a quick look.
+# REPS=1 for a quick look. ONLY=sync runs only the sync benchmarks
+# (bench/sync_bench.py), ONLY=hub only the hub's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -58,6 +59,8 @@ run() {
   fi
 }
 
+if [ "${ONLY:-}" = sync ]; then REPS=$REPS python3 bench/sync_bench.py "$BUILD"; exit; fi
+
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, $(uname -r); results in $RESULTS" >&2
 for rep in $(seq "$REPS"); do
   for target in ${TARGETS:-freshet nchan}; do
@@ -100,3 +103,6 @@ for key in sorted(k for k in groups if k[0] == "publish"):
     print(f"\ndurable publish, {g[0]['publishers']} publishers: median {med([r['acked_per_second'] for r in g]):,.0f} "
           f"acknowledged broadcasts/s over {len(g)} runs (failed: {sum(r['failed'] for r in g)})")
 PY
+
+# The sync engine: full syncs against the rate-limit floor, change-to-browser latency.
+[ "${ONLY:-}" = hub ] || REPS=$REPS python3 bench/sync_bench.py "$BUILD"

@@ -78,7 +78,7 @@ def freshet_records(server, obj_name, token=None, tenant=None, limit=1000):
             path += "&cursor=" + cursor
         if tenant:
             path += "&tenant=" + tenant
-        status, doc, raw, _ = server.request("GET", path, token=token)
+        status, doc, raw, _ = server.request("GET", path, token=token, timeout=60)
         assert status == 200, (status, raw)
         for r in doc["records"]:
             rid = r.pop("id")
@@ -89,7 +89,7 @@ def freshet_records(server, obj_name, token=None, tenant=None, limit=1000):
     raise AssertionError("paging did not end")
 
 
-def replay_log(server, token=None, timeout=30):
+def replay_log(server, token=None, timeout=60):
     """Every retained event from the start, in order, over SSE."""
     last = int(server.stats(token=token)["events"]["last_id"])
     headers = {"Last-Event-ID": "0"}

@@ -4,6 +4,7 @@ rate limit measured by the simulator's own count, webhook hints, and kill -9
 in the middle of a full sync."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -66,8 +67,7 @@ class ConvergenceUnderFaults(unittest.TestCase):
 
 class RateLimit(unittest.TestCase):
     def sync_once(self, sim, rps, data_dir):
-        src = source_config(sim).replace("requests_per_second = 10",
-                                                             f"requests_per_second = {rps}")
+        src = re.sub(r"requests_per_second = [\d.]+", f"requests_per_second = {rps}", source_config(sim))
         path = os.path.join(data_dir, "f.toml")
         with open(path, "w") as f:
             f.write(f'[server]\ndata_dir = "{data_dir}"\nauth = "none"\n' + src)
@@ -91,16 +91,17 @@ class RateLimit(unittest.TestCase):
             self.assertEqual(o["mode"], "full")
 
         # Four times the limit: the simulator answers 429s; nothing is lost.
-        sim2 = KnackSim("--dataset", "schools", "--seed", "3")
+        # (A limit of 4/s, so that even the sanitizer build asks faster.)
+        sim2 = KnackSim("--dataset", "schools", "--seed", "3", "--requests-per-second", "4")
         self.addCleanup(sim2.stop)
         with tempfile.TemporaryDirectory() as d:
-            summary, objects = self.sync_once(sim2, 40, d)
+            summary, objects = self.sync_once(sim2, 16, d)
             self.assertGreater(sim2.stats()["rate_limited"], 0)
             self.assertGreater(summary["rate_limited"], 0, summary)
             self.assertTrue(summary["ok"], summary)
             self.assertEqual(summary["created"], total, summary)
             # And a second run finds nothing new: unchanged records make no event.
-            again, _ = self.sync_once(sim2, 10, d)
+            again, _ = self.sync_once(sim2, 4, d)
             self.assertEqual(again["created"] + again["updated"] + again["deleted"], 0, again)
 
 
@@ -156,17 +157,20 @@ class WebhookHints(unittest.TestCase):
 
 class KillNineMidSync(unittest.TestCase):
     def test_restart_converges_with_no_duplicate_event(self):
-        sim = KnackSim("--dataset", "schools", "--seed", "5", "--latency-ms", "20:60")
+        # Two requests a second: the first full read takes seconds, so the
+        # kill lands between its page commits.
+        sim = KnackSim("--dataset", "hti", "--seed", "5", "--requests-per-second", "2", "--latency-ms", "50:150")
         self.addCleanup(sim.stop)
         src = source_config(sim)
         objects = parse_objects(src)
+        total = {name: len(knack_truth(sim, o)) for name, o in objects.items()}
         server = Server(src, env=knack_env(sim), server_keys={"auth": '"none"'}).start()
         self.addCleanup(server.cleanup)
-        # Kill it while the full sync is still committing pages.
-        wait_until(lambda: int(server.stats()["events"]["last_id"]) > 3000 or "not yet", 60, "the sync to be under way")
+        wait_until(lambda: int(server.stats()["events"]["last_id"]) > 0 or "not yet", 60, "the first page commit")
+        committed = int(server.stats()["events"]["last_id"])
         server.kill9()
+        self.assertLess(committed, sum(total.values()), "killed before the sync finished")
         server.start()
-        total = {name: len(knack_truth(sim, o)) for name, o in objects.items()}
         wait_until(lambda: converged(sim, server, objects), 180, "convergence after the restart")
         events = replay_log(server)
         ids = [int(e["id"]) for e in events]
