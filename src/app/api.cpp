@@ -50,6 +50,8 @@ std::string_view route_label(std::string_view path) {
     if (k == path) return k;
   if (path.starts_with("/api/webhooks/")) return "/api/webhooks";
   if (path == "/api/objects") return "/api/objects";
+  if (path == "/api/refresh") return "/api/refresh";
+  if (path.starts_with("/api/jobs/")) return "/api/jobs";
   if (path.starts_with("/api/objects/")) return path.find("/records/") != std::string_view::npos ? "/api/objects/record" : "/api/objects/records";
   if (path.starts_with("/api/")) return "/api/other";
   return "/static";
@@ -58,8 +60,8 @@ std::string_view route_label(std::string_view path) {
 }  // namespace
 
 api::api(const config& cfg, const authenticator& auth, hub::stream_context& streams, sources::sync_service* sync,
-         sources::webhook_intake* webhooks)
-    : cfg_(cfg), auth_(auth), streams_(streams), sync_(sync), webhooks_(webhooks) {}
+         sources::webhook_intake* webhooks, jobs::refresh_jobs* refresh)
+    : cfg_(cfg), auth_(auth), streams_(streams), sync_(sync), webhooks_(webhooks), refresh_(refresh) {}
 
 void api::tick() { committed_rate_.sample(std::chrono::steady_clock::now(), streams_.log.counters().committed); }
 
@@ -223,6 +225,21 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
       co_return finish(std::move(res));
     }
     co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
+  }
+
+  if (path == "/api/refresh") {
+    if (auto r = allow_only(bhttp::verb::post)) co_return finish(std::move(*r));
+    auto who = authorize(req, url, scope_refresh);
+    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
+    const principal p = std::get<principal>(who);
+    auto res = co_await refresh(req, p);
+    co_return finish(std::move(res));
+  }
+  if (path.starts_with("/api/jobs/")) {
+    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
+    auto who = authorize(req, url, scope_read);
+    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
+    co_return finish(job(std::get<principal>(who), path.substr(std::string_view("/api/jobs/").size()), version));
   }
 
   if (path == "/api/audit") {

@@ -16,6 +16,9 @@ namespace freshet::sources {
 class sync_service;
 class webhook_intake;
 }
+namespace freshet::jobs {
+class refresh_jobs;
+}
 
 #include <chrono>
 #include <variant>
@@ -26,7 +29,7 @@ class api : public http::request_handler {
  public:
   // `sync` and `webhooks` are null when no source is configured.
   api(const config& cfg, const authenticator& auth, hub::stream_context& streams, sources::sync_service* sync = nullptr,
-      sources::webhook_intake* webhooks = nullptr);
+      sources::webhook_intake* webhooks = nullptr, jobs::refresh_jobs* refresh = nullptr);
 
   // The server is made after the api (it needs a handler); stats read it.
   void attach_server(const http::server* s) { server_ = s; }
@@ -46,6 +49,8 @@ class api : public http::request_handler {
   boost::asio::awaitable<http::response> broadcast(const http::request& req, const principal& who);
   boost::asio::awaitable<http::response> webhook(const http::request& req, const std::string& source);
   boost::asio::awaitable<http::response> audit(const boost::urls::url_view& url, unsigned version);
+  boost::asio::awaitable<http::response> refresh(const http::request& req, const principal& who);
+  http::response job(const principal& who, const std::string& id, unsigned version) const;
   boost::json::object sources_stats() const;
   const source_config* source_of(const std::string& object, const object_config** obj = nullptr) const;
   boost::asio::awaitable<http::response> objects(const principal& who, unsigned version);
@@ -63,6 +68,7 @@ class api : public http::request_handler {
   hub::stream_context& streams_;
   sources::sync_service* sync_;
   sources::webhook_intake* webhooks_;
+  jobs::refresh_jobs* refresh_;
   const http::server* server_ = nullptr;
   request_metrics requests_;
   rate_window committed_rate_;

@@ -121,7 +121,7 @@ server_config parse_server(const reader& r, const toml::table& t) {
               {"listen", "data_dir", "auth", "keepalive_seconds", "threads", "max_header_bytes",
                "max_body_bytes", "read_timeout_seconds", "idle_timeout_seconds", "max_connections",
                "send_buffer_bytes", "retain_events", "retain_hours", "max_batch_events",
-               "stale_after_seconds"});
+               "stale_after_seconds", "refresh_cooldown_seconds", "refresh_timeout_seconds"});
   server_config s;
   s.listen = r.str(t, "listen", s.listen);
   if (s.listen.rfind(':') == std::string::npos)
@@ -143,6 +143,8 @@ server_config parse_server(const reader& r, const toml::table& t) {
   s.retain_hours = r.integer(t, "retain_hours", s.retain_hours, 1, 24 * 3650);
   s.max_batch_events = r.integer(t, "max_batch_events", s.max_batch_events, 1, 1'000'000);
   s.stale_after_seconds = r.integer(t, "stale_after_seconds", s.stale_after_seconds, 1, 86400 * 365);
+  s.refresh_cooldown_seconds = r.integer(t, "refresh_cooldown_seconds", s.refresh_cooldown_seconds, 0, 86400);
+  s.refresh_timeout_seconds = r.integer(t, "refresh_timeout_seconds", s.refresh_timeout_seconds, 1, 86400);
   return s;
 }
 

@@ -40,6 +40,11 @@ struct server_config {
   // A tenant whose records were last synced longer ago than this is shown as
   // stale by GET /api/objects (and the dashboard).
   int stale_after_seconds = 3600;
+  // Tenant refresh: a new refresh of a tenant waits this long after its last
+  // one ended (429 with Retry-After); a refresh stops at its next page past
+  // its timeout and ends `timed_out`.
+  int refresh_cooldown_seconds = 300;
+  int refresh_timeout_seconds = 300;
 };
 
 enum scope : unsigned { scope_read = 1, scope_refresh = 2, scope_admin = 4 };

@@ -5,6 +5,7 @@
 #include "core/clock.hpp"
 #include "http/server.hpp"
 #include "hub/hub.hpp"
+#include "jobs/refresh_jobs.hpp"
 #include "sources/sync_service.hpp"
 #include "sources/webhook_intake.hpp"
 #include "store/data_dir_lock.hpp"
@@ -92,13 +93,15 @@ int run_server(const config& cfg, const run_options& opts) {
   // writer completes its last commits onto the engine's executor).
   std::unique_ptr<sources::sync_service> sync;
   std::unique_ptr<sources::webhook_intake> intake;
+  std::unique_ptr<jobs::refresh_jobs> refresh;
   if (!cfg.sources.empty()) {
     sync = std::make_unique<sources::sync_service>(cfg, log);
     intake = std::make_unique<sources::webhook_intake>(cfg, log, [s = sync.get()](const std::string& name) {
       return s->find(name);
     });
+    refresh = std::make_unique<jobs::refresh_jobs>(cfg, log, *sync);
   }
-  api handler(cfg, auth, streams, sync.get(), intake.get());
+  api handler(cfg, auth, streams, sync.get(), intake.get(), refresh.get());
   const http::server_limits limits{sc.max_header_bytes, sc.max_body_bytes, std::chrono::seconds(sc.read_timeout_seconds),
                        std::chrono::seconds(sc.idle_timeout_seconds), static_cast<std::size_t>(sc.max_connections)};
   auto server_owner =

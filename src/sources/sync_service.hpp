@@ -27,6 +27,7 @@ class sync_service {
   void stop();
 
   source_sync* find(const std::string& source);  // nullptr: no such source
+  boost::asio::any_io_executor executor() { return ioc_.get_executor(); }
 
  private:
   boost::asio::awaitable<void> bring_up(source_sync& s);

@@ -99,6 +99,12 @@ std::vector<tenant_summary> summarize_object(connection& db, const std::string& 
   return out;
 }
 
+bool tenant_has_records(connection& db, const std::string& source, const std::string& object, const std::string& tenant) {
+  statement s(db.get(), "SELECT 1 FROM records WHERE source=? AND object=? AND tenant=? LIMIT 1");
+  s.bind(1, source).bind(2, object).bind(3, tenant);
+  return s.step();
+}
+
 std::vector<audit_row> list_audit(connection& db, std::int64_t after_id, std::size_t limit) {
   statement s(db.get(), "SELECT id, at, kind, COALESCE(source,''), COALESCE(who,''), outcome, detail FROM audit "
                         "WHERE id>? ORDER BY id LIMIT ?");

@@ -51,6 +51,9 @@ struct tenant_summary {
 // Record counts and last sync times per tenant of one object.
 std::vector<tenant_summary> summarize_object(connection& db, const std::string& source, const std::string& object);
 
+// Whether any stored record of the object belongs to `tenant`.
+bool tenant_has_records(connection& db, const std::string& source, const std::string& object, const std::string& tenant);
+
 struct audit_row {
   std::int64_t id = 0;
   std::string at, kind, source, who, outcome;
