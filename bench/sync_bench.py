@@ -5,9 +5,12 @@
               needed / requests per second), and the CPU time it took per
               10,000 records;
   latency     simulator change -> SSE event on a subscriber, with webhooks
-              (Airtable pings, Knack hints) and with polling only.
+              (Airtable pings, Knack hints) and with polling only;
+  refresh     POST /api/refresh of schools of 50 to 2,000 students at Knack's
+              10 requests/s and 100-300 ms latency, against the rate-limit
+              floor (requests needed / 10).
 
-  python3 bench/sync_bench.py [BUILD_DIR] [full-sync|latency]...   (REPS=3 by default)
+  python3 bench/sync_bench.py [BUILD_DIR] [full-sync|latency|refresh]...   (REPS=3 by default)
 Prints one JSON line per run and a Markdown summary of medians.
 """
 import json
@@ -21,7 +24,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith(("full", "lat")) else "build"
+BUILD = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith(("full", "lat", "ref")) else "build"
 os.environ.setdefault("FRESHET_BIN", os.path.join(ROOT, BUILD, "src", "freshet"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
@@ -30,7 +33,7 @@ from sim_harness import AirtableSim, KnackSim  # noqa: E402
 from sync_harness import free_port, parse_objects, source_config  # noqa: E402
 
 REPS = int(os.environ.get("REPS", "3"))
-WHICH = [a for a in sys.argv[1:] if a in ("full-sync", "latency")] or ["full-sync", "latency"]
+WHICH = [a for a in sys.argv[1:] if a in ("full-sync", "latency", "refresh")] or ["full-sync", "latency", "refresh"]
 MODES = os.environ.get("MODES", "airtable-webhook,knack-webhook,knack-poll").split(",")
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -152,6 +155,54 @@ def latency(mode, changes=40, gap=0.4, sim_latency="0:0"):
         sim.stop()
 
 
+def refresh(sizes=(50, 200, 465, 1000, 2000)):
+    """One server on the schools set; each school refreshed once, timed by the job."""
+    sim = KnackSim("--dataset", "schools", "--latency-ms", "100:300")
+    idle = {"poll_min_seconds": 3600, "poll_max_seconds": 3600}
+    src = source_config(sim, {n: idle for n in ("establishments", "students", "vespa_scores", "comments")})
+    server = Server(src, env=env_for(sim), server_keys={"auth": '"none"', "refresh_cooldown_seconds": "0"})
+    server.start()
+    rows = []
+    try:
+        objects = parse_objects(src)
+        per_school = {}
+        for name, obj in objects.items():
+            for rec in sim.state(obj["key"]):
+                code = rec.get(obj["fields"].get("school_code", obj["fields"].get("code")) + "_raw")
+                per_school.setdefault(code, {}).setdefault(name, 0)
+                per_school[code][name] += 1
+        students = {code: n.get("students", 0) for code, n in per_school.items()}
+        total = sum(students.values())
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            doc = server.request("GET", "/api/objects")[1]
+            if sum(o["records"] for o in doc["objects"] if o["name"] == "students") >= total:
+                break
+            time.sleep(0.5)
+        time.sleep(1.5)  # the start-up requests leave the limiter's window
+        for size in sizes:
+            code = min(students, key=lambda c: abs(students[c] - size))
+            pages = sum(max(1, math.ceil(n / 1000)) for n in per_school[code].values())
+            status, doc, raw, _ = server.request("POST", "/api/refresh", {"tenant": code})
+            assert status == 202, raw
+            while True:
+                job = server.request("GET", f"/api/jobs/{doc['job_id']}")[1]
+                if job["status"] != "running":
+                    break
+                time.sleep(0.05)
+            assert job["status"] == "succeeded", job
+            secs = job["summary"]["duration_seconds"]
+            rows.append({"bench": "refresh", "students": students[code], "records": job["summary"]["records"],
+                         "requests": pages, "seconds": secs, "floor_seconds": pages / 10,
+                         "over_floor": round(secs / (pages / 10) - 1, 4)})
+            print(json.dumps(rows[-1]), flush=True)
+            time.sleep(1.1)  # each refresh starts with the limiter's window empty, as it would in use
+    finally:
+        server.cleanup()
+        sim.stop()
+    return rows
+
+
 def main():
     rows = []
     print(f"machine: {os.cpu_count()} cores; {REPS} runs each", file=sys.stderr)
@@ -168,7 +219,17 @@ def main():
                 # A change a second: Freshet's own requests per change stay under the budget.
                 rows.append(latency(mode, sim_latency=lat, changes=20 if mode == "knack-poll" else 30, gap=1.0))
                 print(json.dumps(rows[-1]), flush=True)
+        if "refresh" in WHICH:
+            rows.extend(refresh())
     med = statistics.median
+    rf = [r for r in rows if r["bench"] == "refresh"]
+    if rf:
+        print("\n| refresh | records | requests | floor s | median s | max s |")
+        print("|---|---|---|---|---|---|")
+        for st in sorted({r["students"] for r in rf}):
+            g = [r for r in rf if r["students"] == st]
+            print(f"| school of {st:,} students | {g[0]['records']:,} | {g[0]['requests']} | {g[0]['floor_seconds']:.1f} | "
+                  f"{med([r['seconds'] for r in g]):.2f} | {max(r['seconds'] for r in g):.2f} |")
     fs = [r for r in rows if r["bench"] == "full-sync"]
     if fs:
         print("\n| full sync | records | pages | floor s | median s | over floor | 429s | CPU ms / 10k records |")

@@ -87,8 +87,12 @@ asio::awaitable<void> airtable_webhook_client::ensure_registered() {
     if (const auto* hooks = list.if_contains("webhooks"); hooks && hooks->is_array())
       for (const auto& h : hooks->get_array())
         if (h.is_object() && h.get_object().if_contains("id") && h.get_object().at("id") == json::value(webhook_id()) &&
-            h.get_object().if_contains("isHookEnabled") && h.get_object().at("isHookEnabled") == true)
-          co_return;  // still there and alive: keep its cursor
+            h.get_object().if_contains("isHookEnabled") && h.get_object().at("isHookEnabled") == true) {
+          // Still there and alive: keep it (and its cursor), and push its
+          // expiry out now, since Freshet may have been down for days.
+          co_await caller_.call(verb::post, hooks_path() + "/" + webhook_id() + "/refresh", headers(), "{}");
+          co_return;
+        }
     spdlog::warn("msg=\"the stored Airtable webhook is gone or expired; creating a new one\" source={} webhook={}",
                  sync_.config().name, webhook_id());
   }

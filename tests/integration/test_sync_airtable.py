@@ -58,6 +58,8 @@ class Webhooks(unittest.TestCase):
         slow = {"poll_min_seconds": 300, "poll_max_seconds": 600}
         src = source_config(self.sim, {"sign_ups": slow, "services": slow},
                             extra_source=f'webhook_url = "http://127.0.0.1:{port}/api/webhooks/services"\n')
+        # Freshet keeps to 5/s of the simulator's 20/s: the test's own calls share the base's budget.
+        src = src.replace("requests_per_second = 20", "requests_per_second = 5")
         self.server = Server(src, env=airtable_env(self.sim),
                              server_keys={"auth": '"none"', "listen": f'"127.0.0.1:{port}"'}).start()
         self.addCleanup(self.server.cleanup)
@@ -108,6 +110,28 @@ class Webhooks(unittest.TestCase):
             self.assertEqual(status, 200, raw)
         time.sleep(1)
         self.assertEqual(self.server.stats()["events"]["last_id"], last)
+
+    def test_a_restart_keeps_the_webhook_and_refreshes_it(self):
+        hooks = f"/v0/bases/{self.sim.base}/webhooks"
+        before = self.sim.request("GET", hooks)[1]["webhooks"]
+        self.assertEqual(len(before), 1)
+        # Six of its seven days pass while Freshet is down.
+        self.server.stop()
+        self.sim.request("POST", "/_sim/clock", {"advance_seconds": 6 * 86400})
+        self.server.start()
+        wait_until(lambda: self.sim.request("GET", hooks)[1]["webhooks"][0]["expirationTime"] !=
+                   before[0]["expirationTime"] or "not refreshed", 30, "the webhook's expiry to move")
+        after = self.sim.request("GET", hooks)[1]["webhooks"]
+        self.assertEqual([h["id"] for h in after], [before[0]["id"]])  # the same webhook, not a new one
+        self.assertGreater(after[0]["expirationTime"], before[0]["expirationTime"])
+        self.assertTrue(after[0]["isHookEnabled"])
+        # And it still works: a change arrives by ping.
+        sse = SSEClient(self.server.port, "/api/events?object=sign_ups")
+        self.addCleanup(sse.close)
+        sse.read_head()
+        target = self.sim.state(self.table)[5]
+        self.sim.request("PATCH", f"/v0/{self.sim.base}/{self.table}/{target['id']}", {"fields": {"Hours": 77}})
+        self.assertEqual(sse.next_frame()["json"]["record_id"], target["id"])
 
     def test_a_bad_mac_is_refused_and_audited(self):
         body = json.dumps({"base": {"id": self.sim.base}, "webhook": {"id": "achForged"}, "timestamp": "x"})
