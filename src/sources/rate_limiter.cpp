@@ -31,17 +31,35 @@ asio::awaitable<void> rate_limiter::acquire() {
   {
     std::lock_guard lk(mu_);
     const auto now = clock::now();
+    const auto spacing = window_ / static_cast<long>(capacity_);
     slot = std::max(now, paused_until_);
-    // The start `capacity_` grants ago must be a whole window back.
+    // The pace, one start early at most: an idle credential may send two at once.
+    slot = std::max(slot, next_ - spacing);
+    // The window: the start `capacity_` grants ago must be a whole window back.
     if (starts_.size() >= capacity_) slot = std::max(slot, starts_[starts_.size() - capacity_] + window_);
+    next_ = std::max(next_, slot) + spacing;
     starts_.push_back(slot);  // first come, first served: slots never go backwards
     while (starts_.size() > max_capacity_) starts_.pop_front();
     ++counters_.granted;
     counters_.waited += std::chrono::duration_cast<std::chrono::milliseconds>(slot - now);
   }
-  if (slot > clock::now()) {
-    asio::steady_timer t(co_await asio::this_coro::executor, slot);
-    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  for (;;) {
+    if (slot > clock::now()) {
+      t.expires_at(slot);
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    // A caller that resumes late (its thread was busy) must not send together
+    // with the next ones: the window is checked again against actual starts.
+    std::lock_guard lk(mu_);
+    const auto now = clock::now();
+    if (sent_.size() >= capacity_ && now < sent_[sent_.size() - capacity_] + window_) {
+      slot = sent_[sent_.size() - capacity_] + window_;
+      continue;
+    }
+    sent_.push_back(now);
+    while (sent_.size() > max_capacity_) sent_.pop_front();
+    co_return;
   }
 }
 

@@ -2,13 +2,14 @@
 // calls that upstream (polling, tenant refresh, webhook payload fetches), so
 // together they never send faster than `requests_per_second`.
 //
-// A sliding window: at most N = floor(rate) request starts in any window of
-// 1 s widened by `margin`. Upstreams count arrivals in one-second windows
-// (fixed or sliding), so N starts per widened window never exceeds their
-// limit, even when the network delays a request by up to the margin. Unlike
-// a fixed spacing of 1/rate, an idle credential can send a few requests back
-// to back (a webhook's payload list, then its records), which is what keeps
-// change-to-browser latency low; over time the rate is the same.
+// Two rules at once. A window: at most N = floor(rate) request starts in
+// any 1 s widened by `margin`; upstreams count arrivals in one-second
+// windows (fixed or sliding), so this never exceeds their limit even when
+// the network delays a request by up to the margin. And a pace: starts are
+// spaced window/N apart, with a tolerance of one start (GCRA), so an idle
+// credential can send two requests back to back (a webhook's payload list,
+// then its records) while sustained traffic stays evenly spread, which keeps
+// arrivals from bunching at the upstream when its own processing lags.
 //
 // A 429 pauses every caller for as long as the upstream asks and halves the
 // window's capacity (never below one request); successes restore it one
@@ -57,7 +58,9 @@ class rate_limiter {
   std::size_t capacity_;
   int successes_ = 0;
   clock::time_point paused_until_{};
-  std::deque<clock::time_point> starts_;  // the latest granted starts (some may be in the future)
+  clock::time_point next_{};  // the pace's theoretical next start (GCRA)
+  std::deque<clock::time_point> starts_;  // the latest granted slots (some may be in the future)
+  std::deque<clock::time_point> sent_;    // the latest actual starts
   rate_limiter_counters counters_;
 };
 

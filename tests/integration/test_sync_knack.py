@@ -71,7 +71,9 @@ class RateLimit(unittest.TestCase):
         path = os.path.join(data_dir, "f.toml")
         with open(path, "w") as f:
             f.write(f'[server]\ndata_dir = "{data_dir}"\nauth = "none"\n' + src)
-        run = subprocess.run([BIN, "sync", "--config", path, "--once"], capture_output=True, text=True,
+        # At a lower priority than the simulator: the judge counts arrivals as it
+        # processes them, and must not be starved of CPU by what it judges.
+        run = subprocess.run(["nice", "-n", "10", BIN, "sync", "--config", path, "--once"], capture_output=True, text=True,
                              env=dict(os.environ, **knack_env(sim)), timeout=240)
         self.assertEqual(run.returncode, 0, run.stderr[-2000:])
         return json.loads(run.stdout), parse_objects(src)
@@ -148,11 +150,12 @@ class WebhookHints(unittest.TestCase):
         bad = dict(headers, **{"webhook-id": "msg_forged", "webhook-signature": "v1,AAAA"})
         status, doc, _, _ = server.request("POST", "/api/webhooks/hti", body, headers=bad)
         self.assertEqual((status, doc["error"]["code"]), (401, "bad_signature"))
-        audit = server.request("GET", "/api/audit?limit=1000")[1]["entries"]
-        outcomes = [(a["who"], a["outcome"]) for a in audit]
-        self.assertIn(("msg_replay_1", "accepted"), outcomes)
-        self.assertIn(("msg_replay_1", "duplicate"), outcomes)
-        self.assertIn(("msg_forged", "rejected"), outcomes)
+        # A refusal is answered at once and its audit line follows (queued, not awaited).
+        def audited():
+            outcomes = [(a["who"], a["outcome"]) for a in server.request("GET", "/api/audit?limit=1000")[1]["entries"]]
+            want = [("msg_replay_1", "accepted"), ("msg_replay_1", "duplicate"), ("msg_forged", "rejected")]
+            return all(w in outcomes for w in want) or outcomes
+        wait_until(audited, 10, "the three deliveries in the audit log")
 
 
 class KillNineMidSync(unittest.TestCase):
