@@ -180,6 +180,36 @@ class Refresh(unittest.TestCase):
             self.assertEqual(freshet_records(server, name, token="school-secret"), truth, name)
 
 
+class SyncOnceForATenant(unittest.TestCase):
+    def test_the_command_line_reads_one_tenant(self):
+        import json
+        import subprocess
+        import tempfile
+        from harness import BIN
+        sim = KnackSim("--dataset", "schools", "--seed", "2")
+        self.addCleanup(sim.stop)
+        src = source_config(sim)
+        objects = parse_objects(src)
+        school, _ = school_of_size(sim, objects, 465)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "f.toml")
+            with open(path, "w") as f:
+                f.write(f'[server]\ndata_dir = "{d}"\nauth = "none"\n' + src)
+            run = subprocess.run([BIN, "sync", "--config", path, "--once", "--tenant", school], capture_output=True,
+                                 text=True, env=dict(os.environ, KNACK_APP_ID=sim.app_id, KNACK_API_KEY=sim.api_key),
+                                 timeout=240)
+        self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+        summary = json.loads(run.stdout)
+        self.assertEqual(summary["tenant"], school)
+        fetched = {o["object"]: o["fetched"] for o in summary["objects"]}
+        for name in ("students", "vespa_scores", "comments"):
+            truth = [r for r in knack_truth(sim, objects[name]).values() if r["school_code"] == school]
+            self.assertEqual(fetched[name], len(truth), name)
+        self.assertEqual(fetched["students"], 465)
+        self.assertEqual(summary["created"], sum(fetched.values()))
+        self.assertGreater(summary["duration_seconds"], 0)
+
+
 class SnapshotPlusStream(unittest.TestCase):
     def test_the_snapshot_and_the_stream_end_at_the_stores_records(self):
         sim = KnackSim("--dataset", "hti", "--seed", "9")

@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 namespace freshet::sources {
@@ -132,6 +133,38 @@ TEST(RateLimiter, AnIdleCredentialSendsTwoAtOnceThenPaces) {
   EXPECT_GE(gap(2, 3), 209);
   EXPECT_GE(gap(0, 5), 1049);           // and at most five in any 1.05 s
   EXPECT_GE(gap(1, 6), 1049);
+}
+
+// A refresh's eight page workers cannot starve a poll of the same credential:
+// grants are first come, first served, so a poll that asks while they wait
+// goes after at most the ones already waiting, not after all of their pages.
+TEST(RateLimiter, APollIsNotStarvedByARefreshsWorkers) {
+  rate_limiter limiter(100, 0.0);
+  asio::io_context ioc;
+  std::vector<std::string> order;
+  for (int w = 0; w < 8; ++w)
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          for (int page = 0; page < 5; ++page) {
+            co_await limiter.acquire();
+            order.push_back("refresh");
+          }
+        },
+        asio::detached);
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        co_await limiter.acquire();
+        order.push_back("poll");
+      },
+      asio::detached);
+  ioc.run();
+  ASSERT_EQ(order.size(), 41u);
+  const auto poll = std::find(order.begin(), order.end(), "poll") - order.begin();
+  // After the eight workers' waiting requests and the two an idle credential
+  // may start at once: before the other thirty pages.
+  EXPECT_LE(poll, 10);
 }
 
 TEST(RateLimiter, BelowOnePerSecondTheWindowGrows) {
