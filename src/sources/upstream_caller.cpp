@@ -55,8 +55,9 @@ asio::awaitable<json::object> upstream_caller::call(boost::beast::http::verb met
     ++counters_.requests;
     const auto sent = std::chrono::steady_clock::now();
     auto r = co_await client_.request(method, target, headers, body);
-    spdlog::trace("msg=upstream url={}{} status={} ms={}", client_.base_url(), target.substr(0, 60), r.status,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent).count());
+    if (spdlog::should_log(spdlog::level::trace))  // the arguments cost an allocation: only when asked for
+      spdlog::trace("msg=upstream url={}{} status={} ms={}", client_.base_url(), target.substr(0, 60), r.status,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent).count());
     std::string why;
     bool retry = false;
     if (!r.ok) {

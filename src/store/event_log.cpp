@@ -111,9 +111,6 @@ void event_log::commit_batch(std::vector<pending>& batch) {
   }
   std::vector<core::event_ptr> events;
   events.reserve(batch.size());
-  // For each pending entry: its own event (a draft) or its change set's result.
-  std::vector<core::event_ptr> own(batch.size());
-  std::vector<change_result> results(batch.size());
   std::uint64_t next = last_id_ + 1;
   try {
     if (!insert_)
@@ -143,13 +140,12 @@ void event_log::commit_batch(std::vector<pending>& batch) {
                                         std::move(json)));
       return id;
     };
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      auto& p = batch[i];
+    for (auto& p : batch) {
       if (p.changes) {
-        results[i] = applier_->apply(*p.changes, emit, ms, at);
+        p.result = applier_->apply(*p.changes, emit, ms, at);
       } else {
         emit(std::move(p.draft));
-        own[i] = events.back();
+        p.event = events.back();
       }
     }
     writer_db_->exec("COMMIT");
@@ -171,12 +167,12 @@ void event_log::commit_batch(std::vector<pending>& batch) {
   committed_ += events.size();
   ++transactions_;
   if (listener_ && !events.empty()) listener_(events);
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (batch[i].changes) {
-      results[i].last_event_id = last_id_;
-      batch[i].changes_done({}, results[i]);
+  for (auto& p : batch) {
+    if (p.changes) {
+      p.result.last_event_id = last_id_;
+      p.changes_done({}, p.result);
     } else {
-      batch[i].done({}, own[i]);
+      p.done({}, std::move(p.event));
     }
   }
 }

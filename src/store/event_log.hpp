@@ -130,6 +130,8 @@ class event_log {
     append_callback done;
     std::unique_ptr<change_set> changes;
     changes_callback changes_done;
+    core::event_ptr event;  // filled by the commit: the draft's event, or
+    change_result result;   // the change set's result
   };
   void fail_pending(pending& p, boost::system::error_code ec);
   struct reader_lease;
