@@ -17,7 +17,9 @@
 
 #include <iostream>
 #include <functional>
+#include <memory>
 #include <thread>
+#include <vector>
 
 namespace freshet::app {
 
@@ -46,36 +48,46 @@ asio::awaitable<void> trickle(std::function<void()> one_change, double per_secon
   }
 }
 
-// Serves `handler` on two single-threaded workers (enough that a simulator is
-// never what a sync benchmark measures) until a signal. `prepare` runs with
-// worker 1's executor before serving; `banner` is printed once listening.
+// Serves `handler` until a signal: one thread accepts (and runs the trickle),
+// and each connection is served by one of eight single-threaded workers.
+// That many, so that a worker busy rendering a 1,000-record page never holds
+// back reading another connection's request: the simulator counts arrivals
+// against its rate limit as it reads them, and a late read would bunch
+// arrivals that were sent evenly spaced. `prepare` runs with a worker's
+// executor before serving; `banner` is printed once listening.
 int serve(const simulate_options& opts, http::request_handler& handler, std::function<void()> one_change,
           const std::function<void(asio::any_io_executor)>& prepare,
           const std::function<std::string(unsigned short)>& banner) {
-  asio::io_context w0(1), w1(1);
-  prepare(w1.get_executor());
-  http::server server(w0, {w0.get_executor(), w1.get_executor()}, parse_endpoint(opts.listen), http::server_limits{},
-                      handler);
+  constexpr int kWorkers = 8;
+  asio::io_context acceptor(1);
+  std::vector<std::unique_ptr<asio::io_context>> workers;
+  std::vector<asio::any_io_executor> executors;
+  for (int i = 0; i < kWorkers; ++i) {
+    workers.push_back(std::make_unique<asio::io_context>(1));
+    executors.push_back(workers.back()->get_executor());
+  }
+  prepare(executors.front());
+  http::server server(acceptor, executors, parse_endpoint(opts.listen), http::server_limits{}, handler);
   server.start();
   std::cout << banner(server.local_endpoint().port()) << std::endl;
   bool stopping = false;
-  auto work0 = asio::make_work_guard(w0);
-  auto work1 = asio::make_work_guard(w1);
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  for (auto& w : workers) guards.push_back(asio::make_work_guard(*w));
   if (opts.changes_per_second > 0)
-    asio::co_spawn(w0, trickle(std::move(one_change), opts.changes_per_second, stopping), asio::detached);
-  asio::signal_set signals(w0, SIGINT, SIGTERM);
+    asio::co_spawn(acceptor, trickle(std::move(one_change), opts.changes_per_second, stopping), asio::detached);
+  asio::signal_set signals(acceptor, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
     stopping = true;
     server.stop();
-    work0.reset();
-    work1.reset();
-    w0.stop();
-    w1.stop();
+    for (auto& g : guards) g.reset();
+    for (auto& w : workers) w->stop();
+    acceptor.stop();
   });
-  std::thread t1([&] { w1.run(); });
-  w0.run();
-  t1.join();
+  std::vector<std::thread> threads;
+  for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
+  acceptor.run();
+  for (auto& t : threads) t.join();
   return 0;
 }
 

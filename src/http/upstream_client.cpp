@@ -83,7 +83,8 @@ asio::awaitable<std::unique_ptr<upstream_client::connection>> upstream_client::o
 
 asio::awaitable<upstream_response> upstream_client::exchange(
     connection& c, bhttp::verb method, const std::string& target,
-    const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body, bool& reusable) {
+    const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body, const send_gate& gate,
+    bool& reusable) {
   upstream_response out;
   bhttp::request<bhttp::string_body> req{method, base_path_ + target, 11};
   req.set(bhttp::field::host, port_ == (tls_ ? "443" : "80") ? host_ : host_ + ":" + port_);
@@ -95,6 +96,7 @@ asio::awaitable<upstream_response> upstream_client::exchange(
   req.prepare_payload();
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(kMaxBody);
+  if (gate) co_await gate();  // the last thing before the write: nothing may come between
   c.tcp().expires_after(timeout_);
   boost::system::error_code ec;
   if (c.tls) {
@@ -125,7 +127,7 @@ asio::awaitable<upstream_response> upstream_client::exchange(
 
 asio::awaitable<upstream_response> upstream_client::request(bhttp::verb method, std::string target,
                                                             std::vector<std::pair<std::string, std::string>> headers,
-                                                            std::string body) {
+                                                            std::string body, const send_gate& gate) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<connection> c;
     bool pooled = false;
@@ -147,8 +149,9 @@ asio::awaitable<upstream_response> upstream_client::request(bhttp::verb method, 
       }
     }
     bool reusable = false;
-    auto r = co_await exchange(*c, method, target, headers, body, reusable);
-    if (!r.ok && pooled && r.error.starts_with("closed:")) continue;  // stale keep-alive: once more, fresh
+    auto r = co_await exchange(*c, method, target, headers, body, gate, reusable);
+    // Stale keep-alive: once more, fresh (through the gate again: the upstream may have counted the first).
+    if (!r.ok && pooled && r.error.starts_with("closed:")) continue;
     if (r.error.starts_with("closed:")) r.error = r.error.substr(7);
     if (reusable) {
       std::lock_guard lk(mu_);

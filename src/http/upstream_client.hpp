@@ -13,6 +13,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +31,12 @@ struct upstream_response {
   std::string error;        // why not, when !ok (timeout, refused, cut off)
 };
 
+// Awaited right before a request's bytes are written, after its connection
+// is open: the caller's rate limiter goes here, so the time it grants is the
+// time the request leaves (opening a connection, or a busy thread, cannot
+// delay one request into the next one's second at the upstream).
+using send_gate = std::function<boost::asio::awaitable<void>()>;
+
 class upstream_client {
  public:
   // base_url: scheme://host[:port][/path]; request targets are appended to it.
@@ -39,7 +46,7 @@ class upstream_client {
 
   boost::asio::awaitable<upstream_response> request(boost::beast::http::verb method, std::string target,
                                                     std::vector<std::pair<std::string, std::string>> headers,
-                                                    std::string body = {});
+                                                    std::string body = {}, const send_gate& gate = {});
 
   const std::string& base_url() const { return base_url_; }
 
@@ -49,7 +56,7 @@ class upstream_client {
   boost::asio::awaitable<upstream_response> exchange(connection& c, boost::beast::http::verb method,
                                                      const std::string& target,
                                                      const std::vector<std::pair<std::string, std::string>>& headers,
-                                                     const std::string& body, bool& reusable);
+                                                     const std::string& body, const send_gate& gate, bool& reusable);
 
   const std::string base_url_;
   std::string host_, port_, base_path_;

@@ -50,11 +50,14 @@ asio::awaitable<json::object> upstream_caller::call(boost::beast::http::verb met
   std::string last_error;
   unsigned last_status = 0;
   std::string last_body;
-  for (;;) {
+  // The limiter grants at the moment of the write, inside the client.
+  const http::send_gate gate = [this]() -> asio::awaitable<void> {
     co_await limiter_.acquire();
     ++counters_.requests;
+  };
+  for (;;) {
     const auto sent = std::chrono::steady_clock::now();
-    auto r = co_await client_.request(method, target, headers, body);
+    auto r = co_await client_.request(method, target, headers, body, gate);
     if (spdlog::should_log(spdlog::level::trace))  // the arguments cost an allocation: only when asked for
       spdlog::trace("msg=upstream url={}{} status={} ms={}", client_.base_url(), target.substr(0, 60), r.status,
                     std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent).count());
