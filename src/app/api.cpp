@@ -60,10 +60,14 @@ std::string_view route_label(std::string_view path) {
 }  // namespace
 
 api::api(const config& cfg, const authenticator& auth, hub::stream_context& streams, sources::sync_service* sync,
-         sources::webhook_intake* webhooks, jobs::refresh_jobs* refresh)
-    : cfg_(cfg), auth_(auth), streams_(streams), sync_(sync), webhooks_(webhooks), refresh_(refresh) {}
+         sources::webhook_intake* webhooks, jobs::refresh_jobs* refresh, rules::goal_tracker* goals)
+    : cfg_(cfg), auth_(auth), streams_(streams), sync_(sync), webhooks_(webhooks), refresh_(refresh), goals_(goals) {}
 
-void api::tick() { committed_rate_.sample(std::chrono::steady_clock::now(), streams_.log.counters().committed); }
+void api::tick() {
+  const auto committed = streams_.log.counters().committed;
+  committed_rate_.sample(std::chrono::steady_clock::now(), committed);
+  committed_history_.sample(committed);
+}
 
 api::principal_or_error api::authorize(const http::request& req, const boost::urls::url_view& url,
                                        scope needed) const {
@@ -311,12 +315,15 @@ http::response api::stats(unsigned version) const {
   json::object topics;
   for (const auto& [label, n] : hs.topics) topics[label] = n;
   const std::size_t streams = hs.sse + hs.ws;
+  json::array recent;
+  for (auto n : committed_history_.counts()) recent.push_back(n);
   json::object body{
       {"connections",
        {{"http", sc.open > streams ? sc.open - streams : 0}, {"sse", hs.sse}, {"ws", hs.ws}, {"by_topic", topics}}},
       {"events",
        {{"committed", lc.committed},
         {"per_second", committed_rate_.per_second()},
+        {"recent", {{"bucket_seconds", committed_history_.bucket_seconds()}, {"counts", recent}}},
         {"first_id", core::format_event_id(streams_.log.first_id())},
         {"last_id", core::format_event_id(streams_.log.last_id())},
         {"deliveries", hs.deliveries},

@@ -19,6 +19,9 @@ class webhook_intake;
 namespace freshet::jobs {
 class refresh_jobs;
 }
+namespace freshet::rules {
+class goal_tracker;
+}
 
 #include <chrono>
 #include <variant>
@@ -29,7 +32,8 @@ class api : public http::request_handler {
  public:
   // `sync` and `webhooks` are null when no source is configured.
   api(const config& cfg, const authenticator& auth, hub::stream_context& streams, sources::sync_service* sync = nullptr,
-      sources::webhook_intake* webhooks = nullptr, jobs::refresh_jobs* refresh = nullptr);
+      sources::webhook_intake* webhooks = nullptr, jobs::refresh_jobs* refresh = nullptr,
+      rules::goal_tracker* goals = nullptr);
 
   // The server is made after the api (it needs a handler); stats read it.
   void attach_server(const http::server* s) { server_ = s; }
@@ -69,9 +73,11 @@ class api : public http::request_handler {
   sources::sync_service* sync_;
   sources::webhook_intake* webhooks_;
   jobs::refresh_jobs* refresh_;
+  rules::goal_tracker* goals_;
   const http::server* server_ = nullptr;
   request_metrics requests_;
   rate_window committed_rate_;
+  bucket_history committed_history_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

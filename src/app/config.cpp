@@ -1,5 +1,7 @@
 #include "app/config.hpp"
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 #include <toml++/toml.h>
 
 #include <cstdlib>
@@ -251,8 +253,43 @@ source_config parse_source(const reader& r, const toml::table& t) {
   return s;
 }
 
+goal_config parse_goal(const reader& r, const toml::table& t, const config& c) {
+  r.only_keys(t, "[[goals]]", {"name", "label", "object", "where", "sum", "target"});
+  goal_config g;
+  g.name = r.str(t, "name", "", true);
+  g.label = r.str(t, "label", g.name);
+  g.object = r.str(t, "object", "", true);
+  const object_config* obj = nullptr;
+  for (const auto& s : c.sources)
+    for (const auto& o : s.objects)
+      if (o.name == g.object) obj = &o;
+  if (!obj) r.fail(t.get("object")->source(), "goal '" + g.name + "': no configured object is called '" + g.object + "'");
+  // Field names go into a JSON path: plain names only, and fields of the object.
+  auto check_field = [&](const std::string& f, const toml::source_region& where) {
+    if (f.empty() || f.find_first_of("\"\\.[]$") != std::string::npos)
+      r.fail(where, "goal '" + g.name + "': '" + f + "' is not a usable field name");
+    if (!obj->fields.empty() && !obj->fields.count(f))
+      r.fail(where, "goal '" + g.name + "': object '" + g.object + "' has no field '" + f + "' in 'fields'");
+  };
+  if (const toml::table* w = r.table(t, "where")) {
+    for (const auto& [k, v] : *w) {
+      check_field(std::string(k.str()), v.source());
+      if (v.is_string()) g.where.emplace_back(std::string(k.str()), boost::json::serialize(boost::json::value(v.value<std::string>().value())));
+      else if (v.is_integer()) g.where.emplace_back(std::string(k.str()), std::to_string(v.value<std::int64_t>().value()));
+      else if (v.is_boolean()) g.where.emplace_back(std::string(k.str()), v.value<bool>().value() ? "true" : "false");
+      else r.fail(v.source(), "goal '" + g.name + "': a 'where' value must be a string, an integer or a boolean");
+    }
+  }
+  g.sum = r.str(t, "sum", "");
+  if (!g.sum.empty()) check_field(g.sum, t.get("sum")->source());
+  if (!t.get("target")) r.fail(t.source(), "goal '" + g.name + "' needs a 'target'");
+  g.target = r.number(t, "target", 0, 0, 1e15);
+  if (g.target <= 0) r.fail(t.get("target")->source(), "goal '" + g.name + "': 'target' must be above 0");
+  return g;
+}
+
 config parse_root(const reader& r, const toml::table& root, const std::string& name) {
-  r.only_keys(root, "the file", {"server", "tokens", "sources"});
+  r.only_keys(root, "the file", {"server", "tokens", "sources", "goals"});
   config c;
   c.path = name;
   if (const toml::table* s = r.table(root, "server")) c.server = parse_server(r, *s);
@@ -271,6 +308,14 @@ config parse_root(const reader& r, const toml::table& root, const std::string& n
       for (const auto& o : c.sources[i].objects)
         if (!objects.insert(o.name).second)
           r.fail((*srcs)[i].source(), "object '" + o.name + "' is configured in two sources; object names must be unique");
+  }
+  if (const toml::array* goals = r.array_of_tables(root, "goals")) {
+    std::set<std::string> names;
+    for (const auto& g : *goals) {
+      c.goals.push_back(parse_goal(r, *g.as_table(), c));
+      if (!names.insert(c.goals.back().name).second)
+        r.fail(g.source(), "goal '" + c.goals.back().name + "' is configured twice");
+    }
   }
   if (c.server.auth == auth_mode::tokens && c.tokens.empty())
     r.fail(root.source(),

@@ -91,11 +91,26 @@ struct source_config {
   std::vector<object_config> objects;
 };
 
+// A goal: an aggregate over one object's records that the dashboard shows as
+// a progress bar. Freshet recomputes it from the store after every change to
+// the object and publishes a `metric` event when its value moves.
+struct goal_config {
+  std::string name;    // the metric's name in events ("laptops_donated")
+  std::string label;   // what people read ("Laptops donated"); default: name
+  std::string object;  // a configured object
+  // Records counted: each field equal to the value (JSON text: "\"Donated\"", "3",
+  // "true"). Empty: every record.
+  std::vector<std::pair<std::string, std::string>> where;
+  std::string sum;     // a numeric field to add up instead of counting records
+  double target = 0;   // > 0
+};
+
 struct config {
   std::string path;  // the file it came from ("" when built in code, as by `demo`)
   server_config server;
   std::vector<token_config> tokens;
   std::vector<source_config> sources;
+  std::vector<goal_config> goals;
 };
 
 // Loads and validates a config file. On any problem returns the message

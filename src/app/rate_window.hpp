@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <vector>
 
 namespace freshet::app {
 
@@ -39,6 +40,49 @@ class rate_window {
   const std::chrono::steady_clock::duration span_;
   mutable std::mutex mu_;
   std::deque<point> samples_;
+};
+
+// The growth of a counter per bucket of `bucket` one-second samples, over the
+// last `buckets` buckets (events committed per 5 s over 10 minutes, for the
+// dashboard's chart). The newest bucket is the one filling now.
+//
+// Thread-safety: all members may be called from any thread.
+class bucket_history {
+ public:
+  explicit bucket_history(int samples_per_bucket = 5, std::size_t buckets = 120)
+      : per_bucket_(samples_per_bucket), max_(buckets) {}
+
+  // Called once a second with the counter's current value.
+  void sample(std::uint64_t value) {
+    std::lock_guard lk(mu_);
+    if (!started_) {
+      started_ = true;
+      last_ = value;
+    }
+    if (counts_.empty() || filled_ == per_bucket_) {
+      counts_.push_back(0);
+      filled_ = 0;
+      while (counts_.size() > max_) counts_.pop_front();
+    }
+    counts_.back() += value - last_;
+    last_ = value;
+    ++filled_;
+  }
+
+  int bucket_seconds() const { return per_bucket_; }
+  std::vector<std::uint64_t> counts() const {
+    std::lock_guard lk(mu_);
+    return {counts_.begin(), counts_.end()};
+  }
+
+ private:
+  const int per_bucket_;
+  const std::size_t max_;
+  mutable std::mutex mu_;
+  bool started_ = false;
+  std::uint64_t last_ = 0;
+  int filled_ = 0;
+  std::deque<std::uint64_t> counts_;
 };
 
 }  // namespace freshet::app

@@ -3,6 +3,8 @@
 // `last_event_id`: subscribing from it gives exactly the changes after it.
 // Tenant-scoped tokens see only their tenants' records.
 #include "app/api.hpp"
+
+#include "rules/goal_tracker.hpp"
 #include "app/off_loop.hpp"
 #include "app/responses.hpp"
 #include "core/clock.hpp"
@@ -93,8 +95,19 @@ asio::awaitable<http::response> api::objects(const principal& who, unsigned vers
                                 {"stale", bool(newest <= 0 || now - newest > stale_ms)},
                                 {"tenants", std::move(tenants)}});
   }
+  // Goals are aggregates over all tenants; a scoped token sees them too (a
+  // total, not anyone's records).
+  json::array goals;
+  if (goals_)
+    for (const auto& g : goals_->values())
+      goals.push_back(json::object{{"name", g.name},     {"label", g.label},
+                                   {"source", g.source}, {"object", g.object},
+                                   {"target", rules::goal_number(g.target)},
+                                   {"value", g.value ? rules::goal_number(*g.value) : json::value(nullptr)}});
   co_return json_response(status::ok,
-                          json::object{{"objects", std::move(list)}, {"stale_after_seconds", cfg_.server.stale_after_seconds}},
+                          json::object{{"objects", std::move(list)},
+                                       {"goals", std::move(goals)},
+                                       {"stale_after_seconds", cfg_.server.stale_after_seconds}},
                           version);
 }
 

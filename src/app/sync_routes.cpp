@@ -33,9 +33,10 @@ asio::awaitable<http::response> api::webhook(const http::request& req, const std
 }
 
 asio::awaitable<http::response> api::audit(const boost::urls::url_view& url, unsigned version) {
-  std::int64_t since = 0, limit = 100;
+  // ?since=ID pages forward; ?latest=N gives the newest N (the dashboard's view).
+  std::int64_t since = 0, limit = 100, latest = 0;
   for (auto p : url.params()) {
-    std::int64_t* target = p.key == "since" ? &since : p.key == "limit" ? &limit : nullptr;
+    std::int64_t* target = p.key == "since" ? &since : p.key == "limit" ? &limit : p.key == "latest" ? &latest : nullptr;
     if (!target) continue;
     auto [end, ec] = std::from_chars(p.value.data(), p.value.data() + p.value.size(), *target);
     if (ec != std::errc{} || end != p.value.data() + p.value.size() || *target < 0)
@@ -43,9 +44,9 @@ asio::awaitable<http::response> api::audit(const boost::urls::url_view& url, uns
                                 fmt::format("'{}' must be a non-negative whole number.", std::string(p.key))},
                                version);
   }
-  limit = std::clamp<std::int64_t>(limit, 1, 1000);
-  auto rows = co_await off_loop(streams_.blocking, [&, since, limit] {
-    return streams_.log.read([&](store::connection& db) { return store::list_audit(db, since, limit); });
+  limit = std::clamp<std::int64_t>(latest > 0 ? latest : limit, 1, 1000);
+  auto rows = co_await off_loop(streams_.blocking, [&, since, limit, latest] {
+    return streams_.log.read([&](store::connection& db) { return store::list_audit(db, since, limit, latest > 0); });
   });
   json::array entries;
   for (auto& r : rows) {

@@ -105,9 +105,12 @@ bool tenant_has_records(connection& db, const std::string& source, const std::st
   return s.step();
 }
 
-std::vector<audit_row> list_audit(connection& db, std::int64_t after_id, std::size_t limit) {
-  statement s(db.get(), "SELECT id, at, kind, COALESCE(source,''), COALESCE(who,''), outcome, detail FROM audit "
-                        "WHERE id>? ORDER BY id LIMIT ?");
+std::vector<audit_row> list_audit(connection& db, std::int64_t after_id, std::size_t limit, bool newest) {
+  // The newest `limit` are read backwards, then put in id order like the rest.
+  const std::string sql = std::string("SELECT * FROM (SELECT id, at, kind, COALESCE(source,''), COALESCE(who,''), "
+                                      "outcome, detail FROM audit WHERE id>? ORDER BY id ") +
+                          (newest ? "DESC" : "") + " LIMIT ?) ORDER BY id";
+  statement s(db.get(), sql);
   s.bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
   std::vector<audit_row> out;
   while (s.step())
@@ -115,6 +118,23 @@ std::vector<audit_row> list_audit(connection& db, std::int64_t after_id, std::si
                    std::string(s.column_text(3)), std::string(s.column_text(4)), std::string(s.column_text(5)),
                    std::string(s.column_text(6))});
   return out;
+}
+
+double aggregate_records(connection& db, const std::string& source, const std::string& object,
+                         const std::vector<std::pair<std::string, std::string>>& where, const std::string& sum_field) {
+  // Field names are bound, not spliced: the path is built by SQLite.
+  std::string sql = sum_field.empty() ? "SELECT COUNT(*) FROM records"
+                                      : "SELECT TOTAL(json_extract(data, '$.\"' || ? || '\"')) FROM records";
+  sql += " WHERE source=? AND object=?";
+  for (std::size_t i = 0; i < where.size(); ++i)
+    sql += " AND json_extract(data, '$.\"' || ? || '\"') = json_extract(?, '$')";
+  statement s(db.get(), sql);
+  int i = 1;
+  if (!sum_field.empty()) s.bind(i++, sum_field);
+  s.bind(i++, source).bind(i++, object);
+  for (const auto& [field, value] : where) s.bind(i++, field).bind(i++, value);
+  s.step();
+  return s.column_double(0);
 }
 
 }  // namespace freshet::store

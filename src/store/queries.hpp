@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace freshet::store {
@@ -54,11 +55,19 @@ std::vector<tenant_summary> summarize_object(connection& db, const std::string& 
 // Whether any stored record of the object belongs to `tenant`.
 bool tenant_has_records(connection& db, const std::string& source, const std::string& object, const std::string& tenant);
 
+// The number of an object's records whose fields equal `where` (field name,
+// JSON text of the value), or the sum of the numeric field `sum_field` over
+// them when it is not empty (non-numbers count as 0).
+double aggregate_records(connection& db, const std::string& source, const std::string& object,
+                         const std::vector<std::pair<std::string, std::string>>& where, const std::string& sum_field);
+
 struct audit_row {
   std::int64_t id = 0;
   std::string at, kind, source, who, outcome;
   std::string detail;  // JSON
 };
-std::vector<audit_row> list_audit(connection& db, std::int64_t after_id, std::size_t limit);
+// Audit entries after `after_id` in id order: the first `limit` of them, or
+// the newest `limit` when `newest`.
+std::vector<audit_row> list_audit(connection& db, std::int64_t after_id, std::size_t limit, bool newest = false);
 
 }  // namespace freshet::store

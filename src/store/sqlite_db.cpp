@@ -47,6 +47,7 @@ void statement::reset() {
 }
 
 std::int64_t statement::column_int(int i) const { return sqlite3_column_int64(stmt_, i); }
+double statement::column_double(int i) const { return sqlite3_column_double(stmt_, i); }
 
 std::string_view statement::column_text(int i) const {
   auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));

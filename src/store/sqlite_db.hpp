@@ -29,6 +29,7 @@ class statement {
   bool step();
   void reset();
   std::int64_t column_int(int i) const;
+  double column_double(int i) const;
   std::string_view column_text(int i) const;  // "" for NULL
 
  private:

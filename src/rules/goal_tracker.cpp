@@ -1,0 +1,117 @@
+#include "rules/goal_tracker.hpp"
+
+#include "store/event_log.hpp"
+#include "store/queries.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+namespace freshet::rules {
+
+boost::json::value goal_number(double v) {
+  if (std::nearbyint(v) == v && std::fabs(v) < 9e15) return static_cast<std::int64_t>(v);
+  return v;
+}
+
+goal_tracker::goal_tracker(const app::config& cfg, store::event_log& log, boost::asio::any_io_executor executor,
+                           std::chrono::milliseconds settle)
+    : log_(log), executor_(std::move(executor)), settle_(settle),
+      timer_(std::make_unique<boost::asio::steady_timer>(executor_)) {
+  for (const auto& g : cfg.goals) {
+    goal_value v{g.name, g.label, "", g.object, g.target, std::nullopt};
+    for (const auto& s : cfg.sources)
+      for (const auto& o : s.objects)
+        if (o.name == g.object) v.source = s.name;
+    goals_.push_back(std::move(v));
+    configs_.push_back(g);
+    objects_.insert(g.object);
+  }
+}
+
+goal_tracker::~goal_tracker() { stop(); }
+
+void goal_tracker::start() {
+  std::lock_guard lk(mu_);
+  dirty_ = objects_;
+  schedule();
+}
+
+void goal_tracker::stop() {
+  std::lock_guard lk(mu_);
+  stopped_ = true;
+}
+
+void goal_tracker::on_commit(const std::vector<core::event_ptr>& batch) {
+  if (objects_.empty()) return;
+  std::lock_guard lk(mu_);
+  if (stopped_) return;
+  bool any = false;
+  for (const auto& e : batch)
+    if (e->type == core::event_type::change && objects_.count(e->object)) {
+      dirty_.insert(e->object);
+      any = true;
+    }
+  if (any) schedule();
+}
+
+// Holds mu_. One computation waits at a time: commits during the wait only
+// add to `dirty_`, so a burst of changes costs one query per `settle_`.
+void goal_tracker::schedule() {
+  if (scheduled_ || stopped_) return;
+  scheduled_ = true;
+  timer_->expires_after(settle_);
+  timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) recompute();
+  });
+}
+
+void goal_tracker::recompute() {
+  std::set<std::string> dirty;
+  std::vector<app::goal_config> configs;
+  std::vector<goal_value> goals;
+  {
+    std::lock_guard lk(mu_);
+    scheduled_ = false;
+    if (stopped_) return;
+    dirty.swap(dirty_);
+    configs = configs_;
+    goals = goals_;
+  }
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const auto& g = configs[i];
+    if (!dirty.count(g.object)) continue;
+    double value = 0;
+    try {
+      value = log_.read([&](store::connection& db) {
+        return store::aggregate_records(db, goals[i].source, g.object, g.where, g.sum);
+      });
+    } catch (const std::exception& e) {
+      spdlog::error("msg=\"goal not computed\" goal={} error=\"{}\"", g.name, e.what());
+      continue;
+    }
+    {
+      std::lock_guard lk(mu_);
+      if (goals_[i].value && *goals_[i].value == value) continue;
+      goals_[i].value = value;
+    }
+    core::event_draft d;
+    d.type = core::event_type::metric;
+    d.source = goals[i].source;
+    d.object = g.object;
+    d.body["metric"] = g.name;
+    d.body["label"] = g.label;
+    d.body["value"] = goal_number(value);
+    d.body["target"] = goal_number(g.target);
+    log_.enqueue(std::move(d), [name = g.name](boost::system::error_code ec, const core::event_ptr&) {
+      if (ec) spdlog::warn("msg=\"metric event not stored\" goal={} error=\"{}\"", name, ec.message());
+    });
+  }
+}
+
+std::vector<goal_value> goal_tracker::values() const {
+  std::lock_guard lk(mu_);
+  return goals_;
+}
+
+}  // namespace freshet::rules

@@ -1,0 +1,78 @@
+// Goals ([[goals]] in the config): keeps each goal's value current and
+// publishes a `metric` event whenever it moves, so a dashboard's progress bar
+// moves live ("Laptops donated: 2,431 of 3,500").
+//
+// The value is recomputed from the store (one aggregate query) rather than
+// added up from events, so it cannot drift from the records: after a commit
+// that touches a goal's object it is recomputed once the commits have been
+// quiet for `settle` or at least every `settle` while they go on, and at start.
+//
+// Thread-safety: on_commit() is called on the log's writer thread; values()
+// from any thread; the queries run on `executor` (off the event loop).
+#pragma once
+
+#include "app/config.hpp"
+#include "core/event.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/value.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace freshet::store {
+class event_log;
+}
+
+namespace freshet::rules {
+
+struct goal_value {
+  std::string name, label, source, object;
+  double target = 0;
+  std::optional<double> value;  // none until first computed
+};
+
+// A goal figure as JSON: whole numbers as integers (3500, not 3500.0).
+boost::json::value goal_number(double v);
+
+class goal_tracker {
+ public:
+  goal_tracker(const app::config& cfg, store::event_log& log, boost::asio::any_io_executor executor,
+               std::chrono::milliseconds settle = std::chrono::milliseconds(200));
+  ~goal_tracker();
+
+  // Computes every goal and publishes its first metric event.
+  void start();
+  // No more work is started (at shutdown).
+  void stop();
+  // The log's commit listener calls this with every committed batch.
+  void on_commit(const std::vector<core::event_ptr>& batch);
+
+  std::vector<goal_value> values() const;
+  bool empty() const { return goals_.empty(); }
+
+ private:
+  void schedule();
+  void recompute();
+
+  store::event_log& log_;
+  boost::asio::any_io_executor executor_;
+  const std::chrono::milliseconds settle_;
+  std::set<std::string> objects_;  // objects some goal aggregates
+  mutable std::mutex mu_;          // guards everything below
+  std::vector<goal_value> goals_;
+  std::vector<app::goal_config> configs_;  // same order as goals_
+  std::set<std::string> dirty_;    // objects changed since the last computation
+  bool scheduled_ = false;
+  bool stopped_ = false;
+  std::unique_ptr<boost::asio::steady_timer> timer_;
+};
+
+}  // namespace freshet::rules
