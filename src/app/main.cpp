@@ -1,5 +1,6 @@
 // freshet: the one binary. Subcommands as DESIGN.md's "Command line".
 #include "app/config.hpp"
+#include "app/demo_command.hpp"
 #include "app/logging.hpp"
 #include "app/server_app.hpp"
 #include "app/simulate_command.hpp"
@@ -30,30 +31,6 @@ int run_serve(const std::string& path) {
   return freshet::app::run_server(std::get<freshet::app::config>(loaded));
 }
 
-int run_demo(int port, std::string data_dir) {
-  freshet::app::config cfg;
-  cfg.server.listen = "127.0.0.1:" + std::to_string(port);
-  cfg.server.auth = freshet::app::auth_mode::none;
-  if (data_dir.empty()) {
-    char tmpl[] = "/tmp/freshet-demo-XXXXXX";
-    if (!mkdtemp(tmpl)) {
-      std::perror("freshet demo: cannot make a temporary data dir");
-      return 1;
-    }
-    data_dir = tmpl;
-  }
-  cfg.server.data_dir = data_dir;
-  spdlog::info("msg=\"demo: authentication is off, so the demo listens on loopback only\" data_dir={}", data_dir);
-  freshet::app::run_options opts;
-  opts.on_listening = [](unsigned short p) {
-    std::cout << "Freshet demo: open http://127.0.0.1:" << p << "/  (Ctrl-C stops it)" << std::endl;
-  };
-  // Until the simulators and the sync engine land, the demo's live data is a
-  // periodic broadcast, so the dashboard shows events moving from the start.
-  opts.demo_ticker = [](std::uint64_t n) { return "demo tick " + std::to_string(n); };
-  return freshet::app::run_server(cfg, opts);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,10 +40,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")->capture_default_str();
 
   auto* demo = app.add_subcommand("demo", "Run the server with built-in data on loopback, no set-up");
-  int port = 8080;
-  std::string data_dir;
-  demo->add_option("--port", port, "Port on 127.0.0.1 (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
-  demo->add_option("--data-dir", data_dir, "Where the store lives (default: a new temporary dir)");
+  freshet::app::demo_options demo_opts;
+  demo->add_option("--port", demo_opts.port, "Port on 127.0.0.1 (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  demo->add_option("--data-dir", demo_opts.data_dir, "Where the store lives (default: a new temporary dir)");
+  demo->add_option("--changes-per-second", demo_opts.changes_per_second, "The simulated app's change trickle (0: none)")
+      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  demo->add_option("--seed", demo_opts.seed, "Seed of the simulated data set")->capture_default_str();
 
   auto* serve = app.add_subcommand("serve", "Run the server from a config file");
   std::string config_path;
@@ -161,7 +140,7 @@ int main(int argc, char** argv) {
       if (rps >= 0) sim.knack.requests_per_second = sim.airtable.requests_per_second = rps;
       return freshet::app::run_simulate(sim);
     }
-    if (*demo) return run_demo(port, data_dir);
+    if (*demo) return freshet::app::run_demo(demo_opts);
   } catch (const std::exception& e) {
     // Start-up failures (cannot bind, cannot open the store) end here.
     spdlog::critical("msg=\"cannot start\" error=\"{}\"", e.what());

@@ -6,6 +6,7 @@
 #include "http/server.hpp"
 #include "hub/hub.hpp"
 #include "jobs/refresh_jobs.hpp"
+#include "rules/goal_tracker.hpp"
 #include "sources/sync_service.hpp"
 #include "sources/webhook_intake.hpp"
 #include "store/data_dir_lock.hpp"
@@ -84,7 +85,13 @@ int run_server(const config& cfg, const run_options& opts) {
   asio::thread_pool blocking(2);  // log reads for resume: disk I/O stays off the workers
 
   hub::hub subscribers(worker_executors, log.last_id());
-  log.set_commit_listener([&subscribers](const std::vector<core::event_ptr>& batch) { subscribers.publish(batch); });
+  // Goals recompute on the blocking pool after commits to their objects.
+  std::unique_ptr<rules::goal_tracker> goals;
+  if (!cfg.goals.empty()) goals = std::make_unique<rules::goal_tracker>(cfg, log, blocking.get_executor());
+  log.set_commit_listener([&subscribers, g = goals.get()](const std::vector<core::event_ptr>& batch) {
+    subscribers.publish(batch);
+    if (g) g->on_commit(batch);
+  });
 
   hub::stream_context streams{subscribers, log, blocking.get_executor(), std::chrono::seconds(sc.keepalive_seconds),
                               sc.send_buffer_bytes};
@@ -101,7 +108,7 @@ int run_server(const config& cfg, const run_options& opts) {
     });
     refresh = std::make_unique<jobs::refresh_jobs>(cfg, log, *sync);
   }
-  api handler(cfg, auth, streams, sync.get(), intake.get(), refresh.get());
+  api handler(cfg, auth, streams, sync.get(), intake.get(), refresh.get(), goals.get());
   const http::server_limits limits{sc.max_header_bytes, sc.max_body_bytes, std::chrono::seconds(sc.read_timeout_seconds),
                        std::chrono::seconds(sc.idle_timeout_seconds), static_cast<std::size_t>(sc.max_connections)};
   auto server_owner =
@@ -113,6 +120,7 @@ int run_server(const config& cfg, const run_options& opts) {
                server.local_endpoint().address().to_string(), server.local_endpoint().port(), sc.data_dir, threads,
                sc.auth == auth_mode::none ? "none" : "tokens", cfg.sources.size());
   if (sync) sync->start();
+  if (goals) goals->start();
   if (opts.on_listening) opts.on_listening(server.local_endpoint().port());
 
   std::atomic<bool> stopping{false};
@@ -122,25 +130,13 @@ int run_server(const config& cfg, const run_options& opts) {
   asio::co_spawn(main_ioc,
                  every(std::chrono::seconds(sc.keepalive_seconds), [&] { subscribers.keepalive_tick(); }, stopping),
                  asio::detached);
-  if (opts.demo_ticker) {
-    auto n = std::make_shared<std::uint64_t>(0);
-    asio::co_spawn(main_ioc,
-                   every(opts.demo_interval,
-                         [&, n] {
-                           core::event_draft d;
-                           d.type = core::event_type::message;
-                           d.body["message"] = {{"text", opts.demo_ticker(++*n)}};
-                           log.enqueue(std::move(d), [](auto, auto) {});
-                         },
-                         stopping),
-                   asio::detached);
-  }
 
   auto signals = std::make_unique<asio::signal_set>(main_ioc, SIGINT, SIGTERM);
   signals->async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("msg=\"stopping\" signal={}", sig);
     stopping = true;
+    if (goals) goals->stop();
     if (sync) sync->stop();
     server.stop();
     subscribers.close_all();

@@ -15,9 +15,6 @@ namespace freshet::app {
 struct run_options {
   // Called once the server listens, with its port (the demo prints its URL).
   std::function<void(unsigned short port)> on_listening;
-  // A periodic broadcast for the demo: message text for tick N; empty: none.
-  std::function<std::string(std::uint64_t n)> demo_ticker;
-  std::chrono::milliseconds demo_interval{2000};
 };
 
 // Runs until a signal asks it to stop; returns the process exit code.

@@ -34,20 +34,6 @@ asio::ip::tcp::endpoint parse_endpoint(const std::string& listen) {
           static_cast<unsigned short>(std::stoi(listen.substr(colon + 1)))};
 }
 
-// The change trickle: one plausible change every 1/rate seconds.
-asio::awaitable<void> trickle(std::function<void()> one_change, double per_second, const bool& stopping) {
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(1.0 / per_second));
-  auto next = std::chrono::steady_clock::now();
-  while (!stopping) {
-    next += period;
-    t.expires_at(next);
-    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (!stopping) one_change();
-  }
-}
-
 // Serves `handler` until a signal: one thread accepts (and runs the trickle),
 // and each connection is served by one of eight single-threaded workers.
 // That many, so that a worker busy rendering a 1,000-record page never holds
@@ -148,6 +134,20 @@ int run_airtable(const simulate_options& opts) {
 }
 
 }  // namespace
+
+// The change trickle: one plausible change every 1/rate seconds.
+asio::awaitable<void> trickle(std::function<void()> one_change, double per_second, const bool& stopping) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(1.0 / per_second));
+  auto next = std::chrono::steady_clock::now();
+  while (!stopping) {
+    next += period;
+    t.expires_at(next);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!stopping) one_change();
+  }
+}
 
 int run_simulate(const simulate_options& opts) {
   if (opts.kind == "knack") return run_knack(opts);

@@ -4,6 +4,9 @@
 #include "sim/airtable_simulator.hpp"
 #include "sim/knack_simulator.hpp"
 
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
 #include <string>
 
 namespace freshet::app {
@@ -18,6 +21,10 @@ struct simulate_options {
   sim::knack_sim_options knack;
   sim::airtable_sim_options airtable;
 };
+
+// The change trickle: one_change() every 1/per_second seconds until `stopping`
+// (read on the coroutine's own thread) turns true.
+boost::asio::awaitable<void> trickle(std::function<void()> one_change, double per_second, const bool& stopping);
 
 // Runs until SIGINT/SIGTERM; returns the exit code.
 int run_simulate(const simulate_options& opts);
