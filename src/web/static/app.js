@@ -1,56 +1,271 @@
-// The placeholder dashboard: one EventSource on /api/events, rows for events,
-// connection state always visible. EventSource resends Last-Event-ID by itself
-// on reconnect, so the server resumes exactly where this page stopped.
-const stateEl = document.getElementById("state");
-const rows = document.getElementById("events");
-const form = document.getElementById("token-form");
-const MAX_ROWS = 200;
+// Freshet's dashboard, and a reference client of its public API: one event
+// stream for the chosen tenant (or all), snapshots of records loaded when a
+// table is opened, and every change applied to them as it arrives.
+//
+// Gapless without comparing ids (they are opaque): the stream is opened
+// first; while an object's snapshot loads, that object's events are held;
+// once it has loaded they are applied in order on top of it. Each event
+// carries the whole record (or its deletion), so applying one the snapshot
+// already includes is harmless, and the last one applied is the newest.
+import { ApiError, call, setToken, snapshot, token } from "./api.js";
+import { ago, el } from "./format.js";
+import { LiveStream } from "./stream.js";
+import { renderGoals } from "./views/goals.js";
+import { newest, renderOverview, tenantRows } from "./views/overview.js";
+import { OpsPage } from "./views/ops.js";
+import { RefreshDialog } from "./views/refresh.js";
+import { ObjectTable } from "./views/table.js";
 
-function setState(text, cls) {
-  stateEl.textContent = text;
-  stateEl.className = "state " + cls;
-}
+const $ = (id) => document.getElementById(id);
+const TENANT_KEY = "freshet-tenant";
 
-function addRow(ev) {
-  const tr = document.createElement("tr");
-  tr.className = "fresh";
-  for (const v of [ev.id ?? "", ev.type, ev.tenant ?? "", ev.at ?? "", JSON.stringify(ev.message ?? ev)]) {
-    const td = document.createElement("td");
-    td.textContent = v;
-    tr.appendChild(td);
+const model = {
+  objects: [],              // GET /api/objects
+  goals: new Map(),         // name -> {name, label, value, target}
+  tenant: sessionStorage.getItem(TENANT_KEY) || "",
+  staleAfter: 3600,
+  lastChange: new Map(),    // tenant -> ISO time of the newest change seen here
+};
+const records = new Map();  // object -> Map(id -> record), once its snapshot loaded
+const held = new Map();     // object -> events held while its snapshot loads
+let view = null;            // {kind: "overview" | "table" | "ops", table?, ops?}
+let reloadOnLive = true;    // the stream starts (or restarts) with no resume point
+const refresh = new RefreshDialog();
+
+const stream = new LiveStream({
+  onState: showState,
+  onEvent: (type, ev) => {
+    if (type === "change") onChange(ev);
+    else if (type === "metric") onMetric(ev);
+    else if (type === "job") refresh.onJob(ev);
+    else if (type === "message") showMessage(ev);
+    else if (type === "reset") reloadAll();
+  },
+});
+
+function showState(state, detail) {
+  const s = $("state");
+  const words = { connecting: "connecting…", live: "live", reconnecting: "reconnecting…", offline: "offline" };
+  s.textContent = words[state] || state;
+  s.className = "state " + state;
+  s.title = detail || "";
+  s.dataset.state = state;
+  if (state === "live" && reloadOnLive) {
+    reloadOnLive = false;
+    reloadAll();
   }
-  rows.prepend(tr);
-  while (rows.children.length > MAX_ROWS) rows.lastChild.remove();
+  if (state === "reconnecting" && !stream.lastId) reloadOnLive = true;  // nothing to resume from
 }
 
-function connect(token) {
-  const url = new URL("/api/events", location.href);
-  if (token) url.searchParams.set("access_token", token);
-  const es = new EventSource(url);
-  es.onopen = () => setState("live", "live");
-  es.onerror = () => setState(es.readyState === EventSource.CLOSED ? "offline" : "reconnecting", es.readyState === EventSource.CLOSED ? "offline" : "reconnecting");
-  for (const type of ["message", "change", "job", "metric", "reset"]) {
-    es.addEventListener(type, (e) => addRow(JSON.parse(e.data)));
+// ---- data ----
+
+async function loadObjects() {
+  const { doc } = await call("/api/objects");
+  model.objects = doc.objects;
+  model.staleAfter = doc.stale_after_seconds;
+  for (const g of doc.goals || []) {
+    const mine = model.goals.get(g.name);
+    // A metric event may have overtaken this read: keep the newer figure.
+    if (!mine || mine.fromEvent !== true) model.goals.set(g.name, g);
   }
-  return es;
+  fillTenants();
+  renderGoals($("goals"), model.goals);
+  if (view?.kind === "overview") renderOverview($("page"), model);
+  showUpdated();
 }
 
-async function start() {
-  // Ask for a token only when the server wants one; keep it for this tab only.
-  const probe = await fetch("/api/events?probe=1", { method: "HEAD" }).catch(() => null);
-  const saved = sessionStorage.getItem("freshet-token");
-  if (probe && probe.status === 401 && !saved) {
-    form.hidden = false;
-    setState("needs a token", "offline");
-    form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      const t = document.getElementById("token").value.trim();
-      sessionStorage.setItem("freshet-token", t);
-      form.hidden = true;
-      connect(t);
-    });
+let objectsTimer = null;
+function loadObjectsSoon() {
+  if (objectsTimer) return;
+  objectsTimer = setTimeout(() => {
+    objectsTimer = null;
+    loadObjects().catch(() => {});
+  }, 1000);
+}
+
+async function loadRecords(object) {
+  held.set(object, []);
+  const snap = await snapshot(object, model.tenant);
+  const map = new Map(snap.records.map((r) => [r.id, r]));
+  records.set(object, map);
+  for (const ev of held.get(object) || []) applyChange(map, ev);
+  held.delete(object);
+  return map;
+}
+
+function applyChange(map, ev) {
+  if (ev.op === "deleted") map.delete(ev.record_id);
+  else if (ev.record) map.set(ev.record_id, ev.record);
+}
+
+function onChange(ev) {
+  if (ev.tenant && ev.at) model.lastChange.set(ev.tenant, ev.at);
+  if (held.has(ev.object)) held.get(ev.object).push(ev);
+  else if (records.has(ev.object)) {
+    applyChange(records.get(ev.object), ev);
+    if (view?.kind === "table" && view.object === ev.object) view.table.applyChange(ev);
+  }
+  loadObjectsSoon();
+  showUpdated();
+}
+
+function onMetric(ev) {
+  if (!ev.metric) return;
+  const g = model.goals.get(ev.metric) || { name: ev.metric };
+  model.goals.set(ev.metric, { ...g, label: ev.label ?? g.label, value: ev.value, target: ev.target ?? g.target, fromEvent: true });
+  renderGoals($("goals"), model.goals);
+}
+
+// After a tenant switch, a `reset`, or a stream that had nothing to resume from.
+async function reloadAll() {
+  records.clear();
+  held.clear();
+  try {
+    await loadObjects();
+    if (view?.kind === "table") await showTable(view.object);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// ---- tenants ----
+
+function fillTenants() {
+  const select = $("tenant");
+  const names = new Set();
+  for (const o of model.objects) for (const t of o.tenants) if (t.tenant !== null) names.add(t.tenant);
+  const want = ["", ...[...names].sort()];
+  const have = [...select.options].map((o) => o.value);
+  if (want.join("\n") !== have.join("\n")) {
+    select.replaceChildren(...want.map((t) => el("option", { value: t }, t || "All tenants")));
+  }
+  select.value = model.tenant;
+  $("refresh").disabled = !model.tenant;
+  $("refresh").title = model.tenant ? `Re-read ${model.tenant} from the upstream now` : "Choose a tenant to refresh it";
+}
+
+$("tenant").addEventListener("change", (e) => {
+  model.tenant = e.target.value;
+  sessionStorage.setItem(TENANT_KEY, model.tenant);
+  fillTenants();
+  startStream();
+});
+
+function startStream() {
+  reloadOnLive = true;
+  stream.start(model.tenant, null);
+}
+
+$("refresh").addEventListener("click", () => {
+  if (model.tenant) refresh.start(model.tenant);
+});
+
+// ---- header lines ----
+
+function showUpdated() {
+  const rows = tenantRows(model);
+  const when = newest(rows.map((r) => r.updated));
+  $("updated").textContent = `${model.tenant || "All tenants"} · Last updated: ${ago(when)}`;
+}
+setInterval(() => {
+  showUpdated();
+  if (view?.kind === "overview") renderOverview($("page"), model);
+}, 15000);
+
+let messageTimer = null;
+function showMessage(ev) {
+  const text = typeof ev.message === "string" ? ev.message : ev.message?.text ?? JSON.stringify(ev.message);
+  const box = $("updated");
+  box.textContent = `Message: ${text}`;
+  clearTimeout(messageTimer);
+  messageTimer = setTimeout(showUpdated, 10000);
+}
+
+function showError(e) {
+  $("page").replaceChildren(el("p", { className: "error", role: "alert" }, e.message || String(e)));
+}
+
+// ---- pages ----
+
+async function showTable(object) {
+  const page = $("page");
+  const known = model.objects.find((o) => o.name === object);
+  if (!known) {
+    page.replaceChildren(el("p", { className: "error", role: "alert" }, `No object is called ${object}.`));
     return;
   }
-  connect(saved);
+  page.replaceChildren(el("h2", { className: "section" }, object), el("div", { id: "table" }, el("p", { className: "muted" }, "Loading records…")));
+  if (reloadOnLive) return;  // the snapshot is read once the stream is open (reloadAll)
+  const map = records.get(object) || (await loadRecords(object));
+  if (view?.kind !== "table" || view.object !== object) return;  // navigated away meanwhile
+  view.table = new ObjectTable($("table"), object, map);
+  // Held events were applied to the map already; the table starts from it.
 }
-start();
+
+async function route() {
+  view?.ops?.stop();
+  const hash = location.hash || "#/";
+  for (const a of document.querySelectorAll("nav a")) a.removeAttribute("aria-current");
+  const m = hash.match(/^#\/objects\/(.+)$/);
+  if (m) {
+    view = { kind: "table", object: decodeURIComponent(m[1]) };
+    try {
+      await showTable(view.object);
+    } catch (e) {
+      showError(e);
+    }
+  } else if (hash === "#/ops") {
+    view = { kind: "ops", ops: new OpsPage($("page")) };
+    document.querySelector('nav a[data-page="ops"]').setAttribute("aria-current", "page");
+    view.ops.start();
+  } else {
+    view = { kind: "overview" };
+    document.querySelector('nav a[data-page="overview"]').setAttribute("aria-current", "page");
+    renderOverview($("page"), model);
+  }
+}
+addEventListener("hashchange", route);
+
+// ---- start ----
+
+function askForToken(message) {
+  const dialog = $("token-dialog");
+  $("token-error").textContent = message || "";
+  $("token").value = "";
+  if (!dialog.open) dialog.showModal();
+}
+
+$("token-form").addEventListener("submit", () => {
+  setToken($("token").value.trim());
+  boot();
+});
+
+async function boot() {
+  try {
+    await loadObjects();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      setToken("");
+      askForToken(token() ? "" : e.message);
+      showState("offline", "needs a token");
+      return;
+    }
+    showError(e);
+    showState("offline", e.message);
+    return;
+  }
+  // A token scoped to some tenants cannot watch them all: start with its first.
+  if (!model.tenant) {
+    const probe = await fetch("/api/events?probe=1", { method: "HEAD", headers: token() ? { Authorization: "Bearer " + token() } : {} }).catch(() => null);
+    if (probe && probe.status === 403) {
+      const first = $("tenant").options[1]?.value || "";
+      model.tenant = first;
+      $("tenant").options[0].disabled = true;
+      fillTenants();
+    }
+  }
+  await route();
+  startStream();
+}
+
+boot();
