@@ -35,6 +35,7 @@ struct fetch_outcome {
   bool complete = false;
   std::vector<std::string> seen_ids;  // full: every id listed
   std::string watermark;              // the next `since` ("" when the object has none)
+  std::vector<std::string> missing_ids;  // ids: those the upstream says do not exist
   fetch_progress progress;
 };
 

@@ -179,7 +179,9 @@ asio::awaitable<object_sync_result> source_sync::apply_ids(const app::object_con
       for (auto& r : recs) got.push_back(std::move(r));
       co_return;
     };
-    co_await connector_->fetch(obj, req, keep);
+    auto out = co_await connector_->fetch(obj, req, keep);
+    // The upstream answered that these do not exist (Knack: 404 by id).
+    for (auto& id : out.missing_ids) destroyed.push_back(std::move(id));
   }
   res.fetched = got.size();
   store::change_set cs;
@@ -195,6 +197,24 @@ asio::awaitable<object_sync_result> source_sync::apply_ids(const app::object_con
   counters.updated += r.updated;
   counters.deleted += r.deleted;
   co_return res;
+}
+
+void source_sync::check_records(const std::string& object, std::vector<std::string> ids) {
+  const app::object_config* obj = find_object(object);
+  if (!obj || ids.empty()) return;
+  asio::co_spawn(
+      ex_,
+      [this, obj, ids = std::move(ids)]() mutable -> asio::awaitable<void> {
+        if (stopping_) co_return;
+        try {
+          auto r = co_await apply_ids(*obj, std::move(ids), {}, {});
+          spdlog::debug("msg=\"records checked by id\" object={} fetched={} deleted={}", obj->name, r.fetched, r.deleted);
+        } catch (const std::exception& e) {
+          // The next reconcile finds it; nothing is lost by waiting.
+          spdlog::warn("msg=\"records not checked by id\" object={} error=\"{}\"", obj->name, e.what());
+        }
+      },
+      asio::detached);
 }
 
 void source_sync::hint(const std::string& object) {

@@ -84,6 +84,10 @@ class source_sync {
   // A webhook said this object changed: fetch it now (coalesced). `object`
   // is a local name or an upstream key; unknown: every object.
   void hint(const std::string& object);
+  // Reads these records of `object` (a local name or upstream key) by id now
+  // and applies what the upstream answers, deleting those it says are gone:
+  // how a Knack "record.deleted" hint is confirmed without a full listing.
+  void check_records(const std::string& object, std::vector<std::string> ids);
   // Webhooks for this source are arriving (polling becomes a safety net).
   void note_webhook();
   // The Airtable webhook helper, when this source has one.

@@ -167,7 +167,13 @@ asio::awaitable<webhook_intake::answer> webhook_intake::standard(const app::sour
     co_return answer{{{"status", "duplicate"}}, std::nullopt};
   }
   ++counters_.at(src.name)->accepted;
-  if (sync && !hint_object.empty()) sync->hint(hint_object);
+  if (sync && !hint_object.empty()) {
+    // A deletion cannot be seen by an incremental read: ask Knack for that record.
+    if (type == "record.deleted" && !str_of(body, "record_id").empty())
+      sync->check_records(hint_object, {str_of(body, "record_id")});
+    else
+      sync->hint(hint_object);
+  }
   co_return answer{{{"status", "accepted"}, {"events", r.events}}, std::nullopt};
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace freshet::app {
@@ -142,6 +143,64 @@ TEST_F(ConfigTest, EachBadInputHasItsMessage) {
            "key = \"object_1\"\nfields = { a = \"field_1\" }\ntenant_field = \"county\"\n",
        "f.toml:14:16: 'tenant_field' names 'county', which is not in 'fields'"},
       {"syntax error", "[server\n", "f.toml:1:8: Error while parsing table header: expected ']', saw '\\n'"},
+  };
+  for (const auto& c : cases) EXPECT_EQ(error(c.toml), c.message) << c.what;
+}
+
+constexpr const char* kGoalSource = R"([server]
+auth = "none"
+[[sources]]
+name = "hti"
+kind = "webhook"
+webhook_secret_env = "FT_TOKEN_A"
+[[sources.objects]]
+name = "laptops"
+key = "laptops"
+fields = { status = "s", units = "u", county = "c" }
+)";
+
+TEST_F(ConfigTest, GoalsParseWithTheirConditions) {
+  config c = ok(std::string(kGoalSource) + R"(
+[[goals]]
+name = "donated"
+object = "laptops"
+where = { status = "Donated", units = 2, county = "anoka" }
+sum = "units"
+target = 3500
+)");
+  ASSERT_EQ(c.goals.size(), 1u);
+  const auto& g = c.goals[0];
+  EXPECT_EQ(g.label, "donated");  // the name when no label is given
+  EXPECT_EQ(g.object, "laptops");
+  EXPECT_EQ(g.sum, "units");
+  EXPECT_EQ(g.target, 3500);
+  // Values kept as JSON text, so that strings and numbers compare as such.
+  std::vector<std::pair<std::string, std::string>> where{{"status", "\"Donated\""}, {"units", "2"}, {"county", "\"anoka\""}};
+  std::sort(where.begin(), where.end());
+  auto got = g.where;
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, where);
+}
+
+TEST_F(ConfigTest, EachBadGoalHasItsMessage) {
+  const std::string t = kGoalSource;
+  struct bad_case {
+    const char* what;
+    std::string toml, message;
+  };
+  const std::vector<bad_case> cases = {
+      {"unknown object", t + "[[goals]]\nname = \"g\"\nobject = \"nope\"\ntarget = 1\n",
+       "f.toml:13:10: goal 'g': no configured object is called 'nope'"},
+      {"field not in fields", t + "[[goals]]\nname = \"g\"\nobject = \"laptops\"\nwhere = { colour = \"red\" }\ntarget = 1\n",
+       "f.toml:14:20: goal 'g': object 'laptops' has no field 'colour' in 'fields'"},
+      {"no target", t + "[[goals]]\nname = \"g\"\nobject = \"laptops\"\n",
+       "f.toml:11:1: goal 'g' needs a 'target'"},
+      {"zero target", t + "[[goals]]\nname = \"g\"\nobject = \"laptops\"\ntarget = 0\n",
+       "f.toml:14:10: goal 'g': 'target' must be above 0"},
+      {"a list in where", t + "[[goals]]\nname = \"g\"\nobject = \"laptops\"\nwhere = { status = [1] }\ntarget = 1\n",
+       "f.toml:14:20: goal 'g': a 'where' value must be a string, an integer or a boolean"},
+      {"twice", t + "[[goals]]\nname = \"g\"\nobject = \"laptops\"\ntarget = 1\n[[goals]]\nname = \"g\"\nobject = \"laptops\"\ntarget = 2\n",
+       "f.toml:15:1: goal 'g' is configured twice"},
   };
   for (const auto& c : cases) EXPECT_EQ(error(c.toml), c.message) << c.what;
 }

@@ -1,0 +1,110 @@
+"""Goals: an aggregate of an object's records, published as `metric` events
+when it moves and listed by GET /api/objects; checked with records pushed by
+signed webhooks (a `webhook` source), so every value is known in advance."""
+import json
+import unittest
+
+from harness import Server, SSEClient
+from sync_harness import signed_delivery, wait_until
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+CONFIG = '''[[sources]]
+name = "hti"
+kind = "webhook"
+webhook_secret_env = "HTI_SECRET"
+
+  [[sources.objects]]
+  name = "laptops"
+  key = "laptops"
+  fields = { status = "status", county = "county", units = "units" }
+  tenant_field = "county"
+
+[[goals]]
+name = "laptops_donated"
+label = "Laptops donated"
+object = "laptops"
+where = { status = "Donated" }
+target = 3
+
+[[goals]]
+name = "units_in_anoka"
+object = "laptops"
+where = { county = "anoka" }
+sum = "units"
+target = 10
+'''
+
+
+class Goals(unittest.TestCase):
+    def setUp(self):
+        self.server = Server(CONFIG, env={"HTI_SECRET": SECRET}, server_keys={"auth": '"none"'}).start()
+        self.addCleanup(self.server.cleanup)
+        self.n = 0
+
+    def push(self, op, rid, fields=None):
+        self.n += 1
+        data = {"object": "laptops", "id": rid}
+        if fields is not None:
+            data["fields"] = fields
+        body = json.dumps({"type": "record." + op, "data": data})
+        status = self.server.request("POST", "/api/webhooks/hti", body,
+                                     headers=signed_delivery(SECRET, f"msg_{self.n}", body))[0]
+        self.assertEqual(status, 200)
+
+    def metrics(self, sse, name, until_value):
+        """Metric events of `name` until one carries `until_value`."""
+        seen = []
+        while True:
+            ev = sse.next_frame()
+            if ev["event"] == "metric" and ev["json"]["metric"] == name:
+                seen.append(ev["json"]["value"])
+                if ev["json"]["value"] == until_value:
+                    return ev["json"], seen
+
+    def goals(self):
+        return {g["name"]: g for g in self.server.request("GET", "/api/objects")[1]["goals"]}
+
+    def test_the_value_follows_the_records_and_moves_live(self):
+        # At start, with no record: 0 of 3, published once.
+        wait_until(lambda: self.goals()["laptops_donated"]["value"] == 0 or "not yet", 10, "the first computation")
+        self.assertEqual(self.goals()["laptops_donated"],
+                         {"name": "laptops_donated", "label": "Laptops donated", "source": "hti", "object": "laptops",
+                          "target": 3, "value": 0})
+        self.assertEqual(self.goals()["units_in_anoka"]["label"], "units_in_anoka")
+
+        sse = SSEClient(self.server.port, "/api/events?tenant=anoka")
+        self.addCleanup(sse.close)
+        self.push("created", "a", {"status": "Donated", "county": "anoka", "units": 4})
+        self.push("created", "b", {"status": "Received", "county": "ramsey", "units": 2})
+        ev, _ = self.metrics(sse, "laptops_donated", 1)
+        # Common fields like every event; a goal is every tenant's, so no tenant.
+        self.assertEqual((ev["type"], ev["source"], ev["object"], ev["tenant"], ev["target"], ev["label"]),
+                         ("metric", "hti", "laptops", None, 3, "Laptops donated"))
+        self.push("updated", "b", {"status": "Donated", "county": "ramsey", "units": 2})
+        self.metrics(sse, "laptops_donated", 2)
+        self.push("updated", "a", {"status": "Refurbished", "county": "anoka", "units": 4})
+        self.metrics(sse, "laptops_donated", 1)
+        self.push("deleted", "b")
+        self.metrics(sse, "laptops_donated", 0)
+        # The sum goal: units of anoka's records (only "a", 4 units).
+        self.assertEqual(self.goals()["units_in_anoka"]["value"], 4)
+
+        # A burst of changes: the value lands on the right figure, without an
+        # event per change (recomputed at most every 200 ms).
+        for i in range(30):
+            self.push("created", f"x{i}", {"status": "Donated", "county": "dakota", "units": 1})
+        _, seen = self.metrics(sse, "laptops_donated", 30)
+        self.assertLess(len(seen), 30, seen)
+        self.assertEqual(seen, sorted(seen))
+        self.assertEqual(self.goals()["laptops_donated"]["value"], 30)
+
+    def test_it_is_recomputed_from_the_store_after_a_restart(self):
+        self.push("created", "a", {"status": "Donated", "county": "anoka", "units": 4})
+        wait_until(lambda: self.goals()["laptops_donated"]["value"] == 1 or "not yet", 10, "the value after a push")
+        self.server.stop()
+        self.server.start()
+        wait_until(lambda: self.goals()["laptops_donated"]["value"] == 1 or "not yet", 10, "the value after a restart")
+
+
+if __name__ == "__main__":
+    unittest.main()
