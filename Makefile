@@ -27,14 +27,19 @@ tests/peer/node_modules: tests/peer/package.json tests/peer/package-lock.json | 
 	cd tests/peer && npm ci --no-audit --no-fund
 	@touch $@
 
-test: build tests/peer/node_modules
+# The browser tests' driver (playwright-core; the browser is Debian's chromium).
+tests/browser/node_modules: tests/browser/package.json tests/browser/package-lock.json | deps
+	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
+
+test: build tests/peer/node_modules tests/browser/node_modules
 	cd $(BUILD) && ctest $(CTEST_ARGS) -j $(JOBS)
 
 $(ASAN_BUILD)/build.ninja: | deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFRESHET_SANITIZE=ON -DFRESHET_BENCH=OFF
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
-test-sanitize: deps $(ASAN_BUILD)/build.ninja tests/peer/node_modules
+test-sanitize: deps $(ASAN_BUILD)/build.ninja tests/peer/node_modules tests/browser/node_modules
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest $(CTEST_ARGS) -j $(JOBS)

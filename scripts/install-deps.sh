@@ -10,8 +10,10 @@ packages=(
   libtomlplusplus-dev libcli11-dev libspdlog-dev libhiredis-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 curl redis-server
+  chromium
 )
 
+# chromium (listed above): the browser the dashboard tests drive through playwright-core.
 # The peer tests run the official airtable npm client: Node.js and npm, from
 # Debian unless the machine already has them (these machines ship Node 20).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -1,0 +1,195 @@
+// What the browser tests run: the real freshet binary (demo, serve, simulate)
+// over loopback, and Debian's chromium driven by playwright-core.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const BIN = process.env.FRESHET_BIN || join(here, "../../build/src/freshet");
+// The sanitizer build is several times slower: its bounds are wider.
+export const SLOW = process.env.FRESHET_SANITIZED === "1" ? 5 : 1;
+export const ARTIFACTS = process.env.FRESHET_ARTIFACTS || tmpdir();
+
+export function tempDir(prefix) {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  return { path: d, remove: () => rmSync(d, { recursive: true, force: true }) };
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// Starts `freshet args...` and resolves once stdout matched every pattern.
+export function startProcess(args, patterns, env = {}) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    const timer = setTimeout(() => fail(new Error(`freshet ${args[0]} did not start: ${out}${err.slice(-2000)}`)), 20000 * SLOW);
+    const fail = (e) => {
+      clearTimeout(timer);
+      proc.kill("SIGKILL");
+      reject(e);
+    };
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const found = patterns.map((p) => out.match(p));
+      if (found.every(Boolean)) {
+        clearTimeout(timer);
+        resolve({ proc, matches: found, stderr: () => err, stop: () => stopProcess(proc) });
+      }
+    });
+    proc.stderr.on("data", (d) => (err += d));
+    proc.once("exit", (code) => fail(new Error(`freshet ${args[0]} exited (${code}): ${err.slice(-2000)}`)));
+  });
+}
+
+export function stopProcess(proc, signal = "SIGTERM") {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => proc.kill("SIGKILL"), 10000);
+    proc.once("exit", (code) => {
+      clearTimeout(kill);
+      resolve(code);
+    });
+    proc.kill(signal);
+  });
+}
+
+// `freshet demo` on a free port: {url, simUrl, stop}.
+export async function startDemo(dataDir, changesPerSecond = 0) {
+  const p = await startProcess(
+    ["demo", "--port", "0", "--data-dir", dataDir, "--changes-per-second", String(changesPerSecond)],
+    [/open (http:\/\/127\.0\.0\.1:\d+)\//, /Simulated Knack app \(hti\): (http:\/\/127\.0\.0\.1:\d+)/]);
+  return { ...p, url: p.matches[0][1], simUrl: p.matches[1][1] };
+}
+
+// A stand-alone Knack simulator of the hti data set that announces changes to
+// `webhookUrl`, and the [[sources]] block that reads it.
+export async function startKnackSim(webhookUrl, secret, extra = []) {
+  const p = await startProcess(
+    ["simulate", "knack", "--dataset", "hti", "--listen", "127.0.0.1:0", "--webhook-url", webhookUrl,
+     "--webhook-secret", secret, ...extra],
+    [/on (http:\/\/127\.0\.0\.1:\d+)\s+app id: (\w+)\s+api key: (\S+)/]);
+  const [, url, appId, apiKey] = p.matches[0];
+  return { ...p, url, env: { KNACK_APP_ID: appId, KNACK_API_KEY: apiKey, KNACK_WEBHOOK_SECRET: secret } };
+}
+
+export const WEBHOOK_SECRET = "whsec_" + Buffer.from("browser-tests-webhook-secret-32b").toString("base64");
+
+export function serveConfig({ port, dataDir, simUrl, server = "" }) {
+  return `[server]
+listen = "127.0.0.1:${port}"
+data_dir = "${dataDir}"
+auth = "none"
+${server}
+
+[[sources]]
+name = "hti"
+kind = "knack"
+base_url = "${simUrl}"
+app_id_env = "KNACK_APP_ID"
+api_key_env = "KNACK_API_KEY"
+webhook_secret_env = "KNACK_WEBHOOK_SECRET"
+requests_per_second = 10
+
+  [[sources.objects]]
+  name = "laptops"
+  key = "object_1"
+  fields = { serial = "field_1", model = "field_2", status = "field_3", received = "field_4", county = "field_5", donation = "field_6", modified = "field_20" }
+  modified_field = "modified"
+  tenant_field = "county"
+
+  [[sources.objects]]
+  name = "donations"
+  key = "object_2"
+  fields = { organisation = "field_7", laptops = "field_8", date = "field_9", county = "field_10", modified = "field_21" }
+  modified_field = "modified"
+  tenant_field = "county"
+
+[[goals]]
+name = "laptops_donated"
+label = "Laptops donated"
+object = "laptops"
+where = { status = "Donated" }
+target = 3500
+`;
+}
+
+export async function startServe(dir, opts, env) {
+  const path = join(dir, "freshet.toml");
+  writeFileSync(path, serveConfig(opts));
+  // `serve` logs to stderr; it is up once /readyz answers.
+  const proc = spawn(BIN, ["serve", "--config", path], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  proc.stderr.on("data", (d) => (err += d));
+  const base = `http://127.0.0.1:${opts.port}`;
+  for (let i = 0; i < 200 * SLOW; i++) {
+    if (proc.exitCode !== null) throw new Error("freshet serve exited: " + err.slice(-2000));
+    const ok = await fetch(base + "/readyz").then((r) => r.ok, () => false);
+    if (ok) return { proc, url: base, stderr: () => err, stop: () => stopProcess(proc) };
+    await sleep(100);
+  }
+  proc.kill("SIGKILL");
+  throw new Error("freshet serve did not become ready: " + err.slice(-2000));
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function json(url, { method = "GET", body } = {}) {
+  const res = await fetch(url, { method, body: body === undefined ? undefined : JSON.stringify(body),
+                                 headers: body === undefined ? {} : { "Content-Type": "application/json" } });
+  return { status: res.status, doc: await res.json().catch(() => null), headers: res.headers };
+}
+
+// Every record of an object as Freshet's store holds it: id -> record.
+export async function storeRecords(base, object) {
+  const out = new Map();
+  let cursor = "";
+  for (let i = 0; i < 100; i++) {
+    const { doc } = await json(`${base}/api/objects/${object}/records?limit=1000${cursor ? "&cursor=" + cursor : ""}`);
+    for (const r of doc.records) out.set(r.id, r);
+    cursor = doc.next_cursor;
+    if (!cursor) break;
+  }
+  return out;
+}
+
+// Chromium with a page that records console errors and uncaught exceptions.
+export async function openBrowser() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+           "--disable-extensions", "--no-first-run"],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  page.on("pageerror", (e) => errors.push(e.message));
+  return { browser, page, errors };
+}
+
+// Runs `fn` until it returns a truthy value, at most `ms`; returns the value or throws with `what`.
+export async function eventually(fn, ms, what) {
+  const until = Date.now() + ms;
+  let last;
+  while (Date.now() < until) {
+    last = await fn();
+    if (last) return last;
+    await sleep(50);
+  }
+  throw new Error(`not within ${ms} ms: ${what}`);
+}
