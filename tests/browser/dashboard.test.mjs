@@ -179,3 +179,47 @@ describe("refresh and restart against freshet serve", () => {
     }, 30000 * SLOW, "the table equals the store after the restart");
   });
 });
+
+describe("with tokens", () => {
+  const SECRET = "hennepin-dashboard-token-5f1c";
+  let dir, port, sim, server, b;
+  before(async () => {
+    dir = tempDir("freshet-browser-auth-");
+    port = await freePort();
+    sim = await startKnackSim(`http://127.0.0.1:${port}/api/webhooks/hti`, WEBHOOK_SECRET);
+    const tokens = `[[tokens]]\nname = "hennepin"\nsecret_env = "TOKEN_HENNEPIN"\nscopes = ["read", "refresh"]\ntenants = ["hennepin"]\n`;
+    server = await startServe(dir.path, { port, dataDir: dir.path, simUrl: sim.url, tokens }, { ...sim.env, TOKEN_HENNEPIN: SECRET });
+    b = await openBrowser();
+  });
+  after(async () => {
+    await b?.browser.close();
+    if (server) await server.stop();
+    if (sim) await sim.stop();
+    dir?.remove();
+  });
+
+  test("asks for a token, keeps it for the tab, stays in its tenant, never logs it", async () => {
+    const { page } = b;
+    await page.goto(server.url + "/");
+    await page.waitForSelector("#token-dialog[open]", { timeout: 10000 * SLOW });
+    await page.fill("#token", "not-a-token");
+    await page.click('#token-form button[type="submit"]');
+    await page.waitForFunction(() => document.getElementById("token-dialog").open &&
+                               document.getElementById("token-error").textContent !== "", null, { timeout: 10000 * SLOW });
+    await page.fill("#token", SECRET);
+    await page.click('#token-form button[type="submit"]');
+    await page.waitForSelector('#state[data-state="live"]', { timeout: 10000 * SLOW });
+    // Scoped to hennepin: the page starts there, with only hennepin to choose.
+    assert.equal(await page.inputValue("#tenant"), "hennepin");
+    assert.deepEqual(await page.$$eval("#tenant option", (os) => os.map((o) => o.value)), ["", "hennepin"]);
+    await page.waitForSelector('.card[data-object="laptops"] .big', { timeout: 10000 * SLOW });
+    // A reload keeps the token (sessionStorage): no prompt, live again.
+    await page.reload();
+    await page.waitForSelector('#state[data-state="live"]', { timeout: 10000 * SLOW });
+    assert.equal(await page.$eval("#token-dialog", (d) => d.open), false);
+    // The operations page says plainly that it needs the admin scope.
+    await page.goto(server.url + "/#/ops");
+    await page.waitForFunction(() => /admin scope/.test(document.getElementById("page").textContent), null, { timeout: 10000 * SLOW });
+    assert.ok(!server.stderr().includes(SECRET), "the token is not in the server's log");
+  });
+});

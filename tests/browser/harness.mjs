@@ -87,12 +87,13 @@ export async function startKnackSim(webhookUrl, secret, extra = []) {
 
 export const WEBHOOK_SECRET = "whsec_" + Buffer.from("browser-tests-webhook-secret-32b").toString("base64");
 
-export function serveConfig({ port, dataDir, simUrl, server = "" }) {
+export function serveConfig({ port, dataDir, simUrl, server = "", tokens = "" }) {
   return `[server]
 listen = "127.0.0.1:${port}"
 data_dir = "${dataDir}"
-auth = "none"
+auth = "${tokens ? "tokens" : "none"}"
 ${server}
+${tokens}
 
 [[sources]]
 name = "hti"

@@ -254,13 +254,15 @@ async function boot() {
     showState("offline", e.message);
     return;
   }
-  // A token scoped to some tenants cannot watch them all: start with its first.
+  // A token that may not watch every tenant starts on its first; so does a
+  // deployment (or token) with a single tenant, which makes Refresh ready.
   if (!model.tenant) {
     const probe = await fetch("/api/events?probe=1", { method: "HEAD", headers: token() ? { Authorization: "Bearer " + token() } : {} }).catch(() => null);
-    if (probe && probe.status === 403) {
-      const first = $("tenant").options[1]?.value || "";
-      model.tenant = first;
-      $("tenant").options[0].disabled = true;
+    const forbidden = probe && probe.status === 403;
+    const tenants = [...$("tenant").options].slice(1).map((o) => o.value);
+    if (forbidden || tenants.length === 1) {
+      model.tenant = tenants[0] || "";
+      $("tenant").options[0].disabled = forbidden;
       fillTenants();
     }
   }
