@@ -86,6 +86,13 @@ class Goals(unittest.TestCase):
         self.metrics(sse, "laptops_donated", 1)
         self.push("deleted", "b")
         self.metrics(sse, "laptops_donated", 0)
+        # The operations page's reads: the newest audit entries in id order,
+        # and events per 5 s for its chart.
+        entries = self.server.request("GET", "/api/audit?latest=2")[1]["entries"]
+        self.assertEqual([e["who"] for e in entries], [f"msg_{self.n - 1}", f"msg_{self.n}"])
+        wait_until(lambda: sum(self.server.stats()["events"]["recent"]["counts"]) >= 1 or "not yet", 10,
+                   "the committed events counted in the chart's buckets")
+        self.assertEqual(self.server.stats()["events"]["recent"]["bucket_seconds"], 5)
         # The sum goal: units of anoka's records (only "a", 4 units).
         self.assertEqual(self.goals()["units_in_anoka"]["value"], 4)
 
