@@ -68,23 +68,20 @@ void goal_tracker::schedule() {
 
 void goal_tracker::recompute() {
   std::set<std::string> dirty;
-  std::vector<app::goal_config> configs;
-  std::vector<goal_value> goals;
   {
     std::lock_guard lk(mu_);
     scheduled_ = false;
     if (stopped_) return;
     dirty.swap(dirty_);
-    configs = configs_;
-    goals = goals_;
   }
-  for (std::size_t i = 0; i < configs.size(); ++i) {
-    const auto& g = configs[i];
+  for (std::size_t i = 0; i < configs_.size(); ++i) {
+    const auto& g = configs_[i];
     if (!dirty.count(g.object)) continue;
+    const std::string& source = goals_[i].source;  // never written after construction
     double value = 0;
     try {
       value = log_.read([&](store::connection& db) {
-        return store::aggregate_records(db, goals[i].source, g.object, g.where, g.sum);
+        return store::aggregate_records(db, source, g.object, g.where, g.sum);
       });
     } catch (const std::exception& e) {
       spdlog::error("msg=\"goal not computed\" goal={} error=\"{}\"", g.name, e.what());
@@ -97,7 +94,7 @@ void goal_tracker::recompute() {
     }
     core::event_draft d;
     d.type = core::event_type::metric;
-    d.source = goals[i].source;
+    d.source = source;
     d.object = g.object;
     d.body["metric"] = g.name;
     d.body["label"] = g.label;

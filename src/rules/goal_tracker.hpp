@@ -65,10 +65,10 @@ class goal_tracker {
   store::event_log& log_;
   boost::asio::any_io_executor executor_;
   const std::chrono::milliseconds settle_;
-  std::set<std::string> objects_;  // objects some goal aggregates
-  mutable std::mutex mu_;          // guards everything below
-  std::vector<goal_value> goals_;
-  std::vector<app::goal_config> configs_;  // same order as goals_
+  std::set<std::string> objects_;          // objects some goal aggregates
+  std::vector<app::goal_config> configs_;  // fixed after construction; same order as goals_
+  mutable std::mutex mu_;                  // guards everything below
+  std::vector<goal_value> goals_;          // only `value` changes after construction
   std::set<std::string> dirty_;    // objects changed since the last computation
   bool scheduled_ = false;
   bool stopped_ = false;

@@ -51,12 +51,14 @@ asio::awaitable<json::object> upstream_caller::call(boost::beast::http::verb met
   unsigned last_status = 0;
   std::string last_body;
   // The limiter grants at the moment of the write, inside the client.
-  const http::send_gate gate = [this]() -> asio::awaitable<void> {
+  std::chrono::steady_clock::time_point sent;
+  const http::send_gate gate = [this, &sent]() -> asio::awaitable<void> {
     co_await limiter_.acquire();
     ++counters_.requests;
+    sent = std::chrono::steady_clock::now();
   };
   for (;;) {
-    const auto sent = std::chrono::steady_clock::now();
+    sent = std::chrono::steady_clock::now();  // until the gate says otherwise (a failed connect never reaches it)
     auto r = co_await client_.request(method, target, headers, body, gate);
     if (spdlog::should_log(spdlog::level::trace))  // the arguments cost an allocation: only when asked for
       spdlog::trace("msg=upstream url={}{} status={} ms={}", client_.base_url(), target.substr(0, 60), r.status,

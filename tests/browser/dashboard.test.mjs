@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { join } from "node:path";
 import {
-  ARTIFACTS, SLOW, WEBHOOK_SECRET, eventually, freePort, json, openBrowser, sleep, startDemo, startKnackSim,
-  startServe, stopProcess, storeRecords, tempDir,
+  ARTIFACTS, SLOW, eventually, json, openBrowser, sleep, startDemo, startServe, startStack, stopProcess, storeRecords,
+  tempDir,
 } from "./harness.mjs";
 
 // The text a cell of the laptops table shows for a simulator record's status.
@@ -107,27 +107,16 @@ describe("freshet demo in the browser", () => {
 });
 
 describe("refresh and restart against freshet serve", () => {
-  let dir, port, sim, server, b;
+  let st;
+  // 150-250 ms a request: a refresh takes long enough to watch.
   before(async () => {
-    dir = tempDir("freshet-browser-serve-");
-    port = await freePort();
-    // 150-250 ms a request: a refresh takes long enough to watch.
-    sim = await startKnackSim(`http://127.0.0.1:${port}/api/webhooks/hti`, WEBHOOK_SECRET, ["--latency-ms", "150:250"]);
-    const opts = { port, dataDir: dir.path, simUrl: sim.url, server: "refresh_cooldown_seconds = 60" };
-    server = await startServe(dir.path, opts, sim.env);
-    server.opts = opts;
-    b = await openBrowser();
+    st = await startStack("freshet-browser-serve-", { simArgs: ["--latency-ms", "150:250"], server: "refresh_cooldown_seconds = 60" });
   });
-  after(async () => {
-    await b?.browser.close();
-    if (server) await server.stop();
-    if (sim) await sim.stop();
-    dir?.remove();
-  });
+  after(async () => st && (await st.stop()));
 
   test("Refresh shows progress, then the summary; a second click shows the cooldown", async () => {
-    const { page } = b;
-    await page.goto(server.url + "/");
+    const { page } = st.browser;
+    await page.goto(st.server.url + "/");
     await page.waitForSelector('#state[data-state="live"]', { timeout: 10000 * SLOW });
     await page.waitForSelector('#tenant option[value="hennepin"]', { state: "attached", timeout: 10000 * SLOW });
     await page.selectOption("#tenant", "hennepin");
@@ -150,23 +139,23 @@ describe("refresh and restart against freshet serve", () => {
   });
 
   test("a server restart shows reconnecting, then live, with no duplicated or missing row", async () => {
-    const { page } = b;
+    const { page } = st.browser;
     await page.selectOption("#tenant", "");
-    await page.goto(server.url + "/#/objects/laptops");
+    await page.goto(st.server.url + "/#/objects/laptops");
     await page.waitForSelector('#state[data-state="live"]', { timeout: 10000 * SLOW });
     await page.waitForSelector("table.records tbody tr[data-id]", { timeout: 15000 * SLOW });
 
-    await stopProcess(server.proc);
+    await stopProcess(st.server.proc);
     await page.waitForSelector('#state[data-state="reconnecting"]', { timeout: 10000 * SLOW });
     // Changes while Freshet is down reach it by polling after the restart.
-    await json(sim.url + "/_sim/changes", { method: "POST", body: { count: 20 } });
-    server = Object.assign(await startServe(dir.path, server.opts, sim.env), { opts: server.opts });
+    await json(st.sim.url + "/_sim/changes", { method: "POST", body: { count: 20 } });
+    st.server = await startServe(st.dir.path, st.opts, st.env);
     await page.waitForSelector('#state[data-state="live"]', { timeout: 15000 * SLOW });
-    await json(sim.url + "/_sim/changes", { method: "POST", body: { count: 20 } });
+    await json(st.sim.url + "/_sim/changes", { method: "POST", body: { count: 20 } });
 
     // The page converges on the store: the same ids, each once, the same statuses.
     await eventually(async () => {
-      const stored = await storeRecords(server.url, "laptops");
+      const stored = await storeRecords(st.server.url, "laptops");
       const rows = await page.$$eval("table.records tbody tr[data-id]", (trs) =>
         trs.map((tr) => [tr.dataset.id, tr.querySelector('td[data-field="status"]').textContent]));
       if (rows.length !== stored.size) return false;
@@ -182,25 +171,16 @@ describe("refresh and restart against freshet serve", () => {
 
 describe("with tokens", () => {
   const SECRET = "hennepin-dashboard-token-5f1c";
-  let dir, port, sim, server, b;
+  let st;
   before(async () => {
-    dir = tempDir("freshet-browser-auth-");
-    port = await freePort();
-    sim = await startKnackSim(`http://127.0.0.1:${port}/api/webhooks/hti`, WEBHOOK_SECRET);
     const tokens = `[[tokens]]\nname = "hennepin"\nsecret_env = "TOKEN_HENNEPIN"\nscopes = ["read", "refresh"]\ntenants = ["hennepin"]\n`;
-    server = await startServe(dir.path, { port, dataDir: dir.path, simUrl: sim.url, tokens }, { ...sim.env, TOKEN_HENNEPIN: SECRET });
-    b = await openBrowser();
+    st = await startStack("freshet-browser-auth-", { tokens, env: { TOKEN_HENNEPIN: SECRET } });
   });
-  after(async () => {
-    await b?.browser.close();
-    if (server) await server.stop();
-    if (sim) await sim.stop();
-    dir?.remove();
-  });
+  after(async () => st && (await st.stop()));
 
   test("asks for a token, keeps it for the tab, stays in its tenant, never logs it", async () => {
-    const { page } = b;
-    await page.goto(server.url + "/");
+    const { page } = st.browser;
+    await page.goto(st.server.url + "/");
     await page.waitForSelector("#token-dialog[open]", { timeout: 10000 * SLOW });
     await page.fill("#token", "not-a-token");
     await page.click('#token-form button[type="submit"]');
@@ -218,8 +198,8 @@ describe("with tokens", () => {
     await page.waitForSelector('#state[data-state="live"]', { timeout: 10000 * SLOW });
     assert.equal(await page.$eval("#token-dialog", (d) => d.open), false);
     // The operations page says plainly that it needs the admin scope.
-    await page.goto(server.url + "/#/ops");
+    await page.goto(st.server.url + "/#/ops");
     await page.waitForFunction(() => /admin scope/.test(document.getElementById("page").textContent), null, { timeout: 10000 * SLOW });
-    assert.ok(!server.stderr().includes(SECRET), "the token is not in the server's log");
+    assert.ok(!st.server.stderr().includes(SECRET), "the token is not in the server's log");
   });
 });

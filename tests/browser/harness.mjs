@@ -145,6 +145,32 @@ export async function startServe(dir, opts, env) {
   throw new Error("freshet serve did not become ready: " + err.slice(-2000));
 }
 
+// A Knack simulator (hti) announcing its changes to a `freshet serve` that
+// reads it, and a browser: {dir, sim, opts, env, server, browser, stop()}.
+// `server.restart` keeps the data dir and port.
+export async function startStack(prefix, { simArgs = [], server = "", tokens = "", env = {} } = {}) {
+  const dir = tempDir(prefix);
+  const port = await freePort();
+  const sim = await startKnackSim(`http://127.0.0.1:${port}/api/webhooks/hti`, WEBHOOK_SECRET, simArgs);
+  const stack = { dir, sim, opts: { port, dataDir: dir.path, simUrl: sim.url, server, tokens }, env: { ...sim.env, ...env } };
+  try {
+    stack.server = await startServe(dir.path, stack.opts, stack.env);
+    stack.browser = await openBrowser();
+  } catch (e) {
+    await stack.server?.stop();
+    await sim.stop();
+    dir.remove();
+    throw e;
+  }
+  stack.stop = async () => {
+    await stack.browser.browser.close();
+    await stack.server.stop();
+    await sim.stop();
+    dir.remove();
+  };
+  return stack;
+}
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export async function json(url, { method = "GET", body } = {}) {

@@ -8,8 +8,8 @@ export function renderOverview(container, model) {
   for (const o of model.objects) {
     const tenants = o.tenants.filter((t) => t.tenant !== null);
     const shown = model.tenant ? tenants.filter((t) => t.tenant === model.tenant) : tenants;
-    const count = shown.reduce((n, t) => n + t.records, 0) + (model.tenant ? 0 : o.records - tenants.reduce((n, t) => n + t.records, 0));
-    const lastSync = newest(shown.map((t) => t.last_sync_at).concat(model.tenant ? [] : [o.last_sync_at]));
+    const count = model.tenant ? shown.reduce((n, t) => n + t.records, 0) : o.records;
+    const lastSync = model.tenant ? newest(shown.map((t) => t.last_sync_at)) : o.last_sync_at;
     const stale = model.tenant ? shown.some((t) => t.stale) : o.stale;
     cards.append(el("article", { className: "card", dataset: { object: o.name } },
       el("h2", {}, el("a", { href: `#/objects/${encodeURIComponent(o.name)}` }, o.name)),

@@ -45,8 +45,13 @@ export class ObjectTable {
     this.container.replaceChildren(
       el("div", { className: "table-tools" }, el("label", { className: "search" }, "Search ", search), this.countEl),
       el("div", { className: "scroll" }, table));
+    this.rows.clear();
     const frag = document.createDocumentFragment();
-    for (const r of this.records.values()) frag.append(this.makeRow(r));
+    for (const r of this.records.values()) {
+      const tr = this.makeRow(r);
+      this.rows.set(r.id, tr);
+      frag.append(tr);
+    }
     this.body.append(frag);
     this.applyFilter();
   }
@@ -77,7 +82,7 @@ export class ObjectTable {
 
   applyFilter() {
     let shown = 0;
-    for (const [id, tr] of this.rows.size ? this.rows : this.indexRows()) {
+    for (const [id, tr] of this.rows) {
       const visible = this.matches(this.records.get(id) || {});
       tr.hidden = !visible;
       if (visible) shown++;
@@ -85,11 +90,6 @@ export class ObjectTable {
     this.countEl.textContent = this.query
       ? `${formatNumber(shown)} of ${formatNumber(this.records.size)} records`
       : `${formatNumber(this.records.size)} records`;
-  }
-
-  indexRows() {
-    for (const tr of this.body.children) this.rows.set(tr.dataset.id, tr);
-    return this.rows;
   }
 
   reorder() {
@@ -118,7 +118,6 @@ export class ObjectTable {
         if (k !== "id" && !this.columns.includes(k)) {
           // A field seen for the first time: rebuild the table once.
           this.columns = this.columnsOf(this.records);
-          this.rows.clear();
           this.render();
           return;
         }
