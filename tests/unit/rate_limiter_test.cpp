@@ -129,8 +129,13 @@ TEST(RateLimiter, AnIdleCredentialSendsTwoAtOnceThenPaces) {
   using ms = std::chrono::milliseconds;
   auto gap = [&](int a, int b) { return std::chrono::duration_cast<ms>(starts[b] - starts[a]).count(); };
   EXPECT_EQ(waited_by_two.count(), 0);  // the first two were granted at once
-  EXPECT_GE(gap(1, 2), 209);            // then one every 1.05 s / 5
-  EXPECT_GE(gap(2, 3), 209);
+  // Then one every 1.05 s / 5 = 210 ms. The pace is kept on the schedule
+  // (GCRA): a start resumed a few ms late (a loaded machine: CI's full suite
+  // measured 205) does not push the next slot back, so the gap between two
+  // resumptions can be short by that much. The window below is checked on
+  // actual starts and holds exactly.
+  EXPECT_GE(gap(1, 2), 195);
+  EXPECT_GE(gap(2, 3), 195);
   EXPECT_GE(gap(0, 5), 1049);           // and at most five in any 1.05 s
   EXPECT_GE(gap(1, 6), 1049);
 }
