@@ -122,7 +122,7 @@ server_config parse_server(const reader& r, const toml::table& t) {
   r.only_keys(t, "[server]",
               {"listen", "data_dir", "auth", "keepalive_seconds", "threads", "max_header_bytes",
                "max_body_bytes", "read_timeout_seconds", "idle_timeout_seconds", "max_connections",
-               "send_buffer_bytes", "retain_events", "retain_hours", "max_batch_events",
+               "send_buffer_bytes", "slow_client_seconds", "retain_events", "retain_hours", "max_batch_events",
                "stale_after_seconds", "refresh_cooldown_seconds", "refresh_timeout_seconds"});
   server_config s;
   s.listen = r.str(t, "listen", s.listen);
@@ -141,6 +141,7 @@ server_config parse_server(const reader& r, const toml::table& t) {
   s.idle_timeout_seconds = r.integer(t, "idle_timeout_seconds", s.idle_timeout_seconds, 1, 86400);
   s.max_connections = r.integer(t, "max_connections", s.max_connections, 1, 1'000'000);
   s.send_buffer_bytes = r.integer(t, "send_buffer_bytes", s.send_buffer_bytes, 4096, std::int64_t{1} << 30);
+  s.slow_client_seconds = r.integer(t, "slow_client_seconds", s.slow_client_seconds, 1, 86400);
   s.retain_events = r.integer(t, "retain_events", s.retain_events, 1, std::int64_t{1} << 40);
   s.retain_hours = r.integer(t, "retain_hours", s.retain_hours, 1, 24 * 3650);
   s.max_batch_events = r.integer(t, "max_batch_events", s.max_batch_events, 1, 1'000'000);

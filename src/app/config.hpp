@@ -31,6 +31,11 @@ struct server_config {
   // this far behind is disconnected (it resumes with Last-Event-ID) so that it
   // can neither delay others nor grow memory without bound.
   std::uint64_t send_buffer_bytes = 256 * 1024;
+  // A stream behind the live edge (reading a burst that did not fit its send
+  // buffer back from the log) for longer than this is cut as a slow client.
+  // Checked at each keep-alive tick, so the cut comes up to
+  // keepalive_seconds later.
+  int slow_client_seconds = 30;
 
   // Retention of the event log: by count and by age; whichever removes more.
   std::uint64_t retain_events = 1'000'000;

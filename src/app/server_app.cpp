@@ -84,7 +84,7 @@ int run_server(const config& cfg, const run_options& opts) {
   asio::io_context& main_ioc = *workers.front();
   asio::thread_pool blocking(2);  // log reads for resume: disk I/O stays off the workers
 
-  hub::hub subscribers(worker_executors, log.last_id());
+  hub::hub subscribers(worker_executors, log.last_id(), std::chrono::seconds(sc.slow_client_seconds));
   // Goals recompute on the blocking pool after commits to their objects.
   std::unique_ptr<rules::goal_tracker> goals;
   if (!cfg.goals.empty()) goals = std::make_unique<rules::goal_tracker>(cfg, log, blocking.get_executor());

@@ -9,7 +9,9 @@ namespace freshet::hub {
 
 namespace asio = boost::asio;
 
-hub::hub(std::vector<asio::any_io_executor> workers, std::uint64_t last_committed) {
+hub::hub(std::vector<asio::any_io_executor> workers, std::uint64_t last_committed,
+         std::chrono::steady_clock::duration behind_limit)
+    : behind_limit_(behind_limit) {
   for (auto& ex : workers) {
     auto s = std::make_unique<shard>();
     s->executor = ex;
@@ -38,6 +40,7 @@ std::uint64_t hub::attach(const std::shared_ptr<stream_queue>& q) {
     q->close(close_reason::shutdown);
     return s.last_delivered;
   }
+  q->start_after(s.last_delivered);
   s.queues.push_back(q);
   std::lock_guard lk(s.stats_mu);
   ++s.topics[q->filter().label()];
@@ -61,18 +64,18 @@ void hub::publish(const std::vector<core::event_ptr>& batch) {
   if (batch.empty()) return;
   published_.fetch_add(batch.size(), std::memory_order_relaxed);
   auto shared = std::make_shared<const std::vector<core::event_ptr>>(batch);
-  on_every_shard([this, shared](shard& s) {
-    std::uint64_t dropped = 0;
-    for (const auto& q : s.queues)
-      if (!q->push(*shared)) ++dropped;
+  on_every_shard([shared](shard& s) {
+    for (const auto& q : s.queues) q->push(*shared);
     s.last_delivered = shared->back()->id;
-    if (dropped) drops_.fetch_add(dropped, std::memory_order_relaxed);
   });
 }
 
 void hub::keepalive_tick() {
-  on_every_shard([](shard& s) {
-    for (const auto& q : s.queues) q->keepalive();
+  on_every_shard([this](shard& s) {
+    const auto now = std::chrono::steady_clock::now();
+    std::uint64_t dropped = 0;
+    for (const auto& q : s.queues) dropped += q->tick(now, behind_limit_);
+    if (dropped) drops_.fetch_add(dropped, std::memory_order_relaxed);
   });
 }
 

@@ -21,6 +21,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,20 +35,24 @@ struct hub_stats {
   std::map<std::string, std::size_t> topics;   // filter label -> connections
   std::uint64_t published = 0;                 // events handed to the hub
   std::uint64_t deliveries = 0;                // events written to a connection
-  std::uint64_t drops = 0;                     // connections cut for falling behind
+  std::uint64_t drops = 0;                     // connections cut for staying behind
 };
 
 class hub {
  public:
   // One shard per worker executor. `last_committed`: the log's newest id when
   // the hub starts, so a resume before the first new event replays up to it.
-  hub(std::vector<boost::asio::any_io_executor> workers, std::uint64_t last_committed);
+  // `behind_limit`: how long a connection may stay behind the live edge
+  // (reading dropped events back from the log) before a tick cuts it.
+  hub(std::vector<boost::asio::any_io_executor> workers, std::uint64_t last_committed,
+      std::chrono::steady_clock::duration behind_limit = std::chrono::seconds(30));
 
   std::uint64_t attach(const std::shared_ptr<stream_queue>& q);
   void detach(const std::shared_ptr<stream_queue>& q);
   void publish(const std::vector<core::event_ptr>& batch);
   // Once per keepalive interval: pings every SSE stream that sent nothing since
-  // the last tick (one timer for all connections instead of one each).
+  // the last tick, and cuts every stream behind for longer than the limit (one
+  // timer for all connections instead of one each).
   void keepalive_tick();
   // Ends every stream (shutdown); later attaches are closed at once.
   void close_all();
@@ -73,6 +78,7 @@ class hub {
   void on_every_shard(F f);
 
   std::vector<std::unique_ptr<shard>> shards_;
+  const std::chrono::steady_clock::duration behind_limit_;
   std::atomic<std::uint64_t> published_{0}, deliveries_{0}, drops_{0};
 };
 

@@ -32,20 +32,22 @@ inline core::event_ptr make_reset_event() {
   return ev;
 }
 
-// Replays (after, live_from] from the log, in chunks read off the event loop.
-// Its own coroutine, so that its frame is freed before the stream idles.
-// Returns false when the connection is gone.
+// Replays (after, live_from] from the log, in chunks read off the event loop:
+// a resume at connect, or a gap the queue dropped (a burst larger than the
+// send buffer). Its own coroutine, so that its frame is freed before the
+// stream idles. Returns false when the connection is gone.
 template <class Writer>
 boost::asio::awaitable<bool> replay(stream_context& ctx, const std::shared_ptr<stream_queue>& q,
-                                    const subscription& sub, std::uint64_t live_from, Writer& out) {
+                                    std::uint64_t after, bool bad_resume_id, std::uint64_t live_from,
+                                    Writer& out) {
   namespace asio = boost::asio;
-  std::uint64_t cursor = sub.after.value_or(0);
+  std::uint64_t cursor = after;
   const std::uint64_t first = ctx.log.first_id();
   // A resume point the log cannot continue from: ahead of it (another
   // deployment, a wiped data dir), behind what retention kept, or unreadable.
   const bool ahead = cursor > live_from;
   const bool pruned = cursor < live_from && first > cursor + 1;
-  if (sub.bad_resume_id || ahead || pruned) {
+  if (bad_resume_id || ahead || pruned) {
     static const std::vector<core::event_ptr> reset{make_reset_event()};
     auto [ec] = co_await out.async_write_batch(reset, asio::as_tuple(asio::use_awaitable));
     if (ec) co_return false;
@@ -81,13 +83,18 @@ boost::asio::awaitable<void> pump(stream_context& ctx, const std::shared_ptr<str
     ~detach_guard() { h.detach(q); }
   } guard{ctx.subscribers, q};
 
-  if ((sub.after || sub.bad_resume_id) && !co_await replay(ctx, q, sub, live_from, out)) co_return;
+  if ((sub.after || sub.bad_resume_id) &&
+      !co_await replay(ctx, q, sub.after.value_or(0), sub.bad_resume_id, live_from, out))
+    co_return;
 
   std::vector<core::event_ptr> batch;
   for (;;) {
     co_await q->async_wait(asio::use_awaitable);
     if (q->closed() != close_reason::none) co_return;
-    q->take(batch);
+    if (const auto gap = q->take(batch)) {
+      if (!co_await replay(ctx, q, gap->after, false, gap->upto, out)) co_return;
+      continue;
+    }
     if (batch.empty()) continue;
     std::size_t bytes = 0;
     std::size_t events = 0;

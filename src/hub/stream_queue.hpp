@@ -1,8 +1,18 @@
 // The bounded queue in front of one stream connection. It counts the bytes
-// queued plus the bytes being written; a push that would pass the limit
-// closes the queue instead: the connection is dropped and the client resumes
-// with Last-Event-ID. So a slow client costs at most `max_bytes` of shared
-// references and never delays the hub or any other subscriber.
+// queued plus the bytes being written. A push that would pass the limit does
+// not grow the queue: the queued events and the new ones are dropped and
+// remembered as a gap, an id range (after, upto] that the session then reads
+// back from the log, where every delivered event already is. So a burst
+// larger than the buffer (a full sync: thousands of changes in one commit)
+// reaches a client that keeps reading, complete and in order, and a slow
+// client costs at most `max_bytes` of shared references and never delays the
+// hub or any other subscriber.
+//
+// Falling behind is measured in time, not bytes: a connection that has been
+// behind the live edge (a gap pending or being read back) for longer than the
+// hub's limit is cut at a tick (counted as a slow-client drop), and its client
+// resumes with Last-Event-ID. That also ends a stream whose peer stopped
+// reading altogether: its write never completes, so it never catches up.
 //
 // Waking is one post per idle-to-busy turn: a waiting session parks its
 // completion handler here and the first push posts it; bursts that arrive
@@ -22,8 +32,10 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
+#include <chrono>
 #include <functional>
 #include <new>
+#include <optional>
 #include <utility>
 #include <memory>
 #include <vector>
@@ -31,7 +43,15 @@
 namespace freshet::hub {
 
 enum class transport { sse, ws };
-enum class close_reason { none, overflow, client_gone, shutdown };
+enum class close_reason { none, too_slow, client_gone, shutdown };
+
+// Events the session reads back from the log: ids in (after, upto] that match
+// its filter.
+struct event_gap {
+  std::uint64_t after = 0;
+  std::uint64_t upto = 0;
+  bool operator==(const event_gap&) const = default;
+};
 
 class stream_queue : public std::enable_shared_from_this<stream_queue> {
  public:
@@ -42,20 +62,26 @@ class stream_queue : public std::enable_shared_from_this<stream_queue> {
   transport kind() const { return kind_; }
   const boost::asio::any_io_executor& executor() const { return executor_; }
 
-  // Appends the events of `batch` that match the filter. Returns false when
-  // this push overflowed the queue (and so closed it).
-  bool push(const std::vector<core::event_ptr>& batch);
+  // The id of the last event the session has (replayed or live) when it
+  // attaches: a gap that opens before it takes anything starts there.
+  void start_after(std::uint64_t id) { last_taken_ = id; }
+  // Appends the events of `batch` (in id order) that match the filter; past
+  // the byte limit, turns what is queued and the batch into a gap instead.
+  void push(const std::vector<core::event_ptr>& batch);
   // Queues one frame for this connection alone (a WebSocket error reply, an
   // SSE keep-alive), so that every write still goes through the one writer.
   void push_private(core::event_ptr frame);
   // Hub ticker: an SSE connection that wrote nothing since the last tick gets
-  // a ": ping" comment, so proxies and clients see the stream is alive.
-  void keepalive();
+  // a ": ping" comment, so proxies and clients see the stream is alive. One
+  // that has been behind for longer than `behind_limit` is closed (too_slow);
+  // returns true then.
+  bool tick(std::chrono::steady_clock::time_point now, std::chrono::steady_clock::duration behind_limit);
+  bool behind() const { return behind_since_.has_value(); }
   // Ends the stream. The first reason given is kept.
   void close(close_reason why);
 
-  // Completes when events are queued or the queue is closed (at once if
-  // either is already so).
+  // Completes when events or a gap are queued or the queue is closed (at once
+  // if any is already so).
   template <class CompletionToken>
   auto async_wait(CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void()>(
@@ -65,7 +91,7 @@ class stream_queue : public std::enable_shared_from_this<stream_queue> {
           // In place, not on the heap: with thousands of connections parked at
           // once, a heap block per turn is what malloc would spend its time on.
           parked* p = new (parked_storage_) impl(std::move(handler));
-          if (!queued_.empty() || closed_ != close_reason::none) {
+          if (!queued_.empty() || gap_ || closed_ != close_reason::none) {
             p->resume();
             p->~parked();
           } else {
@@ -74,9 +100,12 @@ class stream_queue : public std::enable_shared_from_this<stream_queue> {
         },
         token);
   }
-  // Takes everything queued into `into` (cleared first; both vectors keep
-  // their capacity). The bytes stay counted until written() says so.
-  void take(std::vector<core::event_ptr>& into);
+  // A pending gap comes first: it is returned (and `into` left empty), and the
+  // session reads it from the log before it takes again. Otherwise takes
+  // everything queued into `into` (cleared first; both vectors keep their
+  // capacity), which also means the connection has caught up. The bytes
+  // stay counted until written() says so.
+  std::optional<event_gap> take(std::vector<core::event_ptr>& into);
   std::vector<core::event_ptr> take() {
     std::vector<core::event_ptr> out;
     take(out);
@@ -129,6 +158,9 @@ class stream_queue : public std::enable_shared_from_this<stream_queue> {
 
   std::vector<core::event_ptr> queued_;
   std::size_t bytes_ = 0;
+  std::uint64_t last_taken_ = 0;      // the newest id the session has taken
+  std::optional<event_gap> gap_;      // dropped events, to be read from the log
+  std::optional<std::chrono::steady_clock::time_point> behind_since_;
   bool wrote_since_tick_ = false;
   static constexpr std::size_t kParkedSize = 160;
   alignas(std::max_align_t) unsigned char parked_storage_[kParkedSize];

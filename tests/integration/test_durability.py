@@ -142,8 +142,29 @@ class ShutdownTest(unittest.TestCase):
 
 
 class SlowClientTest(unittest.TestCase):
+    def test_a_burst_larger_than_the_send_buffer_reaches_a_reader_complete(self):
+        # Every event is larger than the whole buffer: each one is dropped from
+        # the queue and read back from the log, in order, and nobody is cut.
+        srv = Server(CONFIG, env=ENV, server_keys={"send_buffer_bytes": 4096}).start()
+        try:
+            sse = SSEClient(srv.port, headers=AUTH)
+            self.assertEqual(sse.read_head(), 200)
+            srv.wait_for(lambda: srv.stats("admin-secret")["connections"]["sse"] == 1, what="subscriber")
+            big = "x" * 16000
+            sent = [int(srv.broadcast({"n": i, "pad": big}, token="admin-secret")) for i in range(40)]
+            got = [int(sse.next_frame()["id"]) for _ in sent]
+            self.assertEqual(got, sent)
+            self.assertEqual(srv.stats("admin-secret")["events"]["slow_client_drops"], 0)
+            self.assertEqual(srv.stats("admin-secret")["connections"]["sse"], 1)
+            sse.close()
+        finally:
+            srv.cleanup()
+
     def test_slow_reader_is_cut_off_while_a_fast_one_keeps_receiving(self):
-        srv = Server(CONFIG, env=ENV, server_keys={"send_buffer_bytes": 65536}).start()
+        # A reader that stops reading stays behind: it is cut once it has been
+        # behind for slow_client_seconds (checked at each keep-alive tick).
+        srv = Server(CONFIG, env=ENV, server_keys={"send_buffer_bytes": 65536, "slow_client_seconds": 1,
+                                                   "keepalive_seconds": 1}).start()
         try:
             slow = SSEClient(srv.port, headers=AUTH, rcvbuf=4096)
             self.assertEqual(slow.read_head(), 200)  # then it never reads again
@@ -153,9 +174,11 @@ class SlowClientTest(unittest.TestCase):
             big = "x" * 16000
             got = []
             n = 0
+            deadline = time.time() + 60
             # Enough bytes to fill the kernel's buffers on both ends and then the
-            # server's own limit; bounded by count.
-            while srv.stats("admin-secret")["events"]["slow_client_drops"] == 0 and n < 2000:
+            # server's own limit, and then time for ticks; bounded by count and clock.
+            while srv.stats("admin-secret")["events"]["slow_client_drops"] == 0 and n < 5000 \
+                    and time.time() < deadline:
                 ids = [srv.broadcast({"n": n + i, "pad": big}, token="admin-secret") for i in range(20)]
                 n += 20
                 got += [fast.next_frame()["id"] for _ in ids]

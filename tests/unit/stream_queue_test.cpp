@@ -28,38 +28,106 @@ core::event_ptr ev(std::uint64_t id, std::string tenant, std::size_t payload = 1
 TEST(StreamQueue, KeepsOnlyMatchingEventsInOrder) {
   asio::io_context ioc;
   auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{{}, {"a"}}, 1000);
-  EXPECT_TRUE(q->push({ev(1, "a"), ev(2, "b"), ev(3, "a")}));
+  q->push({ev(1, "a"), ev(2, "b"), ev(3, "a")});
   auto got = q->take();
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0]->id, 1u);
   EXPECT_EQ(got[1]->id, 3u);
 }
 
-TEST(StreamQueue, OverflowClosesAndDropsTheBacklog) {
+TEST(StreamQueue, PastTheLimitTheBacklogBecomesAGapReadFromTheLog) {
+  asio::io_context ioc;
+  auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 100);
+  q->start_after(7);
+  q->push({ev(8, "a", 60)});
+  q->push({ev(9, "a", 60), ev(10, "a", 1)});  // 121 bytes > 100
+  EXPECT_EQ(q->closed(), close_reason::none);
+  EXPECT_TRUE(q->behind());
+  std::vector<core::event_ptr> got;
+  EXPECT_EQ(q->take(got), (event_gap{7, 10}));
+  EXPECT_TRUE(got.empty());
+  q->push({ev(11, "a", 1)});  // after the gap: queued again, in order
+  EXPECT_EQ(q->take(got), std::nullopt);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]->id, 11u);
+  EXPECT_FALSE(q->behind());  // caught up
+}
+
+TEST(StreamQueue, AGapStartsAfterTheLastEventTakenAndGrowsUntilTaken) {
+  asio::io_context ioc;
+  auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{{}, {"a"}}, 100);
+  q->push({ev(1, "a", 60)});
+  auto in_flight = q->take();  // being written: its bytes still count
+  q->push({ev(2, "a", 60)});   // 60 in flight + 60
+  q->push({ev(3, "b", 60), ev(4, "a", 60)});
+  std::vector<core::event_ptr> got;
+  EXPECT_EQ(q->take(got), (event_gap{1, 4}));
+  q->written(60);
+  q->push({ev(5, "a", 60)});
+  q->push({ev(6, "a", 60)});  // a second gap, after the first one's end
+  EXPECT_EQ(q->take(got), (event_gap{4, 6}));
+}
+
+TEST(StreamQueue, PrivateFramesSurviveAGap) {
+  asio::io_context ioc;
+  auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::sse, core::topic_filter{}, 100);
+  auto err = std::make_shared<core::event>();
+  err->sse_frame = "x";
+  q->push_private(err);
+  q->push({ev(1, "a", 200)});
+  std::vector<core::event_ptr> got;
+  EXPECT_EQ(q->take(got), (event_gap{0, 1}));
+  EXPECT_EQ(q->take(got), std::nullopt);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], err);
+}
+
+TEST(StreamQueue, BehindForLongerThanTheLimitIsCutAtATick) {
   asio::io_context ioc;
   auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 100);
   close_reason seen = close_reason::none;
   q->on_close([&](close_reason r) { seen = r; });
-  EXPECT_TRUE(q->push({ev(1, "a", 60)}));
-  EXPECT_FALSE(q->push({ev(2, "a", 60)}));  // 120 bytes > 100
-  EXPECT_EQ(q->closed(), close_reason::overflow);
-  EXPECT_TRUE(q->take().empty());
-  EXPECT_TRUE(q->push({ev(3, "a", 1)}));  // closed: ignored, not a second drop
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto limit = std::chrono::seconds(30);
+  q->push({ev(1, "a", 200)});
+  EXPECT_FALSE(q->tick(t0 + std::chrono::seconds(10), limit));
+  EXPECT_EQ(q->closed(), close_reason::none);
+  EXPECT_TRUE(q->tick(t0 + std::chrono::seconds(31), limit));
+  EXPECT_EQ(q->closed(), close_reason::too_slow);
+  std::vector<core::event_ptr> got;
+  EXPECT_EQ(q->take(got), std::nullopt);  // nothing left to read once closed
+  EXPECT_FALSE(q->tick(t0 + std::chrono::seconds(60), limit));  // counted once
   ioc.run();
-  EXPECT_EQ(seen, close_reason::overflow);
+  EXPECT_EQ(seen, close_reason::too_slow);
+}
+
+TEST(StreamQueue, CatchingUpStopsTheClock) {
+  asio::io_context ioc;
+  auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 100);
+  const auto t0 = std::chrono::steady_clock::now();
+  q->push({ev(1, "a", 200)});
+  std::vector<core::event_ptr> got;
+  ASSERT_TRUE(q->take(got));  // the gap, read back from the log
+  q->push({ev(2, "a", 1)});
+  EXPECT_EQ(q->take(got), std::nullopt);  // live again
+  EXPECT_FALSE(q->tick(t0 + std::chrono::hours(1), std::chrono::seconds(30)));
+  EXPECT_EQ(q->closed(), close_reason::none);
 }
 
 TEST(StreamQueue, BytesBeingWrittenStillCountUntilWritten) {
   asio::io_context ioc;
   auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 100);
-  EXPECT_TRUE(q->push({ev(1, "a", 60)}));
+  q->push({ev(1, "a", 60)});
   auto in_flight = q->take();
-  EXPECT_FALSE(q->push({ev(2, "a", 60)}));  // 60 in flight + 60 queued
+  q->push({ev(2, "a", 60)});  // 60 in flight + 60 queued
+  EXPECT_TRUE(q->behind());
   auto q2 = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 100);
-  EXPECT_TRUE(q2->push({ev(1, "a", 60)}));
+  q2->push({ev(1, "a", 60)});
   q2->take();
   q2->written(60);
-  EXPECT_TRUE(q2->push({ev(2, "a", 60)}));
+  q2->push({ev(2, "a", 60)});
+  EXPECT_FALSE(q2->behind());
+  EXPECT_EQ(q2->take().size(), 1u);
 }
 
 TEST(StreamQueue, WaitWakesOnPushAndDrainsBurstsTogether) {
@@ -109,12 +177,13 @@ TEST(StreamQueue, CloseWakesTheWaiterAndRunsOnClose) {
   EXPECT_EQ(seen, close_reason::shutdown);
 }
 
-TEST(StreamQueue, KeepaliveOnlyPingsIdleSseStreams) {
+TEST(StreamQueue, TickOnlyPingsIdleSseStreams) {
   asio::io_context ioc;
   auto sse = std::make_shared<stream_queue>(ioc.get_executor(), transport::sse, core::topic_filter{}, 1000);
   auto ws = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 1000);
-  sse->keepalive();
-  ws->keepalive();
+  const auto now = std::chrono::steady_clock::now();
+  sse->tick(now, std::chrono::seconds(30));
+  ws->tick(now, std::chrono::seconds(30));
   auto pings = sse->take();
   ASSERT_EQ(pings.size(), 1u);
   EXPECT_EQ(pings[0]->sse_frame, ": ping\n\n");
@@ -122,7 +191,7 @@ TEST(StreamQueue, KeepaliveOnlyPingsIdleSseStreams) {
   EXPECT_TRUE(ws->take().empty());  // Beast pings WebSocket peers itself
   sse->push({ev(1, "a")});
   sse->take();
-  sse->keepalive();  // it wrote since the last tick: no ping
+  sse->tick(now, std::chrono::seconds(30));  // it wrote since the last tick: no ping
   EXPECT_TRUE(sse->take().empty());
 }
 
@@ -179,7 +248,7 @@ TEST(Hub, StartsFromTheLogsLastIdSoResumeAfterRestartReplays) {
 
 TEST(Hub, SlowSubscriberIsDroppedWithoutTouchingOthers) {
   asio::io_context ioc;
-  hub h({ioc.get_executor()}, 0);
+  hub h({ioc.get_executor()}, 0, std::chrono::seconds(0));  // cut at the first tick behind
   auto slow = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 50);
   auto fast = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{}, 1 << 20);
   h.attach(slow);
@@ -189,7 +258,11 @@ TEST(Hub, SlowSubscriberIsDroppedWithoutTouchingOthers) {
     drain(ioc);
     fast->take();  // the fast one keeps up; the slow one never drains
   }
-  EXPECT_EQ(slow->closed(), close_reason::overflow);
+  EXPECT_EQ(slow->closed(), close_reason::none);  // behind, reading from the log
+  EXPECT_TRUE(slow->behind());
+  h.keepalive_tick();
+  drain(ioc);
+  EXPECT_EQ(slow->closed(), close_reason::too_slow);
   EXPECT_EQ(fast->closed(), close_reason::none);
   EXPECT_EQ(h.stats().drops, 1u);
 }
