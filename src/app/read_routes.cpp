@@ -104,10 +104,23 @@ asio::awaitable<http::response> api::objects(const principal& who, unsigned vers
                                    {"source", g.source}, {"object", g.object},
                                    {"target", rules::goal_number(g.target)},
                                    {"value", g.value ? rules::goal_number(*g.value) : json::value(nullptr)}});
+  // What the caller may do, so that a client can start where it is allowed
+  // (a tenant-scoped token on its tenant) even before any record is stored.
+  json::array scopes;
+  for (auto [s, name] : {std::pair{scope_read, "read"}, {scope_refresh, "refresh"}, {scope_admin, "admin"}})
+    if (who.has(s)) scopes.push_back(json::string(name));
+  json::value tenants_allowed = nullptr;
+  if (!who.unscoped()) {
+    json::array t;
+    for (const auto& name : who.tenants) t.push_back(json::string(name));
+    tenants_allowed = std::move(t);
+  }
   co_return json_response(status::ok,
                           json::object{{"objects", std::move(list)},
                                        {"goals", std::move(goals)},
-                                       {"stale_after_seconds", cfg_.server.stale_after_seconds}},
+                                       {"stale_after_seconds", cfg_.server.stale_after_seconds},
+                                       {"access", json::object{{"scopes", std::move(scopes)},
+                                                               {"tenants", std::move(tenants_allowed)}}}},
                           version);
 }
 

@@ -116,7 +116,11 @@ class Refresh(unittest.TestCase):
             if int(ev["id"]) >= last:
                 break
         self.assertEqual(tenants, {self.school})
-        objects = server.request("GET", "/api/objects", token="school-secret")[1]["objects"]
+        listing = server.request("GET", "/api/objects", token="school-secret")[1]
+        # What the token may do, so a client starts on its tenant.
+        self.assertEqual(listing["access"], {"scopes": ["read", "refresh"], "tenants": [self.school]})
+        self.assertEqual(server.request("GET", "/api/objects", token="admin-secret")[1]["access"]["tenants"], None)
+        objects = listing["objects"]
         students = next(o for o in objects if o["name"] == "students")
         self.assertEqual([t["tenant"] for t in students["tenants"]], [self.school])
         self.assertFalse(students["tenants"][0]["stale"])
