@@ -52,10 +52,15 @@ describe("freshet demo in the browser", () => {
 
   test("a change in the simulator appears within a second, a deletion removes its row", async () => {
     const { page, errors } = b;
+    // The page opened during the first sync (above); from here on the test
+    // makes every change.
+    await eventually(async () => (await json(demo.url + "/api/objects")).doc.objects.every((o) => o.last_sync_at),
+                     30000 * SLOW, "the first sync");
     await page.goto(demo.url + "/#/objects/laptops");
     await page.waitForSelector("table.records tbody tr[data-id]", { timeout: 15000 * SLOW });
     const stored = await storeRecords(demo.url, "laptops");
-    assert.equal((await rowIds(page)).length, stored.size);
+    await eventually(async () => (await rowIds(page)).length === stored.size, 5000 * SLOW,
+                     `the table shows the ${stored.size} stored records`);
 
     let sawUpdate = false, sawDelete = false, sawCreate = false;
     for (let i = 0; i < 300 && !(sawUpdate && sawDelete && sawCreate); i++) {

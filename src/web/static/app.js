@@ -63,6 +63,7 @@ async function loadObjects() {
   const { doc } = await call("/api/objects");
   model.objects = doc.objects;
   model.staleAfter = doc.stale_after_seconds;
+  model.access = doc.access || { scopes: [], tenants: null };
   for (const g of doc.goals || []) {
     const mine = model.goals.get(g.name);
     // A metric event may have overtaken this read: keep the newer figure.
@@ -132,13 +133,17 @@ async function reloadAll() {
 
 function fillTenants() {
   const select = $("tenant");
-  const names = new Set();
-  for (const o of model.objects) for (const t of o.tenants) if (t.tenant !== null) names.add(t.tenant);
+  // A tenant-scoped token lists its tenants (known before any is synced) and
+  // may not watch all of them at once.
+  const scoped = model.access?.tenants;
+  const names = new Set(scoped || []);
+  if (!scoped) for (const o of model.objects) for (const t of o.tenants) if (t.tenant !== null) names.add(t.tenant);
   const want = ["", ...[...names].sort()];
   const have = [...select.options].map((o) => o.value);
   if (want.join("\n") !== have.join("\n")) {
     select.replaceChildren(...want.map((t) => el("option", { value: t }, t || "All tenants")));
   }
+  select.options[0].disabled = Boolean(scoped);
   select.value = model.tenant;
   $("refresh").disabled = !model.tenant;
   $("refresh").title = model.tenant ? `Re-read ${model.tenant} from the upstream now` : "Choose a tenant to refresh it";
@@ -194,7 +199,12 @@ async function showTable(object) {
     page.replaceChildren(el("p", { className: "error", role: "alert" }, `No object is called ${object}.`));
     return;
   }
-  page.replaceChildren(el("h2", { className: "section" }, object), el("div", { id: "table" }, el("p", { className: "muted" }, "Loading records…")));
+  // A reload (a reset, a stream that could not resume) keeps the rows on
+  // screen until the new snapshot replaces them: no flash of an empty table.
+  const reloading = view?.table && $("table");
+  if (!reloading) {
+    page.replaceChildren(el("h2", { className: "section" }, object), el("div", { id: "table" }, el("p", { className: "muted" }, "Loading records…")));
+  }
   if (reloadOnLive) return;  // the snapshot is read once the stream is open (reloadAll)
   const map = records.get(object) || (await loadRecords(object));
   if (view?.kind !== "table" || view.object !== object) return;  // navigated away meanwhile
@@ -254,17 +264,14 @@ async function boot() {
     showState("offline", e.message);
     return;
   }
-  // A token that may not watch every tenant starts on its first; so does a
-  // deployment (or token) with a single tenant, which makes Refresh ready.
-  if (!model.tenant) {
-    const probe = await fetch("/api/events?probe=1", { method: "HEAD", headers: token() ? { Authorization: "Bearer " + token() } : {} }).catch(() => null);
-    const forbidden = probe && probe.status === 403;
-    const tenants = [...$("tenant").options].slice(1).map((o) => o.value);
-    if (forbidden || tenants.length === 1) {
-      model.tenant = tenants[0] || "";
-      $("tenant").options[0].disabled = forbidden;
-      fillTenants();
-    }
+  // A token that may not watch every tenant starts on its first (or the one
+  // chosen before in this tab, if it may); so does a deployment with a
+  // single tenant, which makes Refresh ready.
+  const scoped = model.access.tenants;
+  const tenants = [...$("tenant").options].slice(1).map((o) => o.value);
+  if (scoped ? !scoped.includes(model.tenant) : !model.tenant && tenants.length === 1) {
+    model.tenant = tenants[0] || "";
+    fillTenants();
   }
   await route();
   startStream();

@@ -6,6 +6,8 @@ import { cellText, compareKeys, el, formatNumber, sortKey } from "../format.js";
 
 const FLASH_MS = 1600;
 const LEAVE_MS = 400;
+const FRAME_MS = 16;
+const REDRAW_OVER = 300;  // changes in one frame above which the table is redrawn
 
 export class ObjectTable {
   // records: Map(id -> record) of the object (for the chosen tenant).
@@ -15,24 +17,26 @@ export class ObjectTable {
     this.rows = new Map();  // id -> <tr>
     this.sort = { field: null, dir: 1 };
     this.query = "";
-    this.columns = this.columnsOf(records);
+    this.columns = this.columnsOf(records.values());
     this.container = container;
     this.render();
   }
 
+  // Every field of the records given, and of the columns already shown.
   columnsOf(records) {
-    const cols = new Set();
-    let n = 0;
-    for (const r of records.values()) {
-      for (const k of Object.keys(r)) if (k !== "id") cols.add(k);
-      if (++n > 200) break;
-    }
+    const cols = new Set(this.columns || []);
+    for (const r of records) for (const k of Object.keys(r)) if (k !== "id") cols.add(k);
     return [...cols].sort();
   }
 
+  // Draws the whole table; a redraw keeps what the reader set (search text
+  // and focus, sort order).
   render() {
+    const hadFocus = document.activeElement?.id === "search";
     const search = el("input", { type: "search", id: "search", placeholder: "Search these records", autocomplete: "off" });
+    search.value = this.searchText ?? "";
     search.addEventListener("input", () => {
+      this.searchText = search.value;
       this.query = search.value.trim().toLowerCase();
       this.applyFilter();
     });
@@ -54,6 +58,12 @@ export class ObjectTable {
     }
     this.body.append(frag);
     this.applyFilter();
+    if (this.sort.field) {
+      const th = [...this.head.children].find((h) => h.dataset.field === this.sort.field);
+      th?.setAttribute("aria-sort", this.sort.dir > 0 ? "ascending" : "descending");
+      this.reorder();
+    }
+    if (hadFocus) search.focus();
   }
 
   headerCell(field) {
@@ -103,8 +113,36 @@ export class ObjectTable {
     this.body.append(frag);
   }
 
-  // A change event of this object (already applied to `records`).
+  // A change event of this object (already applied to `records`). Changes
+  // are drawn together once per frame: a burst (a full sync, a refresh)
+  // costs one pass, not one layout per event.
   applyChange(ev) {
+    this.pending ??= [];
+    this.pending.push(ev);
+    if (this.pending.length === 1) setTimeout(() => this.flush(), FRAME_MS);
+  }
+
+  flush() {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length > REDRAW_OVER || batch.some((ev) => this.hasNewField(ev))) {
+      // Many at once, or a field seen for the first time: redraw from the
+      // records, which already hold every change.
+      this.columns = this.columnsOf(batch.filter((ev) => ev.record).map((ev) => ev.record));
+      this.render();
+      return;
+    }
+    for (const ev of batch) this.drawChange(ev);
+    if (this.sort.field) this.reorderSoon();
+    this.applyFilterCount();
+  }
+
+  hasNewField(ev) {
+    if (ev.op === "deleted" || !ev.record) return false;
+    return Object.keys(ev.record).some((k) => k !== "id" && !this.columns.includes(k));
+  }
+
+  drawChange(ev) {
     const id = ev.record_id;
     const old = this.rows.get(id);
     if (ev.op === "deleted") {
@@ -113,28 +151,22 @@ export class ObjectTable {
       delete old.dataset.id;  // gone at once for anyone looking it up; it fades out
       old.classList.add("leaving");
       setTimeout(() => old.remove(), LEAVE_MS);
-    } else if (ev.record) {
-      for (const k of Object.keys(ev.record)) {
-        if (k !== "id" && !this.columns.includes(k)) {
-          // A field seen for the first time: rebuild the table once.
-          this.columns = this.columnsOf(this.records);
-          this.render();
-          return;
-        }
-      }
-      const tr = this.makeRow(ev.record);
-      if (old) {
-        old.replaceWith(tr);
-        for (const f of Object.keys(ev.changed || {})) flash(tr.querySelector(`td[data-field="${CSS.escape(f)}"]`));
-      } else {
-        this.body.prepend(tr);
-        flash(tr);
-      }
-      this.rows.set(id, tr);
-      tr.hidden = !this.matches(ev.record);
-      if (this.sort.field) this.reorderSoon();
+      return;
     }
-    this.applyFilterCount();
+    // The newest state of the record: a later event of the same batch may
+    // have replaced or deleted it already.
+    const record = this.records.get(id);
+    if (!record) return;
+    const tr = this.makeRow(record);
+    if (old) {
+      old.replaceWith(tr);
+      for (const f of Object.keys(ev.changed || {})) flash(tr.querySelector(`td[data-field="${CSS.escape(f)}"]`));
+    } else {
+      this.body.prepend(tr);
+      flash(tr);
+    }
+    this.rows.set(id, tr);
+    tr.hidden = !this.matches(record);
   }
 
   applyFilterCount() {
@@ -148,10 +180,10 @@ export class ObjectTable {
   }
 }
 
+// Every node flashed is new (a changed row is drawn afresh), so adding the
+// class starts the animation without forcing a layout.
 function flash(node) {
   if (!node) return;
-  node.classList.remove("flash");
-  void node.offsetWidth;  // restart the animation
   node.classList.add("flash");
   setTimeout(() => node.classList.remove("flash"), FLASH_MS);
 }
