@@ -367,7 +367,7 @@ http::response api::metrics(unsigned version) const {
   counter("freshet_events_pruned_total", "Events removed by retention.", lc.pruned);
   counter("freshet_store_rejected_total", "Appends refused by the store.", lc.rejected);
   counter("freshet_event_deliveries_total", "Events written to stream connections.", hs.deliveries);
-  counter("freshet_slow_client_drops_total", "Stream connections cut for falling behind.", hs.drops);
+  counter("freshet_slow_client_drops_total", "Stream connections cut for staying behind longer than slow_client_seconds.", hs.drops);
   counter("freshet_http_connections_accepted_total", "TCP connections accepted.", sc.accepted);
   counter("freshet_http_connections_refused_total", "Connections refused over max_connections.", sc.rejected_busy);
   counter("freshet_http_protocol_errors_total", "Malformed, oversized or truncated requests.", sc.protocol_errors);

@@ -27,9 +27,9 @@ struct server_config {
   int read_timeout_seconds = 30;   // a started request must arrive whole within this
   int idle_timeout_seconds = 60;   // a keep-alive connection with no request is closed
   int max_connections = 19000;     // beyond: 503 and close (the process may hold 20,000 files)
-  // Bytes of events queued for one stream connection. A subscriber that falls
-  // this far behind is disconnected (it resumes with Last-Event-ID) so that it
-  // can neither delay others nor grow memory without bound.
+  // Bytes of events held in memory for one stream connection. Past it, the
+  // connection reads the rest back from the log, so that it can neither delay
+  // others nor grow memory without bound.
   std::uint64_t send_buffer_bytes = 256 * 1024;
   // A stream behind the live edge (reading a burst that did not fit its send
   // buffer back from the log) for longer than this is cut as a slow client.
