@@ -46,6 +46,10 @@ class Refresh(unittest.TestCase):
         total = len(knack_truth(self.sim, self.objects["students"]))
         wait_until(lambda: len(freshet_records(server, "students", token="admin-secret")) == total or "syncing",
                    120, "the first full sync")
+        # Every object, not only students: a test that counts the events after
+        # a mark must not see the tail of another object's first sync.
+        wait_until(lambda: all(o["last_sync_at"] for o in server.request("GET", "/api/objects", token="admin-secret")[1]
+                               ["objects"]) or "syncing", 120, "the first full sync of every object")
         return server
 
     def job(self, server, job_id, token="admin-secret"):
