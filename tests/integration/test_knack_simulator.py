@@ -203,15 +203,20 @@ class KnackRateLimitTest(unittest.TestCase):
     def test_faster_than_the_limit_gets_429_with_headers(self):
         sim = KnackSim("--seed", "1", "--requests-per-second", "10")
         try:
-            results = [sim.request("GET", "/v1/objects/object_3/records?rows_per_page=1") for _ in range(40)]
-            limited = [r for r in results if r[0] == 429]
+            # Each answer with the time its request was sent: the reset is the
+            # end of the second it arrived in, judged against when it was sent
+            # (not when this loop ends, which may be seconds later when slow).
+            results = [(time.time(), sim.request("GET", "/v1/objects/object_3/records?rows_per_page=1"))
+                       for _ in range(40)]
+            limited = [(sent, r) for sent, r in results if r[0] == 429]
             self.assertGreater(len(limited), 0)
-            status, _, raw, res = limited[0]
+            sent, (status, _, raw, res) = limited[0]
             self.assertEqual(raw, b"Rate limit exceeded")
             self.assertTrue(res.getheader("Content-Type").startswith("text/plain"))
             self.assertEqual(res.getheader("X-RateLimit-Limit"), "10")
             self.assertEqual(res.getheader("X-RateLimit-Remaining"), "0")
-            self.assertGreater(int(res.getheader("X-RateLimit-Reset")), int(time.time()))
+            self.assertGreater(int(res.getheader("X-RateLimit-Reset")), int(sent))
+            self.assertLessEqual(int(res.getheader("X-RateLimit-Reset")), int(time.time()) + 1)
             self.assertIsNotNone(res.getheader("X-PlanLimit-Remaining"))
             self.assertEqual(sim.stats()["rate_limited"], len(limited))
         finally:
