@@ -80,9 +80,9 @@ api::principal_or_error api::authorize(const http::request& req, const boost::ur
   auto who = auth_.authenticate(presented);
   if (!who) return api_error{status::unauthorized, "invalid_token", "The token is not valid."};
   if (!who->has(needed)) {
-    const char* name = needed == scope_read ? "read" : needed == scope_refresh ? "refresh" : "admin";
     return api_error{status::forbidden, "missing_scope",
-                     fmt::format("The token '{}' lacks the '{}' scope this endpoint needs.", who->name, name)};
+                     fmt::format("The token '{}' lacks the '{}' scope this endpoint needs.", who->name,
+                                 scope_name(needed))};
   }
   return *who;
 }

@@ -156,10 +156,11 @@ unsigned parse_scopes(const reader& r, const toml::table& t) {
   const toml::node* n = t.get("scopes");
   if (!n) r.fail(t.source(), "a token needs 'scopes' (read, refresh, admin)");
   for (const auto& s : r.strings(t, "scopes")) {
-    if (s == "read") scopes |= scope_read;
-    else if (s == "refresh") scopes |= scope_refresh;
-    else if (s == "admin") scopes |= scope_admin;
-    else r.fail(n->source(), "unknown scope '" + s + "': use read, refresh or admin");
+    unsigned found = 0;
+    for (auto [v, name] : scope_names)
+      if (s == name) found = v;
+    if (!found) r.fail(n->source(), "unknown scope '" + s + "': use read, refresh or admin");
+    scopes |= found;
   }
   return scopes;
 }

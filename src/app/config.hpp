@@ -7,6 +7,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -53,6 +55,14 @@ struct server_config {
 };
 
 enum scope : unsigned { scope_read = 1, scope_refresh = 2, scope_admin = 4 };
+// Each scope with its name in the config file, in error messages and in the API.
+inline constexpr std::pair<scope, std::string_view> scope_names[] = {
+    {scope_read, "read"}, {scope_refresh, "refresh"}, {scope_admin, "admin"}};
+inline std::string_view scope_name(scope s) {
+  for (auto [v, name] : scope_names)
+    if (v == s) return name;
+  return "unknown";
+}
 
 struct token_config {
   std::string name;

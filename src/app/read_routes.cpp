@@ -107,8 +107,8 @@ asio::awaitable<http::response> api::objects(const principal& who, unsigned vers
   // What the caller may do, so that a client can start where it is allowed
   // (a tenant-scoped token on its tenant) even before any record is stored.
   json::array scopes;
-  for (auto [s, name] : {std::pair{scope_read, "read"}, {scope_refresh, "refresh"}, {scope_admin, "admin"}})
-    if (who.has(s)) scopes.push_back(json::string(name));
+  for (auto [s, name] : scope_names)
+    if (who.has(s)) scopes.emplace_back(json::string(name));
   json::value tenants_allowed = nullptr;
   if (!who.unscoped()) {
     json::array t;

@@ -17,6 +17,7 @@ export class ObjectTable {
     this.rows = new Map();  // id -> <tr>
     this.sort = { field: null, dir: 1 };
     this.query = "";
+    this.pending = [];      // changes waiting for the next frame
     this.columns = this.columnsOf(records.values());
     this.container = container;
     this.render();
@@ -117,7 +118,6 @@ export class ObjectTable {
   // are drawn together once per frame: a burst (a full sync, a refresh)
   // costs one pass, not one layout per event.
   applyChange(ev) {
-    this.pending ??= [];
     this.pending.push(ev);
     if (this.pending.length === 1) setTimeout(() => this.flush(), FRAME_MS);
   }
