@@ -13,6 +13,8 @@ class category : public boost::system::error_category {
       case errc::ok: return "ok";
       case errc::store_overloaded: return "The event store is overloaded; try again shortly.";
       case errc::store_failed: return "The event store failed a commit and refuses writes until restarted.";
+      case errc::store_full:
+        return "The disk holding the event store is full; writes are refused until space is freed.";
       case errc::shutting_down: return "The server is shutting down.";
     }
     return "unknown error";
@@ -30,6 +32,7 @@ std::string_view wire_name(errc e) {
     case errc::ok: return "ok";
     case errc::store_overloaded: return "store_overloaded";
     case errc::store_failed: return "store_failed";
+    case errc::store_full: return "store_full";
     case errc::shutting_down: return "shutting_down";
   }
   return "internal_error";

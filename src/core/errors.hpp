@@ -13,7 +13,8 @@ namespace freshet {
 enum class errc {
   ok = 0,
   store_overloaded,  // the append queue is full: try again shortly (503)
-  store_failed,      // a commit failed; the store refuses writes until restarted (503)
+  store_failed,      // a commit failed with durability in doubt; writes refused until restarted (503)
+  store_full,        // the disk is full: writes refused until a commit succeeds again (503)
   shutting_down,     // the server is stopping (503)
 };
 

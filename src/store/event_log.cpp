@@ -7,14 +7,64 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/statvfs.h>
+
 namespace freshet::store {
 
+namespace json = boost::json;
+
 namespace {
-std::int64_t now_ms() {
+
+// Free bytes the file system must report before a full store probes again.
+constexpr std::uint64_t kSpaceToRecover = 1024 * 1024;
+
+std::int64_t system_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
+
+// What a JSON value holds in memory, roughly: its strings and a word per scalar.
+// Cheaper than serializing, and enough to bound the queue.
+std::size_t approx_bytes(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::string: return v.get_string().size() + 8;
+    case json::kind::array: {
+      std::size_t n = 16;
+      for (const auto& x : v.get_array()) n += approx_bytes(x);
+      return n;
+    }
+    case json::kind::object: {
+      std::size_t n = 16;
+      for (const auto& kv : v.get_object()) n += kv.key().size() + approx_bytes(kv.value());
+      return n;
+    }
+    default: return 8;
+  }
+}
+
+std::size_t approx_bytes(const core::event_draft& d) {
+  return 64 + d.source.size() + d.object.size() + d.tenant.size() + approx_bytes(json::value(d.body));
+}
+
 }  // namespace
+
+std::size_t event_log::cost_of(const pending& p) {
+  if (!p.changes) return approx_bytes(p.draft);
+  const change_set& cs = *p.changes;
+  std::size_t n = 128;
+  for (const auto& oc : cs.objects) {
+    for (const auto& u : oc.upserts) n += 32 + u.id.size() + u.tenant.size() + approx_bytes(json::value(u.fields));
+    for (const auto& id : oc.deletes) n += 16 + id.size();
+    if (oc.keep_only)
+      for (const auto& id : *oc.keep_only) n += 16 + id.size();
+  }
+  for (const auto& w : cs.state) n += 32 + w.source.size() + w.key.size() + w.value.size();
+  for (const auto& a : cs.audit) n += 64 + a.who.size() + a.source.size() + approx_bytes(json::value(a.detail));
+  for (const auto& d : cs.events) n += approx_bytes(d);
+  return n;
+}
+
+std::int64_t event_log::now_ms() const { return opts_.wall_ms ? opts_.wall_ms() : system_ms(); }
 
 event_log::event_log(event_log_options opts) : opts_(std::move(opts)) {
   writer_db_ = std::make_unique<connection>(opts_.path, true);
@@ -32,32 +82,52 @@ event_log::~event_log() {
   if (writer_.joinable()) writer_.join();
   insert_.reset();
   prune_.reset();
+  prune_audit_.reset();
+  high_water_.reset();
+  bump_records_.reset();
   applier_.reset();
 }
 
 void event_log::load_bounds() {
-  statement s(writer_db_->get(), "SELECT COALESCE(MIN(id),0), COALESCE(MAX(id),0) FROM events");
+  // The high-water mark, not MAX(id): after retention emptied the log, ids
+  // still go on from the newest ever committed.
+  statement s(writer_db_->get(),
+              "SELECT COALESCE(MIN(id),0), COALESCE(MAX(id),0), "
+              "(SELECT value FROM meta WHERE key='high_water'), "
+              "(SELECT value FROM meta WHERE key='records_version') FROM events");
   s.step();
-  first_id_ = static_cast<std::uint64_t>(s.column_int(0));
-  last_id_ = static_cast<std::uint64_t>(s.column_int(1));
+  const auto min_id = static_cast<std::uint64_t>(s.column_int(0));
+  const auto last = std::max(static_cast<std::uint64_t>(s.column_int(1)), static_cast<std::uint64_t>(s.column_int(2)));
+  last_id_ = last;
+  first_id_ = min_id ? min_id : (last ? last + 1 : 0);
+  records_version_ = static_cast<std::uint64_t>(s.column_int(3));
+}
+
+boost::system::error_code event_log::refusal(std::size_t bytes) const {
+  // A full disk does not refuse up front: every write is tried, so the first
+  // one after space is back succeeds (and the probe finds it when none come).
+  if (health_ == store_health::failed) return errc::store_failed;
+  if (stopping_) return errc::shutting_down;
+  if (queue_.size() >= opts_.max_pending || queued_bytes_ + bytes > opts_.max_pending_bytes)
+    return errc::store_overloaded;
+  return {};
 }
 
 void event_log::enqueue(core::event_draft draft, append_callback done) {
-  if (failed_) {
+  pending p;
+  p.draft = std::move(draft);
+  p.done = std::move(done);
+  p.bytes = cost_of(p);
+  std::unique_lock lk(mu_);
+  if (const auto ec = refusal(p.bytes)) {
+    lk.unlock();
     ++rejected_;
-    done(errc::store_failed, nullptr);
+    p.done(ec, nullptr);
     return;
   }
-  {
-    std::unique_lock lk(mu_);
-    if (stopping_ || queue_.size() >= opts_.max_pending) {
-      lk.unlock();
-      ++rejected_;
-      done(stopping_ ? errc::shutting_down : errc::store_overloaded, nullptr);
-      return;
-    }
-    queue_.push_back({std::move(draft), std::move(done)});
-  }
+  queued_bytes_ += p.bytes;
+  queue_.push_back(std::move(p));
+  lk.unlock();
   wake_.notify_one();
 }
 
@@ -65,14 +135,15 @@ void event_log::enqueue_changes(change_set cs, changes_callback done) {
   pending p;
   p.changes = std::make_unique<change_set>(std::move(cs));
   p.changes_done = std::move(done);
+  p.bytes = cost_of(p);
   std::unique_lock lk(mu_);
-  if (failed_ || stopping_ || queue_.size() >= opts_.max_pending) {
-    const auto ec = failed_ ? errc::store_failed : stopping_ ? errc::shutting_down : errc::store_overloaded;
+  if (const auto ec = refusal(p.bytes)) {
     lk.unlock();
     ++rejected_;
     p.changes_done(ec, {});
     return;
   }
+  queued_bytes_ += p.bytes;
   queue_.push_back(std::move(p));
   lk.unlock();
   wake_.notify_one();
@@ -88,27 +159,57 @@ void event_log::run_writer() {
   for (;;) {
     {
       std::unique_lock lk(mu_);
-      wake_.wait_for(lk, opts_.prune_every, [&] { return stopping_ || !queue_.empty(); });
+      const auto nap = prune_backlog_ ? std::chrono::milliseconds(0)
+                       : health_ == store_health::full ? std::min(opts_.prune_every, opts_.full_probe_every)
+                                                       : opts_.prune_every;
+      wake_.wait_for(lk, nap, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) break;
       // Everything that queued while the last transaction was being written goes
       // into this one: that is the group commit.
       while (!queue_.empty() && batch.size() < opts_.max_batch) {
+        queued_bytes_ -= queue_.front().bytes;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
     if (!batch.empty()) commit_batch(batch);
     batch.clear();
-    if (std::chrono::steady_clock::now() - last_prune_ >= opts_.prune_every) prune();
+    const auto now = std::chrono::steady_clock::now();
+    if (health_ == store_health::full && now - last_probe_ >= opts_.full_probe_every) probe_space();
+    if (prune_backlog_ || now - last_prune_ >= opts_.prune_every) prune();
+  }
+}
+
+void event_log::probe_space() {
+  last_probe_ = std::chrono::steady_clock::now();
+  // A small commit can succeed while the disk is still full (SQLite reuses
+  // the WAL's own space after a checkpoint), so the file system must also
+  // report room for a batch of some size before writes count as welcome.
+  struct statvfs fs {};
+  if (::statvfs(opts_.path.c_str(), &fs) == 0 &&
+      static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize < kSpaceToRecover)
+    return;
+  try {
+    writer_db_->exec("BEGIN IMMEDIATE");
+    writer_db_->exec("UPDATE meta SET value=value WHERE key='records_version'");
+    writer_db_->exec("COMMIT");
+    health_ = store_health::ok;
+    spdlog::warn("msg=\"event store has space again; writes accepted\"");
+  } catch (const std::exception&) {
+    try {
+      writer_db_->exec("ROLLBACK");
+    } catch (...) {
+    }
   }
 }
 
 void event_log::commit_batch(std::vector<pending>& batch) {
-  if (failed_) {
+  if (health_ == store_health::failed) {
     rejected_ += batch.size();
     for (auto& p : batch) fail_pending(p, errc::store_failed);
     return;
   }
+  bool records_written = false;
   std::vector<core::event_ptr> events;
   events.reserve(batch.size());
   std::uint64_t next = last_id_ + 1;
@@ -143,26 +244,57 @@ void event_log::commit_batch(std::vector<pending>& batch) {
     for (auto& p : batch) {
       if (p.changes) {
         p.result = applier_->apply(*p.changes, emit, ms, at);
+        records_written = records_written || p.result.created + p.result.updated + p.result.deleted > 0;
       } else {
         emit(std::move(p.draft));
         p.event = events.back();
       }
     }
+    if (!events.empty()) {
+      if (!high_water_)
+        high_water_ = std::make_unique<statement>(writer_db_->get(), "UPDATE meta SET value=? WHERE key='high_water'");
+      high_water_->bind(1, static_cast<std::int64_t>(next - 1));
+      high_water_->step();
+      high_water_->reset();
+    }
+    if (records_written) {
+      if (!bump_records_)
+        bump_records_ = std::make_unique<statement>(writer_db_->get(),
+                                                    "UPDATE meta SET value=value+1 WHERE key='records_version'");
+      bump_records_->step();
+      bump_records_->reset();
+    }
     writer_db_->exec("COMMIT");
   } catch (const std::exception& e) {
-    // Durability is in doubt: stop writing rather than guess (leveldb's sticky
-    // background error). Every waiting and later append fails; /readyz says so.
-    spdlog::error("msg=\"event store commit failed; refusing further writes\" error=\"{}\"", e.what());
     try {
       writer_db_->exec("ROLLBACK");
     } catch (...) {
     }
-    failed_ = true;
     rejected_ += batch.size();
+    const auto* sq = dynamic_cast<const sqlite_error*>(&e);
+    if (sq && sq->out_of_space()) {
+      // The file system refused the write before it was committed: nothing of
+      // the batch is on disk, and the same write can succeed once space is
+      // back. Refuse (503) and keep trying; /readyz says so meanwhile.
+      ++full_failures_;
+      if (health_.exchange(store_health::full) != store_health::full)
+        spdlog::error("msg=\"event store is out of space; writes refused until space is back\" error=\"{}\"",
+                      e.what());
+      for (auto& p : batch) fail_pending(p, errc::store_full);
+      return;
+    }
+    // Durability is in doubt (a failed fsync, a corrupt file): stop writing
+    // rather than guess (leveldb's sticky background error). Every waiting and
+    // later append fails; /readyz says so.
+    spdlog::error("msg=\"event store commit failed; refusing further writes\" error=\"{}\"", e.what());
+    health_ = store_health::failed;
     for (auto& p : batch) fail_pending(p, errc::store_failed);
     return;
   }
+  if (health_.exchange(store_health::ok) == store_health::full)
+    spdlog::warn("msg=\"event store has space again; writes accepted\"");
   last_id_ = next - 1;
+  if (records_written) ++records_version_;
   if (first_id_ == 0 && !events.empty()) first_id_ = events.front()->id;
   committed_ += events.size();
   ++transactions_;
@@ -179,19 +311,33 @@ void event_log::commit_batch(std::vector<pending>& batch) {
 
 void event_log::prune() {
   last_prune_ = std::chrono::steady_clock::now();
-  if (failed_ || last_id_ == 0) return;
+  prune_backlog_ = false;
+  if (health_ != store_health::ok || last_id_ == 0) return;
   try {
     const std::int64_t keep_from_count =
         last_id_ > opts_.retain_events ? static_cast<std::int64_t>(last_id_ - opts_.retain_events) : 0;
     const std::int64_t cutoff =
         now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(opts_.retain_age).count();
+    const auto batch = static_cast<std::int64_t>(opts_.prune_batch);
     if (!prune_)
-      prune_ = std::make_unique<statement>(writer_db_->get(), "DELETE FROM events WHERE id <= ? OR at_ms < ?");
-    statement* del = prune_.get();
-    del->bind(1, keep_from_count).bind(2, cutoff);
-    del->step();
+      prune_ = std::make_unique<statement>(
+          writer_db_->get(),
+          "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ? OR at_ms < ? ORDER BY id LIMIT ?)");
+    prune_->bind(1, keep_from_count).bind(2, cutoff).bind(3, batch);
+    prune_->step();
     const auto n = sqlite3_changes(writer_db_->get());
-    del->reset();
+    prune_->reset();
+    if (!prune_audit_)
+      prune_audit_ = std::make_unique<statement>(
+          writer_db_->get(), "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at_ms < ? ORDER BY id LIMIT ?)");
+    prune_audit_->bind(1, cutoff).bind(2, batch);
+    prune_audit_->step();
+    const auto na = sqlite3_changes(writer_db_->get());
+    prune_audit_->reset();
+    audit_pruned_ += static_cast<std::uint64_t>(na);
+    // A full batch leaves more behind: the next pass comes after the next
+    // commit rather than a whole interval later.
+    prune_backlog_ = n >= batch || na >= batch;
     if (applier_) applier_->prune_deliveries(now_ms() - 7LL * 86400 * 1000);
     if (n > 0) {
       pruned_ += static_cast<std::uint64_t>(n);
@@ -248,7 +394,8 @@ std::vector<core::event_ptr> event_log::read_range(std::uint64_t after, std::uin
 }
 
 event_log_counters event_log::counters() const {
-  return {committed_.load(), transactions_.load(), pruned_.load(), rejected_.load()};
+  return {committed_.load(), transactions_.load(), pruned_.load(), rejected_.load(), full_failures_.load(),
+          audit_pruned_.load()};
 }
 
 }  // namespace freshet::store

@@ -54,9 +54,14 @@ snapshot_page read_snapshot(connection& db, const std::string& source, const std
   snapshot_page out;
   db.exec("BEGIN");
   try {
-    statement s(db.get(), "SELECT COALESCE(MAX(id),0) FROM events");
+    // The high-water mark, which retention never lowers (MAX(id) of a pruned
+    // log would send the client back before ids already given out).
+    statement s(db.get(),
+                "SELECT (SELECT value FROM meta WHERE key='high_water'), "
+                "(SELECT value FROM meta WHERE key='records_version')");
     s.step();
     out.last_event_id = static_cast<std::uint64_t>(s.column_int(0));
+    out.records_version = static_cast<std::uint64_t>(s.column_int(1));
     out.records = list_records(db, source, object, tenants, after_id, limit);
   } catch (...) {
     db.exec("ROLLBACK");

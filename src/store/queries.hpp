@@ -37,6 +37,7 @@ std::vector<stored_record> list_records(connection& db, const std::string& sourc
 struct snapshot_page {
   std::vector<stored_record> records;
   std::uint64_t last_event_id = 0;
+  std::uint64_t records_version = 0;  // event_log::records_version() as of this read
 };
 snapshot_page read_snapshot(connection& db, const std::string& source, const std::string& object,
                             const std::vector<std::string>& tenants, const std::string& after_id, std::size_t limit);

@@ -13,6 +13,12 @@ namespace {
 // cursors, webhook registrations), delivery ids and the audit trail commit in
 // the same transaction as the events they cause (store/change_set.hpp).
 // The jobs and outbox tables come with refresh and rules.
+// Migration 3: counters that must outlive what retention deletes. `high_water`
+// is the newest event id ever committed in this data dir: ids are never reused,
+// even after age retention emptied the log (MAX(id) of an empty table is 0).
+// `records_version` moves with every commit that writes or deletes a record,
+// an event or not (a change to an unwatched field), so a records ETag built
+// from it changes whenever a page could. Audit rows age out by `at_ms`.
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE events (
@@ -68,6 +74,15 @@ CREATE TABLE audit (
   outcome TEXT NOT NULL,
   detail  TEXT NOT NULL
 );
+)sql",
+    R"sql(
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta(key, value) SELECT 'high_water', COALESCE(MAX(id), 0) FROM events;
+INSERT INTO meta(key, value) VALUES ('records_version', 0);
+CREATE INDEX audit_at ON audit(at_ms);
 )sql",
 };
 

@@ -4,7 +4,8 @@ namespace freshet::store {
 
 namespace {
 [[noreturn]] void raise(sqlite3* db, std::string_view what) {
-  throw sqlite_error(std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+  throw sqlite_error(std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"),
+                     db ? sqlite3_extended_errcode(db) : SQLITE_NOMEM);
 }
 }  // namespace
 
@@ -63,6 +64,7 @@ connection::connection(const std::string& path, bool create) {
     db_ = nullptr;
     throw sqlite_error(msg);
   }
+  sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, 5000);
   exec("PRAGMA journal_mode=WAL");
   // FULL: a commit is on disk (the WAL is fsynced) before it returns, which is
@@ -79,7 +81,7 @@ void connection::exec(std::string_view sql) {
   if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    throw sqlite_error(msg + " (in: " + s.substr(0, 80) + ")");
+    throw sqlite_error(msg + " (in: " + s.substr(0, 80) + ")", sqlite3_extended_errcode(db_));
   }
 }
 

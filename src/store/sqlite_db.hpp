@@ -12,7 +12,11 @@
 namespace freshet::store {
 
 struct sqlite_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit sqlite_error(const std::string& what, int code = SQLITE_ERROR) : std::runtime_error(what), code(code) {}
+  int code;  // SQLite's extended result code
+  // A write the file system refused (no space, a file size limit): nothing of
+  // the transaction is committed, and the same write may succeed later.
+  bool out_of_space() const { return code == SQLITE_FULL || code == SQLITE_IOERR_WRITE; }
 };
 
 class statement {

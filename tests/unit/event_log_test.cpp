@@ -1,5 +1,6 @@
 #include "store/event_log.hpp"
 
+#include "store/queries.hpp"
 #include "store/sqlite_db.hpp"
 
 #include <gtest/gtest.h>
@@ -111,19 +112,107 @@ TEST_F(EventLogTest, RetentionByCountMovesTheFirstId) {
   EXPECT_TRUE(log.read_range(0, 20, core::topic_filter{}, 100).empty());
 }
 
+// A clock the test moves: retention by age with no sleeping.
+struct manual_clock {
+  std::atomic<std::int64_t> ms{1'800'000'000'000};
+  std::function<std::int64_t()> source() {
+    return [this] { return ms.load(); };
+  }
+  void advance(std::chrono::milliseconds d) { ms += d.count(); }
+};
+
+template <class Pred>
+bool eventually(Pred p) {
+  for (int i = 0; i < 500; ++i) {
+    if (p()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return p();
+}
+
 TEST_F(EventLogTest, RetentionByAgeDropsOldEvents) {
+  manual_clock clock;
   auto o = opts();
-  o.retain_age = std::chrono::seconds(1);
+  o.retain_age = std::chrono::seconds(60);
   o.prune_every = std::chrono::milliseconds(0);
+  o.wall_ms = clock.source();
   event_log log(o);
   for (int i = 0; i < 5; ++i) append(log, "", "old");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  append(log, "", "new");  // the pass after this commit finds the old ones over age
-  for (int i = 0; i < 100 && log.first_id() < 6; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_EQ(log.first_id(), 6u);
+  clock.advance(std::chrono::seconds(61));
+  append(log, "", "new");
+  ASSERT_TRUE(eventually([&] { return log.first_id() == 6; }));
   auto left = log.read_range(0, 6, core::topic_filter{}, 10);
   ASSERT_EQ(left.size(), 1u);
   EXPECT_EQ(left[0]->id, 6u);
+}
+
+TEST_F(EventLogTest, IdsNeverRestartAfterRetentionEmptiedTheLog) {
+  manual_clock clock;
+  auto o = opts();
+  o.retain_age = std::chrono::seconds(3600);
+  o.prune_every = std::chrono::milliseconds(0);
+  o.wall_ms = clock.source();
+  {
+    event_log log(o);
+    for (int i = 0; i < 3; ++i) append(log, "", "x");
+    clock.advance(std::chrono::hours(48));
+    // Age retention empties the log: the resume horizon is the next id.
+    ASSERT_TRUE(eventually([&] { return log.first_id() == 4; }));
+    EXPECT_TRUE(log.read_range(0, 3, core::topic_filter{}, 10).empty());
+  }
+  event_log log(o);
+  // MAX(id) of the empty table is 0; the high-water mark is not.
+  EXPECT_EQ(log.last_id(), 3u);
+  EXPECT_EQ(log.first_id(), 4u);
+  const auto snap = log.read([](connection& db) { return read_snapshot(db, "s", "o", {}, "", 10); });
+  EXPECT_EQ(snap.last_event_id, 3u);
+  EXPECT_EQ(append(log, "", "after")->id, 4u);
+}
+
+TEST_F(EventLogTest, RecordsVersionMovesWithEveryRecordWriteEvenWithoutAnEvent) {
+  auto apply = [](event_log& log, change_set cs) {
+    std::promise<change_result> p;
+    log.enqueue_changes(std::move(cs), [&](boost::system::error_code ec, change_result r) {
+      EXPECT_FALSE(ec) << ec.message();
+      p.set_value(r);
+    });
+    return p.get_future().get();
+  };
+  auto upsert = [](std::string note) {
+    change_set cs;
+    object_changes oc{"s", "o", {"status"}, {}, {}, std::nullopt, {}};
+    oc.upserts.push_back({"r1", "t", boost::json::object{{"status", "a"}, {"note", note}}});
+    cs.objects.push_back(std::move(oc));
+    return cs;
+  };
+  std::uint64_t v1 = 0, v2 = 0;
+  {
+    event_log log(opts());
+    EXPECT_EQ(apply(log, upsert("x")).events, 1u);
+    v1 = log.records_version();
+    // `note` is not watched: no event, but the stored record changed.
+    EXPECT_EQ(apply(log, upsert("y")).events, 0u);
+    v2 = log.records_version();
+    EXPECT_GT(v2, v1);
+    apply(log, upsert("y"));  // the same again: nothing written
+    EXPECT_EQ(log.records_version(), v2);
+  }
+  event_log log(opts());
+  EXPECT_EQ(log.records_version(), v2);
+  const auto snap = log.read([](connection& db) { return read_snapshot(db, "s", "o", {}, "", 10); });
+  EXPECT_EQ(snap.records_version, v2);
+}
+
+TEST_F(EventLogTest, QueueIsBoundedInBytes) {
+  auto o = opts();
+  o.max_pending_bytes = 400;
+  event_log log(o);
+  core::event_draft big;
+  big.body["message"] = std::string(1000, 'x');
+  std::promise<boost::system::error_code> p;
+  log.enqueue(std::move(big), [&](boost::system::error_code ec, core::event_ptr) { p.set_value(ec); });
+  EXPECT_EQ(p.get_future().get(), make_error_code(errc::store_overloaded));
+  EXPECT_EQ(append(log, "", "small")->id, 1u);  // what fits still goes through
 }
 
 TEST_F(EventLogTest, FullQueueIsRefusedWithOverloaded) {
