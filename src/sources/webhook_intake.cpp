@@ -18,6 +18,11 @@ using status = boost::beast::http::status;
 using http::api_error;
 
 namespace {
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string str_of(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   return v && v->is_string() ? std::string(v->get_string()) : std::string();
@@ -32,13 +37,18 @@ webhook_intake::webhook_intake(const app::config& cfg, store::event_log& log,
 
 webhook_intake::answer webhook_intake::reject(const app::source_config& src, api_error e, std::string who) {
   ++counters_.at(src.name)->rejected;
-  store::change_set cs;
-  cs.audit.push_back({"webhook", src.name, std::move(who), "rejected",
-                      {{"status", static_cast<int>(e.status)}, {"code", e.code}, {"message", e.message}}});
-  // The audit line is queued, not awaited: a refusal is answered at once, even
-  // when the store is down, and a flood of bad deliveries costs no waiting.
-  log_.enqueue_changes(std::move(cs), [](boost::system::error_code, store::change_result) {});
+  // Counted, not written: the ledger writes one row per reason and interval.
+  rejections_.add(src.name, e.code, static_cast<int>(e.status), e.message, who, wall_ms());
   return answer{{}, std::move(e)};
+}
+
+void webhook_intake::flush_rejections(bool force) {
+  auto rows = rejections_.take_due(wall_ms(), force);
+  if (rows.empty()) return;
+  store::change_set cs;
+  cs.audit = std::move(rows);
+  // Queued, not awaited: nothing waits on an audit line.
+  log_.enqueue_changes(std::move(cs), [](boost::system::error_code, store::change_result) {});
 }
 
 asio::awaitable<webhook_intake::answer> webhook_intake::receive(const std::string& source, const http::request& req) {
@@ -77,7 +87,7 @@ asio::awaitable<webhook_intake::answer> webhook_intake::airtable(const app::sour
   cs.audit.push_back({"webhook", src.name, hooks->webhook_id(), "accepted",
                       {{"type", "airtable.ping"}, {"timestamp", str_of(body.get_object(), "timestamp")}}});
   auto [aec, r] = co_await log_.async_apply(std::move(cs), asio::as_tuple(asio::use_awaitable));
-  if (aec) co_return answer{{}, api_error{status::service_unavailable, "store_failed", aec.message()}};
+  if (aec) co_return answer{{}, http::store_refusal(aec)};
   ++counters_.at(src.name)->accepted;
   hooks->on_ping();
   co_return answer{{{"status", "accepted"}}, std::nullopt};
@@ -161,7 +171,7 @@ asio::awaitable<webhook_intake::answer> webhook_intake::standard(const app::sour
   }
   cs.audit.push_back({"webhook", src.name, id, "accepted", detail});
   auto [aec, r] = co_await log_.async_apply(std::move(cs), asio::as_tuple(asio::use_awaitable));
-  if (aec) co_return answer{{}, api_error{status::service_unavailable, "store_failed", aec.message()}};
+  if (aec) co_return answer{{}, http::store_refusal(aec)};
   if (r.duplicate_delivery) {
     ++counters_.at(src.name)->duplicates;
     co_return answer{{{"status", "duplicate"}}, std::nullopt};

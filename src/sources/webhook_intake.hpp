@@ -8,13 +8,16 @@
 //     record: {"type":"record.created|record.updated|record.deleted",
 //     "data":{"object":"<name>","id":"..","fields":{..}}}.
 // Standard Webhooks deliveries are de-duplicated by webhook-id; the answer is
-// 200 only once the delivery (and its records) is durable. Every delivery and
-// every rejection is written to the audit log.
+// 200 only once the delivery (and its records) is durable. Every accepted
+// delivery is written to the audit log; rejections, which anyone can cause,
+// are counted and written aggregated per source and reason per interval
+// (sources/rejection_ledger.hpp), so they cost bounded space.
 #pragma once
 
 #include "app/config.hpp"
 #include "http/api_error.hpp"
 #include "http/server.hpp"
+#include "sources/rejection_ledger.hpp"
 #include "store/event_log.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -46,6 +49,10 @@ class webhook_intake {
 
   const webhook_counters& counters(const std::string& source) const { return *counters_.at(source); }
 
+  // Writes the rejection windows that are due (every one when `force`: at
+  // shutdown) to the audit log. Called once a second by the server.
+  void flush_rejections(bool force = false);
+
  private:
   answer reject(const app::source_config& src, http::api_error e, std::string who);
   boost::asio::awaitable<answer> airtable(const app::source_config& src, source_sync* sync, const http::request& req);
@@ -55,6 +62,7 @@ class webhook_intake {
   store::event_log& log_;
   std::function<source_sync*(const std::string&)> find_sync_;
   std::map<std::string, std::unique_ptr<webhook_counters>> counters_;  // by source; fixed after construction
+  rejection_ledger rejections_;
 };
 
 }  // namespace freshet::sources
