@@ -58,6 +58,9 @@ class hub {
   void close_all();
 
   void count_deliveries(std::size_t n) { deliveries_.fetch_add(n, std::memory_order_relaxed); }
+  // A stream its transport cut as a slow client (a WebSocket peer that
+  // stopped answering pings).
+  void count_drop() { drops_.fetch_add(1, std::memory_order_relaxed); }
   hub_stats stats() const;
 
  private:

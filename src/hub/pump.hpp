@@ -72,9 +72,13 @@ boost::asio::awaitable<bool> replay(stream_context& ctx, const std::shared_ptr<s
   co_return true;
 }
 
-template <class Writer>
+// Attaches to the hub, then calls `opened()` (an awaitable<bool>: the SSE
+// response head; false when the connection is gone), then replays and drains.
+// Attach first, then answer: an event committed after the client saw the
+// stream open is in the queue, whatever the client read on `open`.
+template <class Writer, class Opened>
 boost::asio::awaitable<void> pump(stream_context& ctx, const std::shared_ptr<stream_queue>& q,
-                                  const subscription& sub, Writer& out) {
+                                  const subscription& sub, Writer& out, Opened opened) {
   namespace asio = boost::asio;
   const std::uint64_t live_from = ctx.subscribers.attach(q);
   struct detach_guard {
@@ -82,6 +86,7 @@ boost::asio::awaitable<void> pump(stream_context& ctx, const std::shared_ptr<str
     const std::shared_ptr<stream_queue>& q;
     ~detach_guard() { h.detach(q); }
   } guard{ctx.subscribers, q};
+  if (!co_await opened()) co_return;
 
   if ((sub.after || sub.bad_resume_id) &&
       !co_await replay(ctx, q, sub.after.value_or(0), sub.bad_resume_id, live_from, out))
@@ -107,6 +112,14 @@ boost::asio::awaitable<void> pump(stream_context& ctx, const std::shared_ptr<str
     q->written(bytes);
     ctx.subscribers.count_deliveries(events);
   }
+}
+
+// The same for a transport with nothing to answer once attached (WebSocket:
+// the handshake is done before the subscription).
+template <class Writer>
+boost::asio::awaitable<void> pump(stream_context& ctx, const std::shared_ptr<stream_queue>& q,
+                                  const subscription& sub, Writer& out) {
+  return pump(ctx, q, sub, out, []() -> boost::asio::awaitable<bool> { co_return true; });
 }
 
 }  // namespace freshet::hub

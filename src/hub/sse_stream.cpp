@@ -105,16 +105,14 @@ asio::awaitable<void> serve_sse(stream_context& ctx, beast::tcp_stream stream, s
   q->on_close([conn](close_reason) { conn->shut(); });
   sse_writer out{conn, {}};
 
-  bool head_sent = false;
-  {
+  // The head goes out once the stream is attached (pump's `opened`).
+  co_await pump(ctx, q, sub, out, [&]() -> asio::awaitable<bool> {
     const std::string head = response_head(ctx.sse_retry);  // freed before the stream idles
     auto [hec, hn] = co_await asio::async_write(conn->socket, asio::buffer(head), asio::as_tuple(asio::use_awaitable));
-    head_sent = !hec;
-  }
-  if (head_sent) {
+    if (hec) co_return false;
     watch_disconnect(conn, q);
-    co_await pump(ctx, q, sub, out);
-  }
+    co_return true;
+  });
   spdlog::debug("msg=\"sse stream ended\" reason={} open={}", static_cast<int>(q->closed()), conn->open);
   q->on_close(nullptr);
   conn->shut();

@@ -167,10 +167,17 @@ asio::awaitable<void> serve_ws(stream_context& ctx, beast::tcp_stream stream,
   // that the pump stays the only writer.
   asio::co_spawn(
       strand,
-      [conn, q]() -> asio::awaitable<void> {
+      [conn, q, &ctx]() -> asio::awaitable<void> {
         beast::flat_buffer rbuf;
         for (;;) {
           auto [ec, n] = co_await conn->ws.async_read(rbuf, asio::as_tuple(asio::use_awaitable));
+          if (ec == beast::error::timeout && conn->open) {
+            // No pong within the idle timeout: a peer that stopped reading,
+            // cut like any other slow client, and counted with them.
+            ctx.subscribers.count_drop();
+            q->close(close_reason::too_slow);
+            co_return;
+          }
           if (ec) break;
           rbuf.consume(rbuf.size());
           q->push_private(error_frame({beast::http::status::conflict, "already_subscribed",
