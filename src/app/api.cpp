@@ -70,9 +70,16 @@ void api::tick() {
 }
 
 api::principal_or_error api::authorize(const http::request& req, const boost::urls::url_view& url,
-                                       scope needed) const {
+                                       scope needed, bool query_token_allowed) const {
   std::string presented(app::bearer_secret(req[bhttp::field::authorization]));
-  if (presented.empty()) presented = first_param(url, "access_token");
+  const bool in_query = url.params().contains("access_token");
+  // A token in a URL ends up in proxies' logs and browser history: it is taken
+  // only where a browser cannot send a header (EventSource, WebSocket).
+  if (auth_.enabled() && in_query && !query_token_allowed)
+    return api_error{status::unauthorized, "token_in_query",
+                     "An access_token query parameter is accepted only on GET /api/events and GET /api/ws; "
+                     "send 'Authorization: Bearer <token>' instead."};
+  if (presented.empty() && query_token_allowed) presented = first_param(url, "access_token");
   if (auth_.enabled() && presented.empty())
     return api_error{status::unauthorized, "unauthorized",
                      "This endpoint needs a token: send 'Authorization: Bearer <token>' or, for "
@@ -113,8 +120,10 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
   const unsigned version = req.version();
   auto parsed = boost::urls::parse_origin_form(req.target());
   if (!parsed) {
-    co_return http::handler_result{
-        error_response({status::bad_request, "bad_target", "The request target is not a valid path."}, version), {}};
+    auto res = error_response({status::bad_request, "bad_target", "The request target is not a valid path."}, version);
+    res.keep_alive(req.keep_alive());  // as every answer: Connection: close is honoured
+    requests_.record("/other", 400, 0);
+    co_return http::handler_result{std::move(res), {}};
   }
   const boost::urls::url_view url = *parsed;
   const std::string path = url.path();
@@ -150,7 +159,7 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
 
   if (path == "/api/events" || path == "/api/ws") {
     if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
-    auto who = authorize(req, url, scope_read);
+    auto who = authorize(req, url, scope_read, true);
     if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
     const principal p = std::get<principal>(who);
 
@@ -293,17 +302,17 @@ asio::awaitable<http::response> api::broadcast(const http::request& req, const p
   draft.tenant = tenant;
   draft.body["message"] = *message;
   auto [aec, ev] = co_await streams_.log.async_append(std::move(draft), asio::as_tuple(asio::use_awaitable));
-  if (aec) {
-    const auto code = aec.category() == freshet_category() ? wire_name(static_cast<errc>(aec.value())) : "store_failed";
-    co_return error_response({status::service_unavailable, std::string(code), aec.message()}, version);
-  }
+  if (aec) co_return error_response(http::store_refusal(aec), version);
   co_return json_response(status::ok, {{"id", core::format_event_id(ev->id)}}, version);
 }
 
 http::response api::readiness(unsigned version) const {
-  const bool ok = streams_.log.healthy();
+  const auto health = streams_.log.health();
+  const bool ok = health == store::store_health::ok;
   json::object body{{"status", ok ? "ready" : "not_ready"},
-                    {"store", ok ? "ok" : "failed"},
+                    {"store", health == store::store_health::ok     ? "ok"
+                              : health == store::store_health::full ? "full"
+                                                                    : "failed"},
                     {"sources", cfg_.sources.size()}};
   return json_response(ok ? status::ok : status::service_unavailable, body, version);
 }
@@ -332,11 +341,15 @@ http::response api::stats(unsigned version) const {
        {{"healthy", streams_.log.healthy()},
         {"transactions", lc.transactions},
         {"pruned", lc.pruned},
+        {"audit_pruned", lc.audit_pruned},
+        {"full_failures", lc.full_failures},
         {"rejected", lc.rejected}}},
       {"http",
        {{"accepted", sc.accepted},
         {"refused_busy", sc.rejected_busy},
         {"protocol_errors", sc.protocol_errors},
+        {"read_timeouts", sc.read_timeouts},
+        {"refused_per_address", sc.rejected_address},
         {"requests", requests_.total()}}},
       {"sources", sources_stats()},
       {"uptime_seconds",
@@ -366,11 +379,18 @@ http::response api::metrics(unsigned version) const {
   counter("freshet_store_transactions_total", "Store transactions (group commits).", lc.transactions);
   counter("freshet_events_pruned_total", "Events removed by retention.", lc.pruned);
   counter("freshet_store_rejected_total", "Appends refused by the store.", lc.rejected);
+  counter("freshet_store_full_failures_total", "Commits the file system refused for want of space.", lc.full_failures);
+  counter("freshet_audit_pruned_total", "Audit rows removed by retention.", lc.audit_pruned);
   counter("freshet_event_deliveries_total", "Events written to stream connections.", hs.deliveries);
   counter("freshet_slow_client_drops_total", "Stream connections cut for staying behind longer than slow_client_seconds.", hs.drops);
   counter("freshet_http_connections_accepted_total", "TCP connections accepted.", sc.accepted);
   counter("freshet_http_connections_refused_total", "Connections refused over max_connections.", sc.rejected_busy);
   counter("freshet_http_protocol_errors_total", "Malformed, oversized or truncated requests.", sc.protocol_errors);
+  counter("freshet_http_read_timeouts_total",
+          "Connections cut because a request was not whole within read_timeout_seconds of its first byte.",
+          sc.read_timeouts);
+  counter("freshet_http_connections_refused_per_address_total",
+          "Connections refused over max_connections_per_address.", sc.rejected_address);
   requests_.write_prometheus(out);
   sources_metrics(out);
   http::response res{status::ok, version};

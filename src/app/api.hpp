@@ -46,7 +46,10 @@ class api : public http::request_handler {
   using principal_or_error = std::variant<principal, http::api_error>;
   using filter_or_error = std::variant<core::topic_filter, http::api_error>;
 
-  principal_or_error authorize(const http::request& req, const boost::urls::url_view& url, scope needed) const;
+  // `query_token_allowed`: whether an access_token query parameter may stand
+  // in for the Authorization header (only on the stream routes).
+  principal_or_error authorize(const http::request& req, const boost::urls::url_view& url, scope needed,
+                               bool query_token_allowed = false) const;
   filter_or_error resolve_topics(const principal& who, std::vector<std::string> objects,
                                  std::vector<std::string> tenants) const;
 

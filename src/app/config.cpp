@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <initializer_list>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -123,7 +124,8 @@ server_config parse_server(const reader& r, const toml::table& t) {
               {"listen", "data_dir", "auth", "keepalive_seconds", "threads", "max_header_bytes",
                "max_body_bytes", "read_timeout_seconds", "idle_timeout_seconds", "max_connections",
                "send_buffer_bytes", "slow_client_seconds", "retain_events", "retain_hours", "max_batch_events",
-               "stale_after_seconds", "refresh_cooldown_seconds", "refresh_timeout_seconds"});
+               "stale_after_seconds", "refresh_cooldown_seconds", "refresh_timeout_seconds",
+               "max_connections_per_address"});
   server_config s;
   s.listen = r.str(t, "listen", s.listen);
   if (s.listen.rfind(':') == std::string::npos)
@@ -140,6 +142,8 @@ server_config parse_server(const reader& r, const toml::table& t) {
   s.read_timeout_seconds = r.integer(t, "read_timeout_seconds", s.read_timeout_seconds, 1, 3600);
   s.idle_timeout_seconds = r.integer(t, "idle_timeout_seconds", s.idle_timeout_seconds, 1, 86400);
   s.max_connections = r.integer(t, "max_connections", s.max_connections, 1, 1'000'000);
+  s.max_connections_per_address =
+      r.integer(t, "max_connections_per_address", s.max_connections_per_address, 0, 1'000'000);
   s.send_buffer_bytes = r.integer(t, "send_buffer_bytes", s.send_buffer_bytes, 4096, std::int64_t{1} << 30);
   s.slow_client_seconds = r.integer(t, "slow_client_seconds", s.slow_client_seconds, 1, 86400);
   s.retain_events = r.integer(t, "retain_events", s.retain_events, 1, std::int64_t{1} << 40);
@@ -173,6 +177,19 @@ token_config parse_token(const reader& r, const toml::table& t) {
   tok.secret = r.env_secret(t, "secret_env", "token '" + tok.name + "'");
   tok.scopes = parse_scopes(r, t);
   tok.tenants = r.strings(t, "tenants");
+  // Fail closed: an empty list would read as "every tenant", the opposite of
+  // what somebody who wrote a list meant.
+  if (t.get("tenants") && tok.tenants.empty())
+    r.fail(t.get("tenants")->source(),
+           "token '" + tok.name + "': 'tenants' is empty; list the tenants it may see, or leave the key out for every tenant");
+  for (const auto& name : tok.tenants)
+    if (name.empty()) r.fail(t.get("tenants")->source(), "token '" + tok.name + "': a tenant name is empty");
+  // The admin scope sees the whole deployment (audit, stats, broadcasts to any
+  // tenant); a tenant list on it would promise a limit it cannot keep.
+  if ((tok.scopes & scope_admin) && !tok.tenants.empty())
+    r.fail(t.get("tenants")->source(),
+           "token '" + tok.name + "': an admin token sees every tenant, so it cannot have 'tenants'; "
+           "give the tenant dashboards a token of their own without 'admin'");
   return tok;
 }
 
@@ -211,7 +228,7 @@ source_config parse_source(const reader& r, const toml::table& t) {
   r.only_keys(t, "[[sources]]",
               {"name", "kind", "base_url", "app_id_env", "api_key_env", "base_id_env", "token_env",
                "webhook_secret_env", "webhook_url", "requests_per_second", "overlap_seconds", "timeout_seconds",
-               "objects"});
+               "ca_file", "objects"});
   source_config s;
   s.name = r.str(t, "name", "", true);
   s.kind = r.str(t, "kind", "", true);
@@ -244,6 +261,12 @@ source_config parse_source(const reader& r, const toml::table& t) {
   s.requests_per_second = r.number(t, "requests_per_second", s.requests_per_second, 0.1, 10000);
   s.overlap_seconds = r.integer(t, "overlap_seconds", s.overlap_seconds, 0, 86400);
   s.timeout_seconds = r.integer(t, "timeout_seconds", s.timeout_seconds, 1, 600);
+  s.ca_file = r.str(t, "ca_file", "");
+  if (!s.ca_file.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(s.ca_file, ec))
+      r.fail(t.get("ca_file")->source(), "'ca_file' names '" + s.ca_file + "', which is not a readable file");
+  }
   if (const toml::array* objs = r.array_of_tables(t, "objects")) {
     std::set<std::string> names;
     for (const auto& o : *objs) {

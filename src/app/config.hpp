@@ -29,6 +29,9 @@ struct server_config {
   int read_timeout_seconds = 30;   // a started request must arrive whole within this
   int idle_timeout_seconds = 60;   // a keep-alive connection with no request is closed
   int max_connections = 19000;     // beyond: 503 and close (the process may hold 20,000 files)
+  // Connections from one client address at once; beyond: 503 and close. 0: no
+  // cap. Keeps a few hundred idle sockets from one host from taking them all.
+  int max_connections_per_address = 0;
   // Bytes of events held in memory for one stream connection. Past it, the
   // connection reads the rest back from the log, so that it can neither delay
   // others nor grow memory without bound.
@@ -103,6 +106,9 @@ struct source_config {
   // (clock skew between Freshet and the upstream; same-second writes).
   int overlap_seconds = 120;
   int timeout_seconds = 30;  // one upstream request, connect to last byte
+  // PEM file of the certificate authorities to trust for this upstream (one
+  // behind a private CA); "": the system's (or SSL_CERT_FILE's).
+  std::string ca_file;
   std::vector<object_config> objects;
 };
 

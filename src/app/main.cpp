@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <csignal>
 #include <iostream>
 #include <string>
 #include <variant>
@@ -99,6 +100,9 @@ int main(int argc, char** argv) {
   app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
+  // A file size limit (ulimit -f) must give the store a write error it can
+  // refuse and recover from (errc::store_full), not kill the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (!freshet::app::setup_logging(log_level)) {
     std::cerr << "freshet: unknown --log-level '" << log_level << "'\n";
     return 2;

@@ -169,10 +169,16 @@ asio::awaitable<http::response> api::records(const http::request& req, const pri
                                version);
   if (tenants.empty()) tenants = who.tenants;  // a scoped token reads its own tenants
 
-  // Weak ETag from the log position: the records cannot have changed without
-  // a newer event, so an unchanged id means an unchanged page.
-  const std::uint64_t last = streams_.log.last_id();
-  const std::string etag = fmt::format("W/\"{}-{}\"", last, std::hash<std::string>{}(std::string(req.target())));
+  // Weak ETag from the log position and the records version: a record can
+  // change with no event (an unwatched field), and the page has both the
+  // records and last_event_id. The tenants resolved from the token are part
+  // of what the page holds, so they are hashed with the target.
+  auto etag_of = [&](std::uint64_t last, std::uint64_t version) {
+    std::string key(req.target());
+    for (const auto& t : tenants) key += '\n' + t;
+    return fmt::format("W/\"{}.{}-{:x}\"", last, version, std::hash<std::string>{}(key));
+  };
+  const std::string etag = etag_of(streams_.log.last_id(), streams_.log.records_version());
   if (req[bhttp::field::if_none_match] == etag) {
     http::response res{status::not_modified, version};
     res.set(bhttp::field::etag, etag);
@@ -193,8 +199,8 @@ asio::awaitable<http::response> api::records(const http::request& req, const pri
                     {"next_cursor", more ? json::value(page.records.back().id) : json::value(nullptr)},
                     {"last_event_id", core::format_event_id(page.last_event_id)}};
   auto res = json_response(status::ok, body, version);
-  // Sent only when the log did not move during the read, so it names this page.
-  if (page.last_event_id == last) res.set(bhttp::field::etag, etag);
+  // From what the read itself saw (one transaction), so it names this page.
+  res.set(bhttp::field::etag, etag_of(page.last_event_id, page.records_version));
   co_return res;
 }
 

@@ -109,8 +109,12 @@ int run_server(const config& cfg, const run_options& opts) {
     refresh = std::make_unique<jobs::refresh_jobs>(cfg, log, *sync);
   }
   api handler(cfg, auth, streams, sync.get(), intake.get(), refresh.get(), goals.get());
-  const http::server_limits limits{sc.max_header_bytes, sc.max_body_bytes, std::chrono::seconds(sc.read_timeout_seconds),
-                       std::chrono::seconds(sc.idle_timeout_seconds), static_cast<std::size_t>(sc.max_connections)};
+  const http::server_limits limits{sc.max_header_bytes,
+                                   sc.max_body_bytes,
+                                   std::chrono::seconds(sc.read_timeout_seconds),
+                                   std::chrono::seconds(sc.idle_timeout_seconds),
+                                   static_cast<std::size_t>(sc.max_connections),
+                                   static_cast<std::size_t>(sc.max_connections_per_address)};
   auto server_owner =
       std::make_unique<http::server>(main_ioc, worker_executors, parse_listen(sc.listen), limits, handler);
   http::server& server = *server_owner;
@@ -126,7 +130,14 @@ int run_server(const config& cfg, const run_options& opts) {
   std::atomic<bool> stopping{false};
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   for (auto& w : workers) work.push_back(asio::make_work_guard(*w));
-  asio::co_spawn(main_ioc, every(std::chrono::milliseconds(1000), [&] { handler.tick(); }, stopping), asio::detached);
+  asio::co_spawn(main_ioc,
+                 every(std::chrono::milliseconds(1000),
+                       [&] {
+                         handler.tick();
+                         if (intake) intake->flush_rejections();
+                       },
+                       stopping),
+                 asio::detached);
   asio::co_spawn(main_ioc,
                  every(std::chrono::seconds(sc.keepalive_seconds), [&] { subscribers.keepalive_tick(); }, stopping),
                  asio::detached);
@@ -171,6 +182,7 @@ int run_server(const config& cfg, const run_options& opts) {
   // workers' io_contexts; then the contexts, whose pending coroutine frames
   // detach from the hub as they are destroyed; the hub goes last.
   if (sync) sync->stop();
+  if (intake) intake->flush_rejections(true);  // the last window's counts, before the log closes
   log_owner.reset();
   sync.reset();
   signals.reset();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/beast/http/status.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <string>
 
@@ -16,5 +17,9 @@ struct api_error {
 
 // The JSON body of an error.
 std::string error_body(const api_error& e);
+
+// A write the store refused (overloaded, full, failed, stopping): 503 with the
+// store's own code and sentence.
+api_error store_refusal(const boost::system::error_code& ec);
 
 }  // namespace freshet::http

@@ -91,7 +91,24 @@ void server::stop() {
 }
 
 server_counters server::counters() const {
-  return {accepted_.load(), rejected_busy_.load(), protocol_errors_.load(), open_.load()};
+  return {accepted_.load(),        rejected_busy_.load(), rejected_address_.load(),
+          protocol_errors_.load(), read_timeouts_.load(), open_.load()};
+}
+
+bool server::take_address_slot(const asio::ip::address& a) {
+  if (limits_.max_connections_per_address == 0) return true;
+  std::lock_guard lk(per_address_mu_);
+  auto& n = per_address_[a];
+  if (n >= limits_.max_connections_per_address) return false;
+  ++n;
+  return true;
+}
+
+void server::release_address_slot(const asio::ip::address& a) {
+  if (limits_.max_connections_per_address == 0) return;
+  std::lock_guard lk(per_address_mu_);
+  auto it = per_address_.find(a);
+  if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
 }
 
 asio::awaitable<void> server::accept_loop() {
@@ -114,24 +131,36 @@ asio::awaitable<void> server::accept_loop() {
     auto ex = socket.get_executor();
     if (open_.load() >= limits_.max_connections) {
       ++rejected_busy_;
-      asio::co_spawn(ex, refuse_busy(std::move(socket)), asio::detached);
+      asio::co_spawn(ex,
+                     refuse_busy(std::move(socket), "too_many_connections",
+                                 "The server holds as many connections as it allows; try again shortly."),
+                     asio::detached);
       continue;
     }
-    asio::co_spawn(ex, run_session(std::move(socket)), asio::detached);
+    boost::system::error_code rec;
+    const auto peer = socket.remote_endpoint(rec).address();
+    if (!take_address_slot(peer)) {
+      ++rejected_address_;
+      asio::co_spawn(ex,
+                     refuse_busy(std::move(socket), "too_many_connections_from_address",
+                                 "This address holds as many connections as the server allows one address; close "
+                                 "some, or try again shortly."),
+                     asio::detached);
+      continue;
+    }
+    asio::co_spawn(ex, run_session(std::move(socket), peer), asio::detached);
   }
 }
 
-asio::awaitable<void> server::refuse_busy(tcp::socket socket) {
+asio::awaitable<void> server::refuse_busy(tcp::socket socket, std::string code, std::string message) {
   beast::tcp_stream stream(std::move(socket));
   stream.expires_after(std::chrono::seconds(5));
-  auto res = error_response({bhttp::status::service_unavailable, "too_many_connections",
-                             "The server holds as many connections as it allows; try again shortly."},
-                            11);
+  auto res = error_response({bhttp::status::service_unavailable, std::move(code), std::move(message)}, 11);
   co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
   close_stream(stream);
 }
 
-asio::awaitable<void> server::run_session(tcp::socket socket) {
+asio::awaitable<void> server::run_session(tcp::socket socket, asio::ip::address peer) {
   ++open_;
   auto entry = std::make_shared<session_entry>();
   entry->executor = socket.get_executor();
@@ -151,19 +180,31 @@ asio::awaitable<void> server::run_session(tcp::socket socket) {
       parser.header_limit(limits_.max_header_bytes);
       parser.body_limit(limits_.max_body_bytes);
 
-      stream.expires_after(limits_.idle_timeout);
-      auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      // Idle until the first byte of the next request; from it, the whole
+      // request (head and body) must arrive within read_timeout, so a head
+      // sent a byte at a time cannot hold the connection for the idle time.
+      if (buffer.size() == 0) {
+        stream.expires_after(limits_.idle_timeout);
+        auto [fec, fn] = co_await stream.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable));
+        if (fec) break;  // closed, or idle too long: nothing to answer
+        buffer.commit(fn);
+      }
       entry->busy = true;
+      stream.expires_after(limits_.read_timeout);
+      auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       if (!hec && !parser.is_done()) {
         if (parser.get()[bhttp::field::expect] == "100-continue") {
           bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, parser.get().version()};
           co_await bhttp::async_write(stream, cont, asio::as_tuple(asio::use_awaitable));
         }
-        stream.expires_after(limits_.read_timeout);
         auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
         hec = bec;
       }
       if (hec) {
+        if (hec == beast::error::timeout) {
+          ++read_timeouts_;
+          spdlog::debug("msg=\"request not whole within read_timeout; connection cut\" peer={}", peer.to_string());
+        }
         if (auto reply = read_error_reply(hec)) {
           ++protocol_errors_;
           auto res = error_response(*reply, 11);
@@ -197,13 +238,14 @@ asio::awaitable<void> server::run_session(tcp::socket socket) {
     std::lock_guard lk(sessions_mu_);
     sessions_.erase(where);
   }
+  // A stream keeps its address slot until it ends.
   if (stream_with) {
     // The connection lives on in its own coroutine; this frame, the parser
     // and the read buffer are freed now. It still counts as open.
     // Spawned as the task's own awaitable, with no wrapper coroutine: a frame
     // less for every idle stream.
     auto ex = stream.get_executor();
-    asio::co_spawn(ex, stream_with(std::move(stream)), [this](std::exception_ptr e) {
+    asio::co_spawn(ex, stream_with(std::move(stream)), [this, peer](std::exception_ptr e) {
       if (e) {
         try {
           std::rethrow_exception(e);
@@ -211,11 +253,13 @@ asio::awaitable<void> server::run_session(tcp::socket socket) {
           spdlog::error("msg=\"stream failed\" error=\"{}\"", x.what());
         }
       }
+      release_address_slot(peer);
       --open_;
     });
     co_return;
   }
   close_stream(stream);
+  release_address_slot(peer);
   --open_;
 }
 

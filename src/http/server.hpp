@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -37,6 +38,7 @@ struct server_limits {
   std::chrono::seconds read_timeout{30};
   std::chrono::seconds idle_timeout{60};
   std::size_t max_connections = 19000;
+  std::size_t max_connections_per_address = 0;  // 0: no cap
 };
 
 // A long-lived exchange that takes the connection over. The request's
@@ -58,7 +60,9 @@ class request_handler {
 struct server_counters {
   std::uint64_t accepted = 0;
   std::uint64_t rejected_busy = 0;   // over max_connections
-  std::uint64_t protocol_errors = 0; // malformed, oversized, timed out mid-request
+  std::uint64_t rejected_address = 0; // over max_connections_per_address
+  std::uint64_t protocol_errors = 0; // malformed, oversized
+  std::uint64_t read_timeouts = 0;   // cut: a request not whole within read_timeout of its first byte
   std::size_t open = 0;              // connections now, streams included
 };
 
@@ -82,8 +86,11 @@ class server {
   struct session_entry;
 
   boost::asio::awaitable<void> accept_loop();
-  boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket);
-  boost::asio::awaitable<void> refuse_busy(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket, boost::asio::ip::address peer);
+  boost::asio::awaitable<void> refuse_busy(boost::asio::ip::tcp::socket socket, std::string code, std::string message);
+  // Per-address connection counts, kept only when a cap is set.
+  bool take_address_slot(const boost::asio::ip::address& a);
+  void release_address_slot(const boost::asio::ip::address& a);
 
   boost::asio::io_context& ioc_;
   const std::vector<boost::asio::any_io_executor> workers_;
@@ -95,7 +102,11 @@ class server {
 
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> open_{0};
-  std::atomic<std::uint64_t> accepted_{0}, rejected_busy_{0}, protocol_errors_{0};
+  std::atomic<std::uint64_t> accepted_{0}, rejected_busy_{0}, rejected_address_{0}, protocol_errors_{0},
+      read_timeouts_{0};
+
+  std::mutex per_address_mu_;  // guards per_address_
+  std::map<boost::asio::ip::address, std::size_t> per_address_;
 
   std::mutex sessions_mu_;  // guards sessions_
   std::list<std::shared_ptr<session_entry>> sessions_;

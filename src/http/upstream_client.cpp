@@ -14,7 +14,9 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <stdexcept>
 
@@ -40,7 +42,16 @@ struct upstream_client::connection {
   beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
 
-upstream_client::upstream_client(std::string base_url, std::chrono::milliseconds timeout, std::size_t max_idle)
+namespace {
+// A handshake that failed on the certificate (untrusted issuer, expired, a
+// host name that does not match): the same answer awaits every retry.
+struct untrusted_certificate : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+}  // namespace
+
+upstream_client::upstream_client(std::string base_url, std::chrono::milliseconds timeout, std::size_t max_idle,
+                                 const std::string& ca_file)
     : base_url_(std::move(base_url)), timeout_(timeout), max_idle_(max_idle) {
   auto u = boost::urls::parse_absolute_uri(base_url_);
   if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty())
@@ -52,7 +63,13 @@ upstream_client::upstream_client(std::string base_url, std::chrono::milliseconds
   while (!base_path_.empty() && base_path_.back() == '/') base_path_.pop_back();
   if (tls_) {
     tls_ctx_ = std::make_unique<tls_context>();
-    tls_ctx_->ctx.set_default_verify_paths();
+    if (ca_file.empty()) {
+      tls_ctx_->ctx.set_default_verify_paths();
+    } else {
+      boost::system::error_code ec;
+      tls_ctx_->ctx.load_verify_file(ca_file, ec);
+      if (ec) throw std::invalid_argument("cannot load the CA file '" + ca_file + "': " + ec.message());
+    }
     tls_ctx_->ctx.set_verify_mode(asio::ssl::verify_peer);
   }
 }
@@ -76,7 +93,16 @@ asio::awaitable<std::unique_ptr<upstream_client::connection>> upstream_client::o
       throw std::runtime_error("TLS: cannot set the server name");
     c->tls->set_verify_callback(asio::ssl::host_name_verification(host_));
     auto [hec] = co_await c->tls->async_handshake(asio::ssl::stream_base::client, as_tuple(use_awaitable));
-    if (hec) throw std::runtime_error("TLS handshake with " + host_ + ": " + hec.message());
+    if (hec) {
+      const long verdict = SSL_get_verify_result(c->tls->native_handle());
+      if (verdict != X509_V_OK)
+        throw untrusted_certificate("the certificate of " + host_ + " did not verify: " +
+                                    X509_verify_cert_error_string(verdict));
+      if (hec.category() == asio::error::get_ssl_category() &&
+          ERR_GET_REASON(static_cast<unsigned long>(hec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+        throw untrusted_certificate("the certificate of " + host_ + " did not verify: " + hec.message());
+      throw std::runtime_error("TLS handshake with " + host_ + ": " + hec.message());
+    }
   }
   co_return c;
 }
@@ -142,6 +168,11 @@ asio::awaitable<upstream_response> upstream_client::request(bhttp::verb method, 
     if (!c) {
       try {
         c = co_await open();
+      } catch (const untrusted_certificate& e) {
+        upstream_response r;
+        r.error = e.what();
+        r.untrusted = true;
+        co_return r;
       } catch (const std::exception& e) {
         upstream_response r;
         r.error = e.what();

@@ -29,6 +29,7 @@ struct upstream_response {
   std::string content_type;
   std::string retry_after;  // the Retry-After header, when sent
   std::string error;        // why not, when !ok (timeout, refused, cut off)
+  bool untrusted = false;   // !ok because the TLS certificate did not verify: permanent
 };
 
 // Awaited right before a request's bytes are written, after its connection
@@ -41,7 +42,11 @@ class upstream_client {
  public:
   // base_url: scheme://host[:port][/path]; request targets are appended to it.
   // Throws std::invalid_argument for a URL it cannot use.
-  upstream_client(std::string base_url, std::chrono::milliseconds timeout, std::size_t max_idle = 16);
+  // ca_file: PEM certificate authorities to trust instead of the system's
+  // ("": the system's, or SSL_CERT_FILE's). Throws std::invalid_argument for
+  // a file OpenSSL cannot load.
+  upstream_client(std::string base_url, std::chrono::milliseconds timeout, std::size_t max_idle = 16,
+                  const std::string& ca_file = {});
   ~upstream_client();
 
   boost::asio::awaitable<upstream_response> request(boost::beast::http::verb method, std::string target,

@@ -493,6 +493,17 @@ http::response airtable_simulator::sim_route(const http::request& req, const len
   }
   if (path == "/_sim/changes" && req.method() == bhttp::verb::post)
     return changes_route(req, [this](int n) { return apply_changes(n); });
+  if (path == "/_sim/webhooks/lose_create_answers" && req.method() == bhttp::verb::post) {
+    // {"count":N}: the next N webhook creations happen, but their answer is a 504.
+    boost::system::error_code ec;
+    auto doc = json::parse(req.body(), ec);
+    const json::value* n = !ec && doc.is_object() ? doc.get_object().if_contains("count") : nullptr;
+    if (!n || !n->is_int64() || n->get_int64() < 0)
+      return reply(status::bad_request, json::object{{"error", "send {\"count\": N}"}});
+    std::lock_guard lk(mu_);
+    webhooks_.lose_create_answers(static_cast<int>(n->get_int64()));
+    return reply(status::ok, json::object{{"count", n->get_int64()}});
+  }
   if (path == "/_sim/state" && req.method() == bhttp::verb::get) {
     std::lock_guard lk(mu_);
     json::object out;

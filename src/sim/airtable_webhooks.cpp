@@ -131,6 +131,10 @@ airtable_webhooks::answer airtable_webhooks::handle(const std::string& method, c
     hooks_.push_back(std::move(w));
     airtable_webhook& created = hooks_.back();
     schedule_ping(created);  // a ping soon after creation, as Airtable sends (2.6)
+    if (lose_create_answers_ > 0) {
+      --lose_create_answers_;
+      return {504, err("GATEWAY_TIMEOUT", "The gateway timed out")};
+    }
     return {200, json::object{{"id", created.id},
                               {"macSecretBase64", core::base64_encode(created.mac_secret)},
                               {"expirationTime", format_airtable_time(created.expiration_ms)}}};

@@ -70,6 +70,11 @@ class airtable_webhooks {
   void record(const record_change& c, std::int64_t now_ms);
 
   void start_pings(boost::asio::any_io_executor ex) { ex_ = std::move(ex); }
+
+  // Fault for tests: the next `n` creations are made, then answered 504 as
+  // if a gateway had timed out, so the client never learns the id. The
+  // caller holds the mutex.
+  void lose_create_answers(int n) { lose_create_answers_ = n; }
   std::uint64_t pings_sent() const { return pings_sent_; }
 
  private:
@@ -87,6 +92,7 @@ class airtable_webhooks {
   std::int64_t transaction_ = 0;  // baseTransactionNumber
   std::optional<boost::asio::any_io_executor> ex_;
   std::uint64_t pings_sent_ = 0;
+  int lose_create_answers_ = 0;
 };
 
 }  // namespace freshet::sim

@@ -82,23 +82,44 @@ void airtable_webhook_client::on_ping() {
 }
 
 asio::awaitable<void> airtable_webhook_client::ensure_registered() {
-  if (!webhook_id().empty()) {
-    auto list = co_await caller_.call(verb::get, hooks_path(), headers());
-    if (const auto* hooks = list.if_contains("webhooks"); hooks && hooks->is_array())
-      for (const auto& h : hooks->get_array())
-        if (h.is_object() && h.get_object().if_contains("id") && h.get_object().at("id") == json::value(webhook_id()) &&
-            h.get_object().if_contains("isHookEnabled") && h.get_object().at("isHookEnabled") == true) {
-          // Still there and alive: keep it (and its cursor), and push its
-          // expiry out now, since Freshet may have been down for days.
-          co_await caller_.call(verb::post, hooks_path() + "/" + webhook_id() + "/refresh", headers(), "{}");
-          co_return;
-        }
+  const std::string& url = sync_.config().webhook_url;
+  auto list = co_await caller_.call(verb::get, hooks_path(), headers());
+  std::vector<std::string> ours;  // webhooks that notify this Freshet's URL
+  const json::value* hooks = list.if_contains("webhooks");
+  if (hooks && hooks->is_array())
+    for (const auto& h : hooks->get_array()) {
+      if (!h.is_object()) continue;
+      const auto& o = h.get_object();
+      const auto* id = o.if_contains("id");
+      if (!id || !id->is_string()) continue;
+      if (!webhook_id().empty() && *id == json::value(webhook_id()) && o.if_contains("isHookEnabled") &&
+          o.at("isHookEnabled") == true) {
+        // Still there and alive: keep it (and its cursor), and push its
+        // expiry out now, since Freshet may have been down for days.
+        co_await caller_.call(verb::post, hooks_path() + "/" + webhook_id() + "/refresh", headers(), "{}");
+        co_return;
+      }
+      if (const auto* n = o.if_contains("notificationUrl"); n && n->is_string() && n->get_string() == url)
+        ours.emplace_back(id->get_string());
+    }
+  if (!webhook_id().empty())
     spdlog::warn("msg=\"the stored Airtable webhook is gone or expired; creating a new one\" source={} webhook={}",
                  sync_.config().name, webhook_id());
+  // Reconcile before creating: a webhook for this URL whose secret Freshet
+  // does not hold (a creation whose answer was lost, an expired one) can never
+  // be verified and counts against the base's limit of 10. Deleting is
+  // idempotent, so it may be retried; the creation below is not.
+  for (const auto& stray : ours) {
+    spdlog::info("msg=\"removing an Airtable webhook for this URL whose secret Freshet does not hold\" source={} "
+                 "webhook={}",
+                 sync_.config().name, stray);
+    co_await caller_.call(verb::delete_, hooks_path() + "/" + stray, headers());
   }
-  json::object spec{{"notificationUrl", sync_.config().webhook_url},
+  json::object spec{{"notificationUrl", url},
                     {"specification", {{"options", {{"filters", {{"dataTypes", json::array{"tableData"}}}}}}}}};
-  auto made = co_await caller_.call(verb::post, hooks_path(), headers(), json::serialize(spec));
+  // Sent once: after a timeout or a 5xx the webhook may exist all the same,
+  // so the next upkeep round lists and reconciles instead of repeating it.
+  auto made = co_await caller_.call(verb::post, hooks_path(), headers(), json::serialize(spec), idempotency::once);
   const auto* id = made.if_contains("id");
   const auto* secret = made.if_contains("macSecretBase64");
   if (!id || !id->is_string() || !secret || !secret->is_string())

@@ -50,8 +50,12 @@ source_sync::source_sync(const app::source_config& cfg, store::event_log& log, a
     : cfg_(cfg), log_(log), ex_(ex), limiter_(cfg.requests_per_second) {
   for (const auto& o : cfg_.objects) stats_[o.name] = std::make_unique<object_counters>();
   if (cfg_.kind == "webhook") return;  // nothing to poll: records arrive by webhook only
-  client_ = std::make_unique<http::upstream_client>(cfg_.base_url, std::chrono::seconds(cfg_.timeout_seconds));
+  client_ = std::make_unique<http::upstream_client>(cfg_.base_url, std::chrono::seconds(cfg_.timeout_seconds), 16,
+                                                    cfg_.ca_file);
   caller_ = std::make_unique<upstream_caller>(*client_, limiter_, policy_for(cfg_), upstream_counters_);
+  // Loaded as secrets, so kept out of the logs like them (they appear in
+  // Airtable's paths).
+  caller_->redact({cfg_.app_id, cfg_.base_id});
   if (cfg_.kind == "knack") connector_ = std::make_unique<knack_connector>(cfg_, *caller_);
   else connector_ = std::make_unique<airtable_connector>(cfg_, *caller_);
   if (cfg_.kind == "airtable" && !cfg_.webhook_url.empty())

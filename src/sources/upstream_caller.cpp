@@ -43,32 +43,55 @@ std::chrono::milliseconds upstream_caller::backoff(int attempt) {
   return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(ceiling.count() / 4, ceiling.count())(rng_));
 }
 
+std::string upstream_caller::loggable(std::string_view target) const {
+  std::string out = client_.base_url() + std::string(target.substr(0, 80));
+  for (const auto& secret : redacted_) {
+    if (secret.empty()) continue;
+    for (auto at = out.find(secret); at != std::string::npos; at = out.find(secret, at + 10))
+      out.replace(at, secret.size(), "<redacted>");
+  }
+  return out;
+}
+
 asio::awaitable<json::object> upstream_caller::call(boost::beast::http::verb method, std::string target,
                                                     std::vector<std::pair<std::string, std::string>> headers,
-                                                    std::string body) {
+                                                    std::string body, idempotency repeat) {
   int failures = 0, limited = 0;
   std::string last_error;
   unsigned last_status = 0;
   std::string last_body;
   // The limiter grants at the moment of the write, inside the client.
   std::chrono::steady_clock::time_point sent;
-  const http::send_gate gate = [this, &sent]() -> asio::awaitable<void> {
+  bool left = false;  // whether this attempt's bytes were (being) written
+  const http::send_gate gate = [this, &sent, &left]() -> asio::awaitable<void> {
     co_await limiter_.acquire();
     ++counters_.requests;
     sent = std::chrono::steady_clock::now();
+    left = true;
   };
   for (;;) {
     sent = std::chrono::steady_clock::now();  // until the gate says otherwise (a failed connect never reaches it)
+    left = false;
     auto r = co_await client_.request(method, target, headers, body, gate);
     if (spdlog::should_log(spdlog::level::trace))  // the arguments cost an allocation: only when asked for
-      spdlog::trace("msg=upstream url={}{} status={} ms={}", client_.base_url(), target.substr(0, 60), r.status,
+      spdlog::trace("msg=upstream url={} status={} ms={}", loggable(target), r.status,
                     std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent).count());
     std::string why;
     bool retry = false;
+    if (!r.ok && r.untrusted) {
+      // A certificate that does not verify will not verify on the next try
+      // either: fail now, and say so plainly once rather than at every poll.
+      ++counters_.failures;
+      const std::string msg = "the upstream's TLS certificate was not accepted (" + r.error +
+                              "); if it is signed by a private CA, name that CA's PEM file in the source's ca_file";
+      if (!said_untrusted_.exchange(true))
+        spdlog::error("msg=\"{}\" url={}", msg, loggable(""));
+      throw upstream_error(msg, 0, {});
+    }
     if (!r.ok) {
       ++counters_.timeouts;
       why = r.error;
-      retry = true;
+      retry = repeat == idempotency::safe || !left;
     } else if (r.status == 429) {
       ++counters_.rate_limited;
       auto wait = parse_retry_after(r.retry_after).value_or(policy_.rate_limited_wait);
@@ -78,12 +101,12 @@ asio::awaitable<json::object> upstream_caller::call(boost::beast::http::verb met
         throw upstream_error("the upstream kept answering 429 (rate limited)", 429, r.body);
       }
       ++counters_.retries;
-      spdlog::debug("msg=\"upstream rate limited\" url={} wait_ms={}", client_.base_url(), wait.count());
+      spdlog::debug("msg=\"upstream rate limited\" url={} wait_ms={}", loggable(target), wait.count());
       continue;  // the limiter holds the next slot back
     } else if (r.status >= 500) {
       ++counters_.server_errors;
       why = "HTTP " + std::to_string(r.status);
-      retry = true;
+      retry = repeat == idempotency::safe;
     } else if (r.status >= 400) {
       ++counters_.failures;
       throw upstream_error("the upstream refused the request: HTTP " + std::to_string(r.status), r.status, r.body);
@@ -97,16 +120,22 @@ asio::awaitable<json::object> upstream_caller::call(boost::beast::http::verb met
       }
       ++counters_.bad_bodies;
       why = ec ? "a body that is not JSON (" + ec.message() + ")" : "a JSON body that is not an object";
-      retry = true;
+      retry = repeat == idempotency::safe;
     }
     last_error = why;
     last_status = r.status;
     last_body = r.body;
-    if (!retry || ++failures >= policy_.max_attempts) break;
+    if (!retry) {
+      ++counters_.failures;
+      throw upstream_error("the upstream answered " + why +
+                               " to a request that is sent only once (it may have been carried out all the same)",
+                           last_status, last_body);
+    }
+    if (++failures >= policy_.max_attempts) break;
     ++counters_.retries;
     const auto wait = backoff(failures);
     spdlog::debug("msg=\"upstream request failed; retrying\" url={} error=\"{}\" attempt={} wait_ms={}",
-                  client_.base_url(), why, failures, wait.count());
+                  loggable(target), why, failures, wait.count());
     co_await sleep_for(wait);
   }
   ++counters_.failures;

@@ -48,6 +48,12 @@ struct upstream_counters {
   std::atomic<std::uint64_t> failures{0};      // gave up
 };
 
+// Whether a request may be sent again after an answer that leaves its fate
+// unknown (a timeout, a 5xx, a cut-off body). `once`: a creation, which the
+// upstream may have carried out before the answer was lost; it is repeated
+// only when it certainly never left (no connection) or was refused unread (429).
+enum class idempotency { safe, once };
+
 class upstream_caller {
  public:
   upstream_caller(http::upstream_client& client, rate_limiter& limiter, retry_policy policy,
@@ -56,12 +62,17 @@ class upstream_caller {
   // Returns the parsed JSON object of a 2xx answer; throws upstream_error.
   boost::asio::awaitable<boost::json::object> call(boost::beast::http::verb method, std::string target,
                                                    std::vector<std::pair<std::string, std::string>> headers,
-                                                   std::string body = {});
+                                                   std::string body = {}, idempotency repeat = idempotency::safe);
+
+  // Values that must not reach the logs (an Airtable base id, a Knack app
+  // id): replaced by "<redacted>" in every logged URL.
+  void redact(std::vector<std::string> secrets) { redacted_ = std::move(secrets); }
 
   upstream_counters& counters() { return counters_; }
 
  private:
   std::chrono::milliseconds backoff(int attempt);
+  std::string loggable(std::string_view target) const;
 
   http::upstream_client& client_;
   rate_limiter& limiter_;
@@ -69,6 +80,8 @@ class upstream_caller {
   upstream_counters& counters_;
   std::mutex rng_mu_;
   std::mt19937_64 rng_{std::random_device{}()};
+  std::vector<std::string> redacted_;     // set before the first call
+  std::atomic<bool> said_untrusted_{false};  // a certificate failure is logged once
 };
 
 }  // namespace freshet::sources

@@ -142,6 +142,22 @@ TEST_F(ConfigTest, EachBadInputHasItsMessage) {
            "[[sources.objects]]\nname = \"o\"\n"
            "key = \"object_1\"\nfields = { a = \"field_1\" }\ntenant_field = \"county\"\n",
        "f.toml:14:16: 'tenant_field' names 'county', which is not in 'fields'"},
+      {"empty tenant list (fail closed)",
+       "[[tokens]]\nname = \"x\"\nsecret_env = \"FT_TOKEN_A\"\nscopes = [\"read\"]\ntenants = []\n",
+       "f.toml:5:11: token 'x': 'tenants' is empty; list the tenants it may see, or leave the key out for every "
+       "tenant"},
+      {"admin with tenants",
+       "[[tokens]]\nname = \"x\"\nsecret_env = \"FT_TOKEN_A\"\nscopes = [\"admin\"]\ntenants = [\"a\"]\n",
+       "f.toml:5:11: token 'x': an admin token sees every tenant, so it cannot have 'tenants'; give the tenant "
+       "dashboards a token of their own without 'admin'"},
+      {"empty tenant name",
+       "[[tokens]]\nname = \"x\"\nsecret_env = \"FT_TOKEN_A\"\nscopes = [\"read\"]\ntenants = [\"\"]\n",
+       "f.toml:5:11: token 'x': a tenant name is empty"},
+      {"ca_file that is not there",
+       t + "[[sources]]\nname = \"s\"\nkind = \"webhook\"\nwebhook_secret_env = \"FT_TOKEN_A\"\nca_file = \"/nonexistent/ca.pem\"\n",
+       "f.toml:10:11: 'ca_file' names '/nonexistent/ca.pem', which is not a readable file"},
+      {"per-address cap out of range", "[server]\nmax_connections_per_address = -1\n" + t,
+       "f.toml:2:31: 'max_connections_per_address' must be between 0 and 1000000, not -1"},
       {"syntax error", "[server\n", "f.toml:1:8: Error while parsing table header: expected ']', saw '\\n'"},
   };
   for (const auto& c : cases) EXPECT_EQ(error(c.toml), c.message) << c.what;
