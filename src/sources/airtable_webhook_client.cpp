@@ -154,6 +154,7 @@ asio::awaitable<void> airtable_webhook_client::upkeep() {
       if (!registered) {
         co_await ensure_registered();
         registered = true;
+        failed_rounds_ = 0;
         on_ping();  // catch up on whatever arrived while Freshet was down
       } else if (std::chrono::steady_clock::now() >= next_refresh) {
         co_await caller_.call(verb::post, hooks_path() + "/" + webhook_id() + "/refresh", headers(), "{}");
@@ -167,7 +168,9 @@ asio::awaitable<void> airtable_webhook_client::upkeep() {
       spdlog::warn("msg=\"Airtable webhook upkeep failed; will retry\" source={} error=\"{}\"", sync_.config().name,
                    e.what());
     }
-    timer_->expires_after(registered ? std::chrono::minutes(10) : std::chrono::seconds(30));
+    // Unregistered, the next attempt (which reconciles first) comes soon;
+    // then less often, so that a base that refuses is not hammered.
+    timer_->expires_after(registered ? std::chrono::minutes(10) : std::chrono::seconds(failed_rounds_++ < 3 ? 5 : 30));
     co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }

@@ -56,6 +56,7 @@ class airtable_webhook_client {
   std::string id_, key_;
   std::string secret_b64_;
   std::int64_t cursor_ = 1;
+  int failed_rounds_ = 0;  // upkeep rounds in a row that could not register; on the sync executor
   bool draining_ = false, drain_again_ = false, stopping_ = false;
   std::optional<boost::asio::steady_timer> timer_;
   std::atomic<std::uint64_t> payloads_applied_{0};

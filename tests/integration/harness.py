@@ -45,7 +45,8 @@ class Server:
     """One freshet process. `config` is the TOML text without the listen and
     data_dir keys of [server], which the harness fills in."""
 
-    def __init__(self, config="", env=None, data_dir=None, server_keys=None):
+    def __init__(self, config="", env=None, data_dir=None, server_keys=None, log_level="debug"):
+        self.log_level = log_level
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="freshet-it-")
         self.config_text = config
@@ -68,7 +69,7 @@ class Server:
         path = self.write_config()
         self.log = open(self.log_path, "ab")
         log_start = self.log.tell()
-        self.proc = subprocess.Popen([BIN, "--log-level", "debug", "serve", "--config", path],
+        self.proc = subprocess.Popen([BIN, "--log-level", self.log_level, "serve", "--config", path],
                                      stdout=self.log, stderr=self.log, env=self.env)
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -146,6 +146,44 @@ class Webhooks(unittest.TestCase):
         self.assertEqual(self.server.stats()["sources"]["services"]["webhooks"]["rejected"], 2)
 
 
+class WebhookCreationAnswerLost(unittest.TestCase):
+    """Airtable makes the webhook but the answer is lost (a gateway's 504): the
+    creation is not repeated blindly; the next round lists the base's webhooks,
+    removes the one whose secret Freshet never got, and creates one it can verify."""
+
+    def test_no_duplicate_webhook_is_left_behind(self):
+        self.sim = AirtableSim("--dataset", "services", "--seed", "4", "--requests-per-second", "20")
+        self.addCleanup(self.sim.stop)
+        hooks = f"/v0/bases/{self.sim.base}/webhooks"
+        self.assertEqual(self.sim.request("POST", "/_sim/webhooks/lose_create_answers", {"count": 1})[0], 200)
+        port = free_port()
+        slow = {"poll_min_seconds": 300, "poll_max_seconds": 600}
+        src = source_config(self.sim, {"sign_ups": slow, "services": slow},
+                            extra_source=f'webhook_url = "http://127.0.0.1:{port}/api/webhooks/services"\n')
+        src = src.replace("requests_per_second = 20", "requests_per_second = 5")
+        # At trace level every upstream URL is logged: the base id, a secret, must not be.
+        server = Server(src, env=airtable_env(self.sim), log_level="trace",
+                        server_keys={"auth": '"none"', "listen": f'"127.0.0.1:{port}"'}).start()
+        self.addCleanup(server.cleanup)
+        wait_until(lambda: bool(server.stats()["sources"]["services"]["airtable_webhook"]["id"]) or "none", 30,
+                   "a webhook Freshet holds the secret of")
+        mine = server.stats()["sources"]["services"]["airtable_webhook"]["id"]
+        listed = self.sim.request("GET", hooks)[1]["webhooks"]
+        self.assertEqual([h["id"] for h in listed], [mine])  # the lost one was removed, none is doubled
+        # And it verifies: a change arrives by ping.
+        sse = SSEClient(server.port, "/api/events?object=sign_ups")
+        self.addCleanup(sse.close)
+        sse.read_head()
+        table = parse_objects(src)["sign_ups"]["key"]
+        target = self.sim.state(table)[3]
+        self.sim.request("PATCH", f"/v0/{self.sim.base}/{table}/{target['id']}", {"fields": {"Hours": 55}})
+        self.assertEqual(sse.next_frame()["json"]["record_id"], target["id"])
+        log = server.read_log()
+        self.assertIn("msg=upstream url=", log)
+        self.assertIn("<redacted>", log)
+        self.assertNotIn(self.sim.base, log)
+
+
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 GENERIC = f'''[[sources]]
 name = "crm"
