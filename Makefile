@@ -2,11 +2,13 @@
 # Debian 12 machine needs nothing but `make run` or `make test`.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 300
 JOBS       ?= $(shell nproc)
 PORT       ?= 8080
 CTEST_ARGS ?= --output-on-failure --timeout 300
 
-.PHONY: all deps build run test test-sanitize bench clean
+.PHONY: all deps build run test test-sanitize bench fuzz soak clean
 
 all: build
 
@@ -48,5 +50,19 @@ bench: build
 	@bash scripts/install-deps.sh bench
 	bash bench/run.sh $(BUILD)
 
+# The libFuzzer campaign: every target for FUZZ_SECONDS (CI: 20).
+$(FUZZ_BUILD)/build.ninja: | deps
+	@bash scripts/install-deps.sh fuzz
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRESHET_FUZZ=ON
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	FUZZ_BUILD=$(FUZZ_BUILD) bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# The fault soak: kill -9 cycles of serve under a faulty upstream and publishers (CI: 10).
+SOAK_CYCLES ?= 100
+soak: build
+	python3 tests/soak/fault_soak.py --cycles $(SOAK_CYCLES) --bin $(BUILD)/src/freshet
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
