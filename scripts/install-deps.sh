@@ -24,6 +24,11 @@ if [ "${1:-}" = bench ]; then
   packages+=(nginx-light libnginx-mod-nchan)
 fi
 
+# `install-deps.sh fuzz` adds clang and its runtime, which has libFuzzer.
+if [ "${1:-}" = fuzz ]; then
+  packages+=(clang-14 libclang-rt-14-dev)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

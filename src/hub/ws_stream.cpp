@@ -5,6 +5,7 @@
 // connection stays open; Beast's idle timeout sends pings and drops a peer
 // that answers none.
 #include "hub/pump.hpp"
+#include "hub/subscribe_message.hpp"
 #include "hub/streams.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -23,7 +24,7 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t kMaxClientMessage = 64 * 1024;
+
 
 using ws_stream = websocket::stream<beast::tcp_stream>;
 
@@ -73,43 +74,6 @@ struct ws_writer {
                                                                         token, conn->ws);
   }
 };
-
-struct parsed_subscribe {
-  std::vector<std::string> objects;
-  std::string tenant;
-  std::optional<std::uint64_t> since;
-  bool bad_since = false;
-};
-
-std::variant<parsed_subscribe, http::api_error> parse_subscribe(std::string_view text) {
-  using boost::beast::http::status;
-  auto bad = [](std::string msg) { return http::api_error{status::bad_request, "invalid_message", std::move(msg)}; };
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return http::api_error{status::bad_request, "malformed_json", "The message is not a JSON object."};
-  const auto& o = v.get_object();
-  const auto* op = o.if_contains("op");
-  if (!op || !op->is_string() || op->get_string() != "subscribe")
-    return bad("The only operation is {\"op\":\"subscribe\",...}.");
-  parsed_subscribe s;
-  if (const auto* objs = o.if_contains("objects"); objs && !objs->is_null()) {
-    if (!objs->is_array()) return bad("'objects' must be an array of object names.");
-    for (const auto& e : objs->get_array()) {
-      if (!e.is_string()) return bad("'objects' must be an array of object names.");
-      s.objects.emplace_back(e.get_string());
-    }
-  }
-  if (const auto* t = o.if_contains("tenant"); t && !t->is_null()) {
-    if (!t->is_string()) return bad("'tenant' must be a string.");
-    s.tenant = t->get_string();
-  }
-  if (const auto* since = o.if_contains("since"); since && !since->is_null()) {
-    if (!since->is_string()) return bad("'since' must be an event id string.");
-    s.since = core::parse_event_id(since->get_string());
-    s.bad_since = !s.since;
-  }
-  return s;
-}
 
 }  // namespace
 

@@ -114,7 +114,11 @@ bool rule_matches(const filter_rule& r, const knack_record& rec, std::int64_t no
     if (op == "is during the next") return ms >= tomorrow && ms < shift(tomorrow, r.unit, r.range);
     if (op == "is before the previous") return ms < shift(today, r.unit, -r.range);
     if (op == "is after the next") return ms >= shift(tomorrow, r.unit, r.range);
-    const auto d = parse_knack_date(r.value.as_string());  // validated at parse
+    // Validated at parse for the operators that take a date; any other
+    // operator on a date field ("contains") matches nothing.
+    if (!takes_date(op) || !r.value.is_string()) return false;
+    const auto d = parse_knack_date(r.value.as_string());
+    if (!d) return false;
     // Date-only values compare by day; a value with a time compares by minute.
     const std::int64_t lo = d->local_ms;
     const std::int64_t hi = d->has_time ? lo + 60000 : lo + kDayMs;

@@ -97,9 +97,11 @@ std::vector<tenant_summary> summarize_object(connection& db, const std::string& 
     else own[std::string(s.column_text(0))] = s.column_int(1);
   }
   for (auto& t : out) t.last_sync_ms = std::max(whole, own.count(t.tenant) ? own[t.tenant] : 0);
-  for (const auto& [tenant, at] : own)
+  for (const auto& entry : own) {
+    const std::string& tenant = entry.first;  // a named reference: clang 14 cannot capture a structured binding
     if (std::none_of(out.begin(), out.end(), [&](const tenant_summary& t) { return t.tenant == tenant; }))
-      out.push_back({tenant, 0, std::max(whole, at)});
+      out.push_back({tenant, 0, std::max(whole, entry.second)});
+  }
   if (out.empty() && whole) out.push_back({"", 0, whole});
   return out;
 }
