@@ -21,25 +21,55 @@ std::chrono::steady_clock::duration window_for(double rps, double margin) {
 }
 }  // namespace
 
-rate_limiter::rate_limiter(double requests_per_second, double margin)
+rate_schedule::rate_schedule(double requests_per_second, double margin)
     : max_capacity_(capacity_for(requests_per_second)),
       window_(window_for(requests_per_second, margin)),
       capacity_(max_capacity_) {}
+
+rate_schedule::clock::time_point rate_schedule::grant(clock::time_point now) {
+  const auto pace = spacing();
+  auto slot = std::max(now, paused_until_);
+  // The pace, one start early at most: an idle credential may send two at once.
+  slot = std::max(slot, next_ - pace);
+  // The window: the start `capacity_` grants ago must be a whole window back.
+  if (starts_.size() >= capacity_) slot = std::max(slot, starts_[starts_.size() - capacity_] + window_);
+  next_ = std::max(next_, slot) + pace;
+  starts_.push_back(slot);
+  while (starts_.size() > max_capacity_) starts_.pop_front();
+  return slot;
+}
+
+std::optional<rate_schedule::clock::time_point> rate_schedule::try_start(clock::time_point now) {
+  // Checked again against actual starts: the window holds even when callers
+  // resume late and bunch.
+  if (sent_.size() >= capacity_ && now < sent_[sent_.size() - capacity_] + window_)
+    return sent_[sent_.size() - capacity_] + window_;
+  sent_.push_back(now);
+  while (sent_.size() > max_capacity_) sent_.pop_front();
+  return std::nullopt;
+}
+
+void rate_schedule::on_rate_limited(std::chrono::milliseconds wait, clock::time_point now) {
+  paused_until_ = std::max(paused_until_, now + wait);
+  capacity_ = std::max<std::size_t>(1, capacity_ / 2);
+  successes_ = 0;
+}
+
+void rate_schedule::on_success() {
+  if (capacity_ < max_capacity_ && ++successes_ >= 2) {
+    ++capacity_;
+    successes_ = 0;
+  }
+}
+
+rate_limiter::rate_limiter(double requests_per_second, double margin) : schedule_(requests_per_second, margin) {}
 
 asio::awaitable<void> rate_limiter::acquire() {
   clock::time_point slot;
   {
     std::lock_guard lk(mu_);
     const auto now = clock::now();
-    const auto spacing = window_ / static_cast<long>(capacity_);
-    slot = std::max(now, paused_until_);
-    // The pace, one start early at most: an idle credential may send two at once.
-    slot = std::max(slot, next_ - spacing);
-    // The window: the start `capacity_` grants ago must be a whole window back.
-    if (starts_.size() >= capacity_) slot = std::max(slot, starts_[starts_.size() - capacity_] + window_);
-    next_ = std::max(next_, slot) + spacing;
-    starts_.push_back(slot);  // first come, first served: slots never go backwards
-    while (starts_.size() > max_capacity_) starts_.pop_front();
+    slot = schedule_.grant(now);
     ++counters_.granted;
     counters_.waited += std::chrono::duration_cast<std::chrono::milliseconds>(slot - now);
   }
@@ -49,44 +79,32 @@ asio::awaitable<void> rate_limiter::acquire() {
       t.expires_at(slot);
       co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    // A caller that resumes late (its thread was busy) must not send together
-    // with the next ones: the window is checked again against actual starts.
     std::lock_guard lk(mu_);
-    const auto now = clock::now();
-    if (sent_.size() >= capacity_ && now < sent_[sent_.size() - capacity_] + window_) {
-      slot = sent_[sent_.size() - capacity_] + window_;
-      continue;
-    }
-    sent_.push_back(now);
-    while (sent_.size() > max_capacity_) sent_.pop_front();
-    co_return;
+    const auto again = schedule_.try_start(clock::now());
+    if (!again) co_return;
+    slot = *again;
   }
 }
 
 void rate_limiter::on_rate_limited(std::chrono::milliseconds wait) {
   std::lock_guard lk(mu_);
   ++counters_.rate_limited;
-  paused_until_ = std::max(paused_until_, clock::now() + wait);
-  capacity_ = std::max<std::size_t>(1, capacity_ / 2);
-  successes_ = 0;
+  schedule_.on_rate_limited(wait, clock::now());
 }
 
 void rate_limiter::on_success() {
   std::lock_guard lk(mu_);
-  if (capacity_ < max_capacity_ && ++successes_ >= 2) {
-    ++capacity_;
-    successes_ = 0;
-  }
+  schedule_.on_success();
 }
 
 std::chrono::steady_clock::duration rate_limiter::spacing() const {
   std::lock_guard lk(mu_);
-  return window_ / static_cast<long>(capacity_);
+  return schedule_.spacing();
 }
 
 std::size_t rate_limiter::capacity() const {
   std::lock_guard lk(mu_);
-  return capacity_;
+  return schedule_.capacity();
 }
 
 rate_limiter_counters rate_limiter::counters() const {

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 
 namespace freshet::sources {
 
@@ -33,6 +34,39 @@ struct rate_limiter_counters {
   std::uint64_t granted = 0;      // requests let through
   std::uint64_t rate_limited = 0; // 429s reported
   std::chrono::milliseconds waited{0};  // time callers spent waiting, summed
+};
+
+// The limiter's rules as a pure function of time, so that they are tested on
+// a clock the test moves, exactly, with no sleeping. Not thread-safe: the
+// rate_limiter below locks around it.
+class rate_schedule {
+ public:
+  using clock = std::chrono::steady_clock;
+  explicit rate_schedule(double requests_per_second, double margin = 0.10);
+
+  // The slot of one more request asked for at `now` (first come, first
+  // served: slots never go backwards).
+  clock::time_point grant(clock::time_point now);
+  // A granted request about to start at `now`: nothing when it may (it is
+  // then counted as started), or the time to try again (a caller that resumed
+  // late must not start together with the next ones).
+  std::optional<clock::time_point> try_start(clock::time_point now);
+  void on_rate_limited(std::chrono::milliseconds wait, clock::time_point now);
+  void on_success();
+
+  clock::duration spacing() const { return window_ / static_cast<long>(capacity_); }
+  clock::duration window() const { return window_; }
+  std::size_t capacity() const { return capacity_; }
+
+ private:
+  const std::size_t max_capacity_;
+  const clock::duration window_;
+  std::size_t capacity_;
+  int successes_ = 0;
+  clock::time_point paused_until_{};
+  clock::time_point next_{};  // the pace's theoretical next start (GCRA)
+  std::deque<clock::time_point> starts_;  // the latest granted slots (some may be in the future)
+  std::deque<clock::time_point> sent_;    // the latest actual starts
 };
 
 class rate_limiter {
@@ -53,15 +87,8 @@ class rate_limiter {
 
  private:
   using clock = std::chrono::steady_clock;
-  const std::size_t max_capacity_;
-  const clock::duration window_;
   mutable std::mutex mu_;  // guards the members below
-  std::size_t capacity_;
-  int successes_ = 0;
-  clock::time_point paused_until_{};
-  clock::time_point next_{};  // the pace's theoretical next start (GCRA)
-  std::deque<clock::time_point> starts_;  // the latest granted slots (some may be in the future)
-  std::deque<clock::time_point> sent_;    // the latest actual starts
+  rate_schedule schedule_;
   rate_limiter_counters counters_;
 };
 
