@@ -79,6 +79,13 @@ void refresh_jobs::announce(const job& j) {
   log_.enqueue(std::move(d), [](boost::system::error_code, core::event_ptr) {});
 }
 
+std::optional<std::chrono::seconds> cooldown_left(clock::time_point ended, std::chrono::seconds cooldown,
+                                                  clock::time_point now) {
+  const auto ready = ended + cooldown;
+  if (now >= ready) return std::nullopt;
+  return std::chrono::ceil<std::chrono::seconds>(ready - now);
+}
+
 std::variant<refresh_started, refresh_cooling, refresh_unknown_tenant> refresh_jobs::start(const std::string& tenant,
                                                                                          const std::string& who) {
   {
@@ -86,9 +93,9 @@ std::variant<refresh_started, refresh_cooling, refresh_unknown_tenant> refresh_j
     if (auto it = by_tenant_.find(tenant); it != by_tenant_.end()) {
       const auto& last = *it->second;
       if (!last.ended) return refresh_started{last.id, true};
-      const auto ready = *last.ended + std::chrono::seconds(cfg_.server.refresh_cooldown_seconds);
-      if (clock::now() < ready)
-        return refresh_cooling{std::chrono::ceil<std::chrono::seconds>(ready - clock::now())};
+      if (auto wait = cooldown_left(*last.ended, std::chrono::seconds(cfg_.server.refresh_cooldown_seconds),
+                                    clock::now()))
+        return refresh_cooling{*wait};
     }
   }
   const bool known = log_.read([&](store::connection& db) {

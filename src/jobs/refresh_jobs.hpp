@@ -46,6 +46,13 @@ struct refresh_cooling {
 };
 struct refresh_unknown_tenant {};
 
+// The cooldown rule on its own, a pure function of time (tested on a moved
+// clock): how long a new refresh must still wait after one that ended at
+// `ended`, rounded up to whole seconds for Retry-After; nothing when it may start.
+std::optional<std::chrono::seconds> cooldown_left(std::chrono::steady_clock::time_point ended,
+                                                  std::chrono::seconds cooldown,
+                                                  std::chrono::steady_clock::time_point now);
+
 class refresh_jobs {
  public:
   refresh_jobs(const app::config& cfg, store::event_log& log, sources::sync_service& sync);

@@ -203,6 +203,29 @@ TEST_F(EventLogTest, RecordsVersionMovesWithEveryRecordWriteEvenWithoutAnEvent) 
   EXPECT_EQ(snap.records_version, v2);
 }
 
+TEST_F(EventLogTest, AuditRowsAgeOutLikeEvents) {
+  manual_clock clock;
+  auto o = opts();
+  o.retain_age = std::chrono::seconds(3600);
+  o.prune_every = std::chrono::milliseconds(0);
+  o.wall_ms = clock.source();
+  event_log log(o);
+  auto audit = [&](std::string who) {
+    change_set cs;
+    cs.audit.push_back({"webhook", "s", std::move(who), "rejected", {}});
+    std::promise<void> p;
+    log.enqueue_changes(std::move(cs), [&](boost::system::error_code, change_result) { p.set_value(); });
+    p.get_future().get();
+  };
+  audit("old");
+  clock.advance(std::chrono::hours(2));
+  audit("new");
+  ASSERT_TRUE(eventually([&] { return log.counters().audit_pruned == 1; }));
+  const auto rows = log.read([](connection& db) { return list_audit(db, 0, 10); });
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].who, "new");
+}
+
 TEST_F(EventLogTest, QueueIsBoundedInBytes) {
   auto o = opts();
   o.max_pending_bytes = 400;
