@@ -312,7 +312,7 @@ void event_log::commit_batch(std::vector<pending>& batch) {
 void event_log::prune() {
   last_prune_ = std::chrono::steady_clock::now();
   prune_backlog_ = false;
-  if (health_ != store_health::ok || last_id_ == 0) return;
+  if (health_ != store_health::ok) return;  // an empty log still has audit rows to age out
   try {
     const std::int64_t keep_from_count =
         last_id_ > opts_.retain_events ? static_cast<std::int64_t>(last_id_ - opts_.retain_events) : 0;
