@@ -24,6 +24,15 @@ class EventLogTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   event_log_options opts() const { return {.path = (dir_ / "f.db").string()}; }
+  // Retention by age on a clock the test moves, a pass after every commit.
+  template <class Clock>
+  event_log_options aged(Clock& clock, std::chrono::seconds age) const {
+    auto o = opts();
+    o.retain_age = age;
+    o.prune_every = std::chrono::milliseconds(0);
+    o.wall_ms = clock.source();
+    return o;
+  }
 
   static core::event_ptr append(event_log& log, std::string tenant, std::string text) {
     core::event_draft d;
@@ -132,10 +141,7 @@ bool eventually(Pred p) {
 
 TEST_F(EventLogTest, RetentionByAgeDropsOldEvents) {
   manual_clock clock;
-  auto o = opts();
-  o.retain_age = std::chrono::seconds(60);
-  o.prune_every = std::chrono::milliseconds(0);
-  o.wall_ms = clock.source();
+  const auto o = aged(clock, std::chrono::seconds(60));
   event_log log(o);
   for (int i = 0; i < 5; ++i) append(log, "", "old");
   clock.advance(std::chrono::seconds(61));
@@ -148,10 +154,7 @@ TEST_F(EventLogTest, RetentionByAgeDropsOldEvents) {
 
 TEST_F(EventLogTest, IdsNeverRestartAfterRetentionEmptiedTheLog) {
   manual_clock clock;
-  auto o = opts();
-  o.retain_age = std::chrono::seconds(3600);
-  o.prune_every = std::chrono::milliseconds(0);
-  o.wall_ms = clock.source();
+  const auto o = aged(clock, std::chrono::seconds(3600));
   {
     event_log log(o);
     for (int i = 0; i < 3; ++i) append(log, "", "x");
@@ -205,10 +208,7 @@ TEST_F(EventLogTest, RecordsVersionMovesWithEveryRecordWriteEvenWithoutAnEvent) 
 
 TEST_F(EventLogTest, AuditRowsAgeOutLikeEvents) {
   manual_clock clock;
-  auto o = opts();
-  o.retain_age = std::chrono::seconds(3600);
-  o.prune_every = std::chrono::milliseconds(0);
-  o.wall_ms = clock.source();
+  const auto o = aged(clock, std::chrono::seconds(3600));
   event_log log(o);
   auto audit = [&](std::string who) {
     change_set cs;
