@@ -373,17 +373,34 @@ std::vector<core::event_ptr> event_log::read_range(std::uint64_t after, std::uin
                                                    const core::topic_filter& filter, std::size_t limit) {
   std::vector<core::event_ptr> out;
   if (upto <= after || limit == 0) return out;
+  // The filter in SQL, so that resuming one tenant costs that tenant's events
+  // (events_tenant), not every event of the range. It says exactly what
+  // topic_filter::matches says for live delivery: an event with no object or
+  // no tenant is for everybody, except that a change is only for its tenant's.
+  std::string sql = "SELECT id, type, object, tenant, data FROM events WHERE id > ? AND id <= ?";
+  auto placeholders = [](std::size_t n) {
+    std::string p;
+    for (std::size_t i = 0; i < n; ++i) p += i ? ",?" : "?";
+    return p;
+  };
+  if (!filter.objects.empty()) sql += " AND (object IS NULL OR object IN (" + placeholders(filter.objects.size()) + "))";
+  if (!filter.tenants.empty())
+    sql += " AND (tenant IN (" + placeholders(filter.tenants.size()) + ") OR (tenant IS NULL AND type != 'change'))";
+  sql += " ORDER BY id LIMIT ?";
   auto db = take_reader();
   {
-    // Filtering happens here rather than in SQL so that the one rule of
-    // topic_filter::matches decides both live delivery and replay.
-    statement s(db->get(),
-                "SELECT id, type, object, tenant, data FROM events WHERE id > ? AND id <= ? ORDER BY id");
-    s.bind(1, static_cast<std::int64_t>(after)).bind(2, static_cast<std::int64_t>(upto));
-    while (out.size() < limit && s.step()) {
+    statement s(db->get(), sql);
+    int i = 1;
+    s.bind(i++, static_cast<std::int64_t>(after)).bind(i++, static_cast<std::int64_t>(upto));
+    for (const auto& o : filter.objects) s.bind_text(i++, o);
+    for (const auto& t : filter.tenants) s.bind_text(i++, t);
+    s.bind(i, static_cast<std::int64_t>(limit));
+    // No second check in C++: a row dropped here would make a chunk short,
+    // which a reader takes for the end of the range. EventLogTest's
+    // ReadRangeAgreesWithTheLiveFilter holds the two rules together.
+    while (s.step()) {
       auto type = core::parse_event_type(s.column_text(1)).value_or(core::event_type::message);
       std::string_view object = s.column_text(2), tenant = s.column_text(3);
-      if (!filter.matches(type, object, tenant)) continue;
       out.push_back(core::make_event(static_cast<std::uint64_t>(s.column_int(0)), type,
                                      std::string(object), std::string(tenant),
                                      std::string(s.column_text(4))));

@@ -19,6 +19,8 @@ namespace {
 // `records_version` moves with every commit that writes or deletes a record,
 // an event or not (a change to an unwatched field), so a records ETag built
 // from it changes whenever a page could. Audit rows age out by `at_ms`.
+// `events_tenant` lets a tenant-scoped resume read that tenant's events
+// instead of every event of the range.
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE events (
@@ -83,6 +85,7 @@ CREATE TABLE meta (
 INSERT INTO meta(key, value) SELECT 'high_water', COALESCE(MAX(id), 0) FROM events;
 INSERT INTO meta(key, value) VALUES ('records_version', 0);
 CREATE INDEX audit_at ON audit(at_ms);
+CREATE INDEX events_tenant ON events(tenant, id);
 )sql",
 };
 
