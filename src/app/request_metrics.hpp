@@ -1,16 +1,17 @@
 // Request counts by route and status, and a latency histogram per route, for
-// /metrics and /api/stats. Routes are the router's fixed labels, so the label
-// set stays small whatever clients send.
+// /metrics and /api/stats. Routes are the router's fixed labels (kRoutes), so
+// the label set stays small whatever clients send, and every counter is an
+// atomic in a fixed slot: recording a request takes no lock and allocates
+// nothing on the event loops; reading aggregates the slots.
 //
 // Thread-safety: all members may be called from any thread.
 #pragma once
 
 #include <array>
-#include <map>
-#include <mutex>
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
 
 namespace freshet::app {
 
@@ -18,6 +19,12 @@ class request_metrics {
  public:
   static constexpr std::array<double, 13> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                       0.1,    0.25,  0.5,    1.0,   2.5,  5.0};
+  // Every label a request is counted under; anything else counts as "/other".
+  static constexpr std::array<std::string_view, 17> kRoutes = {
+      "/healthz",     "/readyz",       "/metrics",           "/api/events",         "/api/ws",
+      "/api/broadcast", "/api/stats",  "/api/audit",         "/api/webhooks",       "/api/objects",
+      "/api/refresh", "/api/jobs",     "/api/objects/record", "/api/objects/records", "/api/other",
+      "/static",      "/other"};
 
   void record(std::string_view route, unsigned status, double seconds);
 
@@ -27,14 +34,20 @@ class request_metrics {
   std::uint64_t total() const;
 
  private:
-  struct histogram {
-    std::array<std::uint64_t, kBuckets.size()> counts{};  // per bucket, not cumulative
-    std::uint64_t count = 0;
-    double sum = 0;
+  static constexpr unsigned kStatuses = 600;  // 100-599; anything else counts as 599
+  // Threads count into shards of their own (a thread takes the next shard
+  // the first time it records), so that two workers answering the same route
+  // do not fight over one cache line; reads add the shards up.
+  static constexpr std::size_t kShards = 4;
+  struct alignas(64) slot {
+    std::array<std::atomic<std::uint64_t>, kStatuses - 100> by_status{};
+    std::array<std::atomic<std::uint64_t>, kBuckets.size()> buckets{};  // per bucket, not cumulative
+    std::atomic<std::uint64_t> count{0};
+    std::atomic<std::uint64_t> sum_ns{0};
   };
-  mutable std::mutex mu_;  // guards both maps
-  std::map<std::pair<std::string, unsigned>, std::uint64_t> requests_;
-  std::map<std::string, histogram> latency_;
+  using shard = std::array<slot, kRoutes.size()>;
+  std::array<shard, kShards> shards_{};
+  std::atomic<std::size_t> next_shard_{0};
 };
 
 }  // namespace freshet::app
