@@ -2,6 +2,7 @@
 
 #include "core/content_mac.hpp"
 #include "core/standard_webhooks.hpp"
+#include "sources/airtable_payloads.hpp"
 #include "sources/source_sync.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -186,34 +187,17 @@ asio::awaitable<void> airtable_webhook_client::drain() {
         auto page = co_await caller_.call(
             verb::get, fmt::format("{}/{}/payloads?cursor={}&limit={}", hooks_path(), webhook_id(), cursor_, kPayloadsPerCall),
             headers());
-        const auto* next = page.if_contains("cursor");
-        const std::int64_t next_cursor = next && next->is_number() ? next->to_number<std::int64_t>() : cursor_;
-        more = page.if_contains("mightHaveMore") && page.at("mightHaveMore") == true && next_cursor != cursor_;
-        // Per object: the ids to read back, and those destroyed.
+        const payload_page parsed = parse_payload_page(page, cursor_);
+        const std::int64_t next_cursor = parsed.next_cursor;
+        more = parsed.more;
+        const std::uint64_t count = parsed.payloads;
+        // Per configured object: the ids to read back, and those destroyed.
         std::map<const app::object_config*, std::pair<std::set<std::string>, std::set<std::string>>> touched;
-        std::uint64_t count = 0;
-        if (const auto* payloads = page.if_contains("payloads"); payloads && payloads->is_array())
-          for (const auto& p : payloads->get_array()) {
-            ++count;
-            const auto* tables = p.is_object() ? p.get_object().if_contains("changedTablesById") : nullptr;
-            if (!tables || !tables->is_object()) continue;
-            for (const auto& [table_id, change] : tables->get_object()) {
-              const auto* obj = sync_.find_object(table_id);
-              if (!obj || !change.is_object()) continue;
-              auto& [ids, destroyed] = touched[obj];
-              for (const char* key : {"createdRecordsById", "changedRecordsById"})
-                if (const auto* m = change.get_object().if_contains(key); m && m->is_object())
-                  for (const auto& kv : m->get_object()) {
-                    ids.insert(std::string(kv.key()));
-                    destroyed.erase(std::string(kv.key()));
-                  }
-              if (const auto* d = change.get_object().if_contains("destroyedRecordIds"); d && d->is_array())
-                for (const auto& id : d->get_array())
-                  if (id.is_string()) {
-                    destroyed.insert(std::string(id.get_string()));
-                    ids.erase(std::string(id.get_string()));
-                  }
-            }
+        for (const auto& [table_id, touch] : parsed.tables)
+          if (const auto* obj = sync_.find_object(table_id)) {
+            auto& [ids, destroyed] = touched[obj];
+            ids.insert(touch.changed.begin(), touch.changed.end());
+            destroyed.insert(touch.destroyed.begin(), touch.destroyed.end());
           }
         const std::vector<store::change_set::state_write> cursor_write{
             {src, "airtable_webhook_cursor", std::to_string(next_cursor)}};
