@@ -216,8 +216,25 @@ class parser {
     return false;
   }
 
+  // Bounds on what a client's formula may build: the parser, the evaluator and
+  // the tree's destructor all recurse, so depth and size must not be the
+  // client's to choose (found by fuzz_sim_filters: "((((..." overflowed the stack).
+  static constexpr int kMaxDepth = 64;
+  static constexpr int kMaxNodes = 2000;
+  struct depth_guard {
+    parser& p;
+    explicit depth_guard(parser& pr) : p(pr) {
+      if (++p.depth_ > kMaxDepth) p.fail("the formula is nested too deeply");
+    }
+    ~depth_guard() { --p.depth_; }
+  };
+  std::shared_ptr<airtable_formula::node> new_node() {
+    if (++nodes_ > kMaxNodes) fail("the formula is too long");
+    return std::make_shared<airtable_formula::node>();
+  }
+
   node_ptr make_binary(std::string op, node_ptr a, node_ptr b) {
-    auto n = std::make_shared<airtable_formula::node>();
+    auto n = new_node();
     n->kind = airtable_formula::node::binary;
     n->name = std::move(op);
     n->args = {std::move(a), std::move(b)};
@@ -225,6 +242,7 @@ class parser {
   }
 
   node_ptr comparison() {
+    depth_guard guard(*this);
     auto left = concat();
     for (const char* op : {"!=", "<=", ">=", "=", "<", ">"})
       if (eat(op)) return make_binary(op, left, concat());
@@ -240,7 +258,7 @@ class parser {
   node_ptr primary() {
     skip();
     if (pos_ >= s_.size()) fail("the formula ends too early");
-    auto n = std::make_shared<airtable_formula::node>();
+    auto n = new_node();
     const char c = s_[pos_];
     if (c == '(') {
       ++pos_;
@@ -300,6 +318,8 @@ class parser {
 
   std::string_view s_;
   std::size_t pos_ = 0;
+  int depth_ = 0;   // comparison() calls open now
+  int nodes_ = 0;   // nodes made so far
   const airtable_table& table_;
 };
 
