@@ -7,10 +7,14 @@ namespace freshet::app {
 namespace bhttp = boost::beast::http;
 
 http::response json_response(bhttp::status st, const boost::json::value& body, unsigned version) {
+  return raw_json_response(st, boost::json::serialize(body), version);
+}
+
+http::response raw_json_response(bhttp::status st, std::string body, unsigned version) {
   http::response res{st, version};
   res.set(bhttp::field::content_type, "application/json");
   res.set(bhttp::field::cache_control, "no-store");
-  res.body() = boost::json::serialize(body);
+  res.body() = std::move(body);
   res.prepare_payload();
   return res;
 }

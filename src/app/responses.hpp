@@ -10,6 +10,8 @@
 namespace freshet::app {
 
 http::response json_response(boost::beast::http::status st, const boost::json::value& body, unsigned version);
+// The same for a body already written as JSON text.
+http::response raw_json_response(boost::beast::http::status st, std::string body, unsigned version);
 http::response error_response(const http::api_error& e, unsigned version);
 
 }  // namespace freshet::app

@@ -29,10 +29,11 @@ stored_record row_to_record(const statement& s) {
 }
 }  // namespace
 
-std::vector<stored_record> list_records(connection& db, const std::string& source, const std::string& object,
+namespace {
+std::vector<raw_record> list_raw_records(connection& db, const std::string& source, const std::string& object,
                                         const std::vector<std::string>& tenants, const std::string& after_id,
                                         std::size_t limit) {
-  std::string sql = "SELECT id, tenant, data, updated_event_id FROM records WHERE source=? AND object=? AND id>?";
+  std::string sql = "SELECT id, tenant, data FROM records WHERE source=? AND object=? AND id>?";
   if (!tenants.empty()) {
     sql += " AND tenant IN (";
     for (std::size_t i = 0; i < tenants.size(); ++i) sql += i ? ",?" : "?";
@@ -44,10 +45,12 @@ std::vector<stored_record> list_records(connection& db, const std::string& sourc
   s.bind(i++, source).bind(i++, object).bind_text(i++, after_id);
   for (const auto& t : tenants) s.bind(i++, t);
   s.bind(i, static_cast<std::int64_t>(limit));
-  std::vector<stored_record> out;
-  while (s.step()) out.push_back(row_to_record(s));
+  std::vector<raw_record> out;
+  while (s.step())
+    out.push_back({std::string(s.column_text(0)), std::string(s.column_text(1)), std::string(s.column_text(2))});
   return out;
 }
+}  // namespace
 
 snapshot_page read_snapshot(connection& db, const std::string& source, const std::string& object,
                             const std::vector<std::string>& tenants, const std::string& after_id, std::size_t limit) {
@@ -62,7 +65,7 @@ snapshot_page read_snapshot(connection& db, const std::string& source, const std
     s.step();
     out.last_event_id = static_cast<std::uint64_t>(s.column_int(0));
     out.records_version = static_cast<std::uint64_t>(s.column_int(1));
-    out.records = list_records(db, source, object, tenants, after_id, limit);
+    out.records = list_raw_records(db, source, object, tenants, after_id, limit);
   } catch (...) {
     db.exec("ROLLBACK");
     throw;

@@ -26,16 +26,21 @@ struct stored_record {
   std::uint64_t updated_event_id = 0;
 };
 
-// Records of an object ordered by id, after `after_id` ("" from the start),
-// of one tenant when `tenants` has one, of any of them when it has several,
-// of every tenant when it is empty. At most `limit`.
-std::vector<stored_record> list_records(connection& db, const std::string& source, const std::string& object,
-                                        const std::vector<std::string>& tenants, const std::string& after_id,
-                                        std::size_t limit);
-// A page of records and the newest event id, read in one transaction: every
-// change after that id is after the page (records and events commit together).
+// A record as stored: its id, tenant and the canonical JSON text of its
+// fields, unparsed, so that an answer can splice it in as it is.
+struct raw_record {
+  std::string id;
+  std::string tenant;
+  std::string data;  // a JSON object: {"field":value,...}
+};
+
+// A page of an object's records ordered by id, after `after_id` ("" from the
+// start), of one tenant when `tenants` has one, of any of them when it has
+// several, of every tenant when it is empty; at most `limit`. Read in one
+// transaction with the newest event id and the records version: every change
+// after that id is after the page (records and events commit together).
 struct snapshot_page {
-  std::vector<stored_record> records;
+  std::vector<raw_record> records;
   std::uint64_t last_event_id = 0;
   std::uint64_t records_version = 0;  // event_log::records_version() as of this read
 };

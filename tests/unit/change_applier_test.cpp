@@ -51,7 +51,10 @@ class ChangeApplierTest : public ::testing::Test {
     return cs;
   }
   std::vector<stored_record> stored() {
-    return log_->read([](connection& db) { return list_records(db, "src", "laptops", {}, "", 100); });
+    const auto page = log_->read([](connection& db) { return read_snapshot(db, "src", "laptops", {}, "", 100); });
+    std::vector<stored_record> out;
+    for (const auto& r : page.records) out.push_back({r.id, r.tenant, json::parse(r.data).as_object(), 0});
+    return out;
   }
 
   std::filesystem::path dir_;
