@@ -57,7 +57,40 @@ std::string_view route_label(std::string_view path) {
   return "/static";
 }
 
+// The one method each API route accepts (GET routes take HEAD too), for the
+// CORS preflight; nothing for a path that is no API route.
+std::optional<bhttp::verb> api_route_method(std::string_view path) {
+  if (path == "/api/broadcast" || path == "/api/refresh" || path.starts_with("/api/webhooks/"))
+    return bhttp::verb::post;
+  if (path == "/api/events" || path == "/api/ws" || path == "/api/stats" || path == "/api/audit" ||
+      path == "/api/objects" || path.starts_with("/api/objects/") || path.starts_with("/api/jobs/"))
+    return bhttp::verb::get;
+  return std::nullopt;
+}
+
+// Whether an Origin names the host the request was sent to (the built-in
+// dashboard's own page): "http://127.0.0.1:8080" and Host "127.0.0.1:8080".
+bool same_origin(std::string_view origin, std::string_view host) {
+  const auto sep = origin.find("://");
+  if (sep == std::string_view::npos || host.empty()) return false;
+  origin.remove_prefix(sep + 3);
+  if (origin.size() != host.size()) return false;
+  for (std::size_t i = 0; i < host.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(origin[i])) != std::tolower(static_cast<unsigned char>(host[i])))
+      return false;
+  return true;
+}
+
 }  // namespace
+
+std::optional<std::string> api::allowed_origin(std::string_view origin) const {
+  if (origin.empty()) return std::nullopt;
+  for (const auto& o : cfg_.server.allowed_origins) {
+    if (o == "*") return std::string("*");
+    if (o == origin) return std::string(origin);
+  }
+  return std::nullopt;
+}
 
 api::api(const config& cfg, const authenticator& auth, hub::stream_context& streams, sources::sync_service* sync,
          sources::webhook_intake* webhooks, jobs::refresh_jobs* refresh, rules::goal_tracker* goals)
@@ -130,7 +163,23 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
   const std::string_view route = route_label(path);
   const auto verb = req.method();
 
+  // CORS (docs/api.md): answered for the configured origins only. Freshet
+  // never allows credentials: its tokens are headers or stream URLs.
+  const std::string_view origin = req[bhttp::field::origin];
+  const std::optional<std::string> cors = allowed_origin(origin);
+  if (!origin.empty() && !cors && path.starts_with("/api/") && !same_origin(origin, req[bhttp::field::host]))
+    spdlog::debug("msg=\"cross-origin request from an origin not in allowed_origins; no CORS headers\" origin={} path={}",
+                  std::string(origin), path);
+  const bool varies = !cfg_.server.allowed_origins.empty();
+  auto with_cors = [&](http::response& res) {
+    if (varies) res.set(bhttp::field::vary, "Origin");
+    if (!cors) return;
+    res.set(bhttp::field::access_control_allow_origin, *cors);
+    res.set(bhttp::field::access_control_expose_headers, "ETag, Retry-After");
+  };
+
   auto finish = [&](http::response res) {
+    with_cors(res);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     requests_.record(route, res.result_int(), secs);
     // The path only: the query may hold an access_token.
@@ -148,6 +197,24 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
     return res;
   };
 
+  if (verb == bhttp::verb::options && path.starts_with("/api/")) {
+    // A CORS preflight: what the route accepts, for an allowed origin.
+    const auto method = api_route_method(path);
+    if (!method)
+      co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
+    if (!cors)
+      co_return finish(error_response({status::forbidden, "origin_not_allowed",
+                                       fmt::format("The origin '{}' is not in [server] allowed_origins.", std::string(origin))},
+                                      version));
+    http::response res{status::no_content, version};
+    const std::string m(bhttp::to_string(*method));
+    res.set(bhttp::field::access_control_allow_methods, *method == bhttp::verb::get ? "GET, HEAD, OPTIONS" : m + ", OPTIONS");
+    res.set(bhttp::field::access_control_allow_headers, "Authorization, Content-Type, Last-Event-ID");
+    res.set(bhttp::field::access_control_max_age, "600");
+    res.set(bhttp::field::allow, *method == bhttp::verb::get ? "GET, HEAD, OPTIONS" : m + ", OPTIONS");
+    co_return finish(std::move(res));
+  }
+
   if (path == "/healthz") {
     if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
     co_return finish(json_response(status::ok, {{"status", "ok"}}, version));
@@ -164,6 +231,13 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
     const principal p = std::get<principal>(who);
 
     if (path == "/api/ws") {
+      // A browser always sends its page's Origin with an upgrade; one from
+      // another site that the config does not name is refused.
+      if (!origin.empty() && !cors && !same_origin(origin, req[bhttp::field::host]))
+        co_return finish(error_response({status::forbidden, "origin_not_allowed",
+                                         fmt::format("The origin '{}' is not in [server] allowed_origins.",
+                                                     std::string(origin))},
+                                        version));
       if (!beast::websocket::is_upgrade(req))
         co_return finish(error_response({status::upgrade_required, "websocket_required",
                                          "/api/ws speaks WebSocket only: send an Upgrade request."},
@@ -186,7 +260,9 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
       res.set(bhttp::field::content_type, "text/event-stream");
       co_return finish(std::move(res));
     }
-    hub::subscription sub{std::get<core::topic_filter>(topics), std::nullopt, false};
+    hub::subscription sub{std::get<core::topic_filter>(topics), std::nullopt, false, {}};
+    if (varies) sub.extra_head += "Vary: Origin\r\n";
+    if (cors) sub.extra_head += "Access-Control-Allow-Origin: " + *cors + "\r\n";
     std::string resume(req["Last-Event-ID"]);
     if (resume.empty()) resume = first_param(url, "last_event_id");
     if (!resume.empty()) {

@@ -44,6 +44,9 @@ class api : public http::request_handler {
 
  private:
   using principal_or_error = std::variant<principal, http::api_error>;
+  // CORS: the Access-Control-Allow-Origin value for a request's Origin
+  // ("*" or the origin itself), or nothing when the origin is not allowed.
+  std::optional<std::string> allowed_origin(std::string_view origin) const;
   using filter_or_error = std::variant<core::topic_filter, http::api_error>;
 
   // `query_token_allowed`: whether an access_token query parameter may stand

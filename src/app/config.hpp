@@ -55,6 +55,11 @@ struct server_config {
   // its timeout and ends `timed_out`.
   int refresh_cooldown_seconds = 300;
   int refresh_timeout_seconds = 300;
+  // Browser origins (scheme://host[:port]) whose pages may call the API and
+  // open streams across origins (CORS), or "*" for any. Tokens travel in a
+  // header or the stream URL, never in cookies, so credentials are never
+  // allowed. Empty: same-origin pages only (the built-in dashboard).
+  std::vector<std::string> allowed_origins;
 };
 
 enum scope : unsigned { scope_read = 1, scope_refresh = 2, scope_admin = 4 };

@@ -84,14 +84,15 @@ void watch_disconnect(std::shared_ptr<sse_connection> conn, std::shared_ptr<stre
   });
 }
 
-std::string response_head(std::chrono::milliseconds retry) {
+std::string response_head(std::chrono::milliseconds retry, const std::string& extra) {
   std::string head =
       "HTTP/1.1 200 OK\r\n"
       "Content-Type: text/event-stream\r\n"
       "Cache-Control: no-cache, no-transform\r\n"
       "X-Accel-Buffering: no\r\n"
-      "Connection: close\r\n"
-      "\r\n";
+      "Connection: close\r\n";
+  head += extra;
+  head += "\r\n";
   head += "retry: " + std::to_string(retry.count()) + "\n\n";
   return head;
 }
@@ -107,7 +108,7 @@ asio::awaitable<void> serve_sse(stream_context& ctx, beast::tcp_stream stream, s
 
   // The head goes out once the stream is attached (pump's `opened`).
   co_await pump(ctx, q, sub, out, [&]() -> asio::awaitable<bool> {
-    const std::string head = response_head(ctx.sse_retry);  // freed before the stream idles
+    const std::string head = response_head(ctx.sse_retry, sub.extra_head);  // freed before the stream idles
     auto [hec, hn] = co_await asio::async_write(conn->socket, asio::buffer(head), asio::as_tuple(asio::use_awaitable));
     if (hec) co_return false;
     watch_disconnect(conn, q);

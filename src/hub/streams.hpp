@@ -41,6 +41,8 @@ struct subscription {
   // A resume id that is not a valid id: the client gets a `reset` and the
   // whole retained log, as for a resume point older than it.
   bool bad_resume_id = false;
+  // Header lines ("Name: value\r\n") the SSE response head carries too (CORS).
+  std::string extra_head;
 };
 
 // Decides what a WebSocket subscribe may see: the objects and tenant asked for,

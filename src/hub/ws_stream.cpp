@@ -110,7 +110,7 @@ asio::awaitable<void> serve_ws(stream_context& ctx, beast::tcp_stream stream,
       auto& p = std::get<parsed_subscribe>(parsed);
       decided = policy(p.objects, p.tenant);
       if (auto* f = std::get_if<core::topic_filter>(&decided))
-        sub = subscription{std::move(*f), p.since, p.bad_since};
+        sub = subscription{std::move(*f), p.since, p.bad_since, {}};
     }
     if (auto* err = std::get_if<http::api_error>(&decided)) {
       auto [wec, wn] = co_await conn->ws.async_write(asio::buffer(error_frame(*err)->json),
