@@ -163,7 +163,7 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
   const std::string_view route = route_label(path);
   const auto verb = req.method();
 
-  // CORS (docs/api.md): answered for the configured origins only. Freshet
+  // CORS (docs/configuration.md): answered for the configured origins only. Freshet
   // never allows credentials: its tokens are headers or stream URLs.
   const std::string_view origin = req[bhttp::field::origin];
   const std::optional<std::string> cors = allowed_origin(origin);
