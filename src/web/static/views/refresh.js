@@ -12,6 +12,11 @@ export class RefreshDialog {
     this.dialog = $("refresh-dialog");
     this.jobId = null;
     this.poll = null;
+    // Job events that arrive while the POST is still on its way (the job
+    // starts, and may report pages, before its id reaches the page): the
+    // newest of each job, replayed once the id is known, so no progress is lost.
+    this.early = new Map();
+    this.asking = false;
     this.dialog.addEventListener("close", () => {
       clearInterval(this.poll);
       this.jobId = null;
@@ -21,13 +26,20 @@ export class RefreshDialog {
   async start(tenant) {
     this.show(`Refreshing ${tenant}`, "Asking Freshet…");
     $("refresh-progress").removeAttribute("value");  // indeterminate until counts arrive
+    this.early.clear();
+    this.asking = true;
     try {
       const { doc } = await call("/api/refresh", { method: "POST", body: { tenant } });
+      this.asking = false;
       this.jobId = doc.job_id;
       $("refresh-stage").textContent = doc.joined ? "A refresh of this tenant was already running: following it." : "Started.";
       // The job's events drive the dialog; a slow poll covers a stream that is reconnecting.
       this.poll = setInterval(() => this.check(), 2000);
+      const seen = this.early.get(this.jobId);
+      this.early.clear();
+      if (seen) this.onJob(seen);
     } catch (e) {
+      this.asking = false;
       this.fail(e, tenant);
     }
   }
@@ -78,6 +90,7 @@ export class RefreshDialog {
 
   // A `job` event, or the job as GET /api/jobs/{id} tells it.
   onJob(job) {
+    if (this.asking && job.job_id) this.early.set(job.job_id, job);
     if (!this.jobId || job.job_id !== this.jobId || !this.dialog.open) return;
     const p = $("refresh-progress");
     if (job.total) {
