@@ -378,14 +378,9 @@ std::vector<core::event_ptr> event_log::read_range(std::uint64_t after, std::uin
   // topic_filter::matches says for live delivery: an event with no object or
   // no tenant is for everybody, except that a change is only for its tenant's.
   std::string sql = "SELECT id, type, object, tenant, data FROM events WHERE id > ? AND id <= ?";
-  auto placeholders = [](std::size_t n) {
-    std::string p;
-    for (std::size_t i = 0; i < n; ++i) p += i ? ",?" : "?";
-    return p;
-  };
-  if (!filter.objects.empty()) sql += " AND (object IS NULL OR object IN (" + placeholders(filter.objects.size()) + "))";
+  if (!filter.objects.empty()) sql += " AND (object IS NULL OR object IN (" + sql_placeholders(filter.objects.size()) + "))";
   if (!filter.tenants.empty())
-    sql += " AND (tenant IN (" + placeholders(filter.tenants.size()) + ") OR (tenant IS NULL AND type != 'change'))";
+    sql += " AND (tenant IN (" + sql_placeholders(filter.tenants.size()) + ") OR (tenant IS NULL AND type != 'change'))";
   sql += " ORDER BY id LIMIT ?";
   auto db = take_reader();
   {

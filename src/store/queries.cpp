@@ -35,9 +35,7 @@ std::vector<raw_record> list_raw_records(connection& db, const std::string& sour
                                         std::size_t limit) {
   std::string sql = "SELECT id, tenant, data FROM records WHERE source=? AND object=? AND id>?";
   if (!tenants.empty()) {
-    sql += " AND tenant IN (";
-    for (std::size_t i = 0; i < tenants.size(); ++i) sql += i ? ",?" : "?";
-    sql += ")";
+    sql += " AND tenant IN (" + sql_placeholders(tenants.size()) + ")";
   }
   sql += " ORDER BY id LIMIT ?";
   statement s(db.get(), sql);

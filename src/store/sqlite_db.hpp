@@ -19,6 +19,13 @@ struct sqlite_error : std::runtime_error {
   bool out_of_space() const { return code == SQLITE_FULL || code == SQLITE_IOERR_WRITE; }
 };
 
+// "?,?,?": n placeholders for an IN (...) list.
+inline std::string sql_placeholders(std::size_t n) {
+  std::string p;
+  for (std::size_t i = 0; i < n; ++i) p += i ? ",?" : "?";
+  return p;
+}
+
 class statement {
  public:
   statement(sqlite3* db, std::string_view sql);
