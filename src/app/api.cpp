@@ -3,6 +3,7 @@
 #include "app/responses.hpp"
 #include "core/errors.hpp"
 #include "store/event_log.hpp"
+#include "rules/notification_service.hpp"
 #include "web/static_files.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -52,6 +53,8 @@ std::string_view route_label(std::string_view path) {
   if (path == "/api/objects") return "/api/objects";
   if (path == "/api/refresh") return "/api/refresh";
   if (path.starts_with("/api/jobs/")) return "/api/jobs";
+  if (path == "/api/notifications") return "/api/notifications";
+  if (path.starts_with("/api/notifications/")) return "/api/notifications/retry";
   if (path.starts_with("/api/objects/")) return path.find("/records/") != std::string_view::npos ? "/api/objects/record" : "/api/objects/records";
   if (path.starts_with("/api/")) return "/api/other";
   return "/static";
@@ -60,9 +63,11 @@ std::string_view route_label(std::string_view path) {
 // The one method each API route accepts (GET routes take HEAD too), for the
 // CORS preflight; nothing for a path that is no API route.
 std::optional<bhttp::verb> api_route_method(std::string_view path) {
-  if (path == "/api/broadcast" || path == "/api/refresh" || path.starts_with("/api/webhooks/"))
+  if (path == "/api/broadcast" || path == "/api/refresh" || path.starts_with("/api/webhooks/") ||
+      path.starts_with("/api/notifications/"))
     return bhttp::verb::post;
   if (path == "/api/events" || path == "/api/ws" || path == "/api/stats" || path == "/api/audit" ||
+      path == "/api/notifications" ||
       path == "/api/objects" || path.starts_with("/api/objects/") || path.starts_with("/api/jobs/"))
     return bhttp::verb::get;
   return std::nullopt;
@@ -338,6 +343,23 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
     co_return finish(co_await audit(url, version));
   }
 
+  if (path == "/api/notifications" || path.starts_with("/api/notifications/")) {
+    const bool list = path == "/api/notifications";
+    if (auto r = allow_only(list ? bhttp::verb::get : bhttp::verb::post)) co_return finish(std::move(*r));
+    auto who = authorize(req, url, scope_admin);
+    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
+    if (list) co_return finish(co_await notifications(url, version));
+    // /api/notifications/{id}/retry
+    std::vector<std::string> segs;
+    for (auto seg : url.segments()) segs.push_back(seg);
+    if (segs.size() == 4 && segs[3] == "retry") {
+      const std::string id = segs[2];
+      auto res = co_await retry_notification(id, version);
+      co_return finish(std::move(res));
+    }
+    co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
+  }
+
   if (path.starts_with("/api/"))
     co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
 
@@ -428,6 +450,7 @@ http::response api::stats(unsigned version) const {
         {"refused_per_address", sc.rejected_address},
         {"requests", requests_.total()}}},
       {"sources", sources_stats()},
+      {"notifications", notifications_ ? json::value(notifications_->stats()) : json::value(nullptr)},
       {"uptime_seconds",
        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count()},
   };
@@ -469,6 +492,7 @@ http::response api::metrics(unsigned version) const {
           "Connections refused over max_connections_per_address.", sc.rejected_address);
   requests_.write_prometheus(out);
   sources_metrics(out);
+  notifications_metrics(out);
   http::response res{status::ok, version};
   res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
   res.body() = std::move(out);

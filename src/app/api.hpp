@@ -21,6 +21,7 @@ class refresh_jobs;
 }
 namespace freshet::rules {
 class goal_tracker;
+class notification_service;
 }
 
 #include <chrono>
@@ -37,6 +38,9 @@ class api : public http::request_handler {
 
   // The server is made after the api (it needs a handler); stats read it.
   void attach_server(const http::server* s) { server_ = s; }
+  // Rules and notifications, when [[rules]] are configured (made after the
+  // server, since targets are checked against its port).
+  void attach_notifications(rules::notification_service* n) { notifications_ = n; }
   // Called once a second: samples counters for rates.
   void tick();
 
@@ -68,6 +72,9 @@ class api : public http::request_handler {
                                                  const boost::urls::url_view& url, const std::string& object,
                                                  const std::string& id);
   void sources_metrics(std::string& out) const;
+  boost::asio::awaitable<http::response> notifications(const boost::urls::url_view& url, unsigned version);
+  boost::asio::awaitable<http::response> retry_notification(const std::string& id, unsigned version);
+  void notifications_metrics(std::string& out) const;
   http::response stats(unsigned version) const;
   http::response metrics(unsigned version) const;
   http::response readiness(unsigned version) const;
@@ -81,6 +88,7 @@ class api : public http::request_handler {
   jobs::refresh_jobs* refresh_;
   rules::goal_tracker* goals_;
   const http::server* server_ = nullptr;
+  rules::notification_service* notifications_ = nullptr;
   request_metrics requests_;
   rate_window committed_rate_;
   bucket_history committed_history_;

@@ -323,8 +323,120 @@ goal_config parse_goal(const reader& r, const toml::table& t, const config& c) {
   return g;
 }
 
+notifier_config parse_notifier(const reader& r, const toml::table& t) {
+  r.only_keys(t, "[[notifiers]]", {"name", "kind", "url_env", "secret_env"});
+  notifier_config n;
+  n.name = r.str(t, "name", "", true);
+  n.kind = r.str(t, "kind", "", true);
+  if (n.kind != "slack" && n.kind != "webhook")
+    r.fail(t.get("kind")->source(), "'kind' must be \"slack\" or \"webhook\", not \"" + n.kind + "\"");
+  const std::string who = "notifier '" + n.name + "'";
+  n.url_env = r.str(t, "url_env", "", true);
+  n.url = r.env_secret(t, "url_env", who);
+  if (!n.url.starts_with("http://") && !n.url.starts_with("https://"))
+    r.fail(t.get("url_env")->source(), who + ": the URL in " + n.url_env + " must start with https:// (or http://)");
+  if (n.kind == "webhook") {
+    n.secret_env = r.str(t, "secret_env", "", true);
+    std::istringstream words(r.env_secret(t, "secret_env", who));
+    for (std::string w; words >> w;) {
+      if (!w.starts_with("whsec_"))
+        r.fail(t.get("secret_env")->source(), who + ": " + n.secret_env +
+                                                  " must hold whsec_... secrets (several, space-separated, during a rotation)");
+      n.secrets.push_back(w);
+    }
+  } else if (t.get("secret_env")) {
+    r.fail(t.get("secret_env")->source(), who + ": Slack incoming webhooks are not signed; 'secret_env' is for kind = \"webhook\"");
+  }
+  return n;
+}
+
+// The column of a string value's character `offset` (1-based) in the file:
+// the string starts one quote after its node.
+toml::source_region inside(const toml::node& n, std::size_t offset) {
+  toml::source_region where = n.source();
+  where.begin.column += static_cast<toml::source_index>(offset);
+  return where;
+}
+
+rule_config parse_rule(const reader& r, const toml::table& t, const config& c) {
+  r.only_keys(t, "[[rules]]",
+              {"name", "object", "tenants", "when", "notify", "message", "summary", "name_field", "coalesce_seconds"});
+  rule_config rule;
+  rule.name = r.str(t, "name", "", true);
+  const std::string who = "rule '" + rule.name + "'";
+  rule.object = r.str(t, "object", "", true);
+  const object_config* obj = nullptr;
+  for (const auto& s : c.sources)
+    for (const auto& o : s.objects)
+      if (o.name == rule.object) obj = &o;
+  if (!obj) r.fail(t.get("object")->source(), who + ": no configured object is called '" + rule.object + "'");
+  std::vector<std::string> fields;
+  for (const auto& [k, v] : obj->fields) fields.push_back(k);
+  rule.tenants = r.strings(t, "tenants");
+  if (t.get("tenants") && rule.tenants.empty())
+    r.fail(t.get("tenants")->source(), who + ": 'tenants' is empty; list tenants, or leave the key out for every tenant");
+  rule.when_text = r.str(t, "when", "");
+  if (t.get("when")) {
+    auto parsed = rules::condition::parse(rule.when_text, fields);
+    if (auto* e = std::get_if<rules::condition_error>(&parsed)) r.fail(inside(*t.get("when"), e->column), who + ": " + e->message);
+    rule.when = std::get<rules::condition>(parsed);
+  }
+  rule.notify = r.strings(t, "notify");
+  if (rule.notify.empty()) r.fail(t.get("notify") ? t.get("notify")->source() : t.source(), who + " needs 'notify': the notifiers it sends to");
+  for (const auto& n : rule.notify) {
+    bool found = false;
+    for (const auto& nc : c.notifiers) found = found || nc.name == n;
+    if (!found) r.fail(t.get("notify")->source(), who + ": no [[notifiers]] is called '" + n + "'");
+  }
+  auto parse_template = [&](std::string_view key, const std::string& dflt) {
+    const std::string text = r.str(t, key, dflt, key == "message");
+    auto parsed = rules::message_template::parse(text, fields);
+    if (auto* e = std::get_if<rules::template_error>(&parsed)) {
+      if (t.get(key)) r.fail(inside(*t.get(key), e->column), who + ": " + e->message);
+      r.fail(t.source(), who + ": " + e->message);
+    }
+    return std::get<rules::message_template>(parsed);
+  };
+  rule.message = parse_template("message", "");
+  rule.summary = parse_template("summary", "{count} × {rule} in {tenant}: {names}");
+  if (auto f = rule.summary.first_field(); !f.empty())
+    r.fail(t.get("summary")->source(), who + ": the summary speaks for several records, so it cannot show {" + f +
+                                           "}; use {count}, {names}, {tenant}, {object}, {rule}, {link}");
+  rule.name_field = r.str(t, "name_field", "");
+  if (!rule.name_field.empty() && !fields.empty() && !obj->fields.count(rule.name_field))
+    r.fail(t.get("name_field")->source(), who + ": object '" + rule.object + "' has no field '" + rule.name_field + "'");
+  rule.coalesce_seconds = r.integer(t, "coalesce_seconds", 0, 0, 86400);
+  return rule;
+}
+
+notifications_config parse_notifications(const reader& r, const toml::table& t) {
+  r.only_keys(t, "[notifications]",
+              {"retry_seconds", "timeout_seconds", "max_outbox", "keep_hours", "allow_private_targets", "dashboard_url"});
+  notifications_config n;
+  if (const toml::node* rs = t.get("retry_seconds")) {
+    const toml::array* a = rs->as_array();
+    if (!a || a->empty()) r.fail(rs->source(), "'retry_seconds' must be a non-empty array of integers");
+    n.retry_seconds.clear();
+    for (const auto& e : *a) {
+      if (!e.is_integer() || e.value<std::int64_t>().value() < 0 || e.value<std::int64_t>().value() > 7 * 86400)
+        r.fail(e.source(), "'retry_seconds' holds seconds between 0 and 604800");
+      n.retry_seconds.push_back(static_cast<int>(e.value<std::int64_t>().value()));
+    }
+  }
+  n.timeout_seconds = r.integer(t, "timeout_seconds", n.timeout_seconds, 1, 300);
+  n.max_outbox = r.integer(t, "max_outbox", n.max_outbox, 1, 10'000'000);
+  n.keep_hours = r.integer(t, "keep_hours", n.keep_hours, 1, 24 * 3650);
+  if (const toml::node* b = t.get("allow_private_targets")) {
+    if (!b->is_boolean()) r.fail(b->source(), "'allow_private_targets' must be true or false");
+    n.allow_private_targets = b->value<bool>().value();
+  }
+  n.dashboard_url = r.str(t, "dashboard_url", "");
+  while (!n.dashboard_url.empty() && n.dashboard_url.back() == '/') n.dashboard_url.pop_back();
+  return n;
+}
+
 config parse_root(const reader& r, const toml::table& root, const std::string& name) {
-  r.only_keys(root, "the file", {"server", "tokens", "sources", "goals"});
+  r.only_keys(root, "the file", {"server", "tokens", "sources", "goals", "notifiers", "rules", "notifications"});
   config c;
   c.path = name;
   if (const toml::table* s = r.table(root, "server")) c.server = parse_server(r, *s);
@@ -350,6 +462,23 @@ config parse_root(const reader& r, const toml::table& root, const std::string& n
       c.goals.push_back(parse_goal(r, *g.as_table(), c));
       if (!names.insert(c.goals.back().name).second)
         r.fail(g.source(), "goal '" + c.goals.back().name + "' is configured twice");
+    }
+  }
+  if (const toml::table* n = r.table(root, "notifications")) c.notifications = parse_notifications(r, *n);
+  if (const toml::array* ns = r.array_of_tables(root, "notifiers")) {
+    std::set<std::string> names;
+    for (const auto& n : *ns) {
+      c.notifiers.push_back(parse_notifier(r, *n.as_table()));
+      if (!names.insert(c.notifiers.back().name).second)
+        r.fail(n.source(), "notifier '" + c.notifiers.back().name + "' is configured twice");
+    }
+  }
+  if (const toml::array* rs = r.array_of_tables(root, "rules")) {
+    std::set<std::string> names;
+    for (const auto& rule : *rs) {
+      c.rules.push_back(parse_rule(r, *rule.as_table(), c));
+      if (!names.insert(c.rules.back().name).second)
+        r.fail(rule.source(), "rule '" + c.rules.back().name + "' is configured twice");
     }
   }
   if (c.server.auth == auth_mode::tokens && c.tokens.empty())

@@ -3,6 +3,9 @@
 // names environment variables and load_config() reads them.
 #pragma once
 
+#include "rules/condition.hpp"
+#include "rules/message_template.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -131,12 +134,55 @@ struct goal_config {
   double target = 0;   // > 0
 };
 
+// Where notifications go ([[notifiers]]). The URL and secrets are read from
+// the environment: a Slack webhook URL is itself a credential.
+struct notifier_config {
+  std::string name;
+  std::string kind;  // slack | webhook
+  std::string url_env, url;
+  std::string secret_env;            // webhook: whsec_... (several, space-separated, during a rotation)
+  std::vector<std::string> secrets;  // read from secret_env at load; never logged
+};
+
+// A rule ([[rules]]): which committed changes make a notification, to whom,
+// and in what words (docs/rules.md).
+struct rule_config {
+  std::string name;
+  std::string object;                // a configured object
+  std::vector<std::string> tenants;  // empty: every tenant
+  std::string when_text;             // as written; "" fires on every change
+  rules::condition when;
+  std::vector<std::string> notify;   // notifier names
+  rules::message_template message;   // one firing
+  // Several firings gathered by coalescing ({count}, {names}, {tenant}, ...).
+  rules::message_template summary;
+  std::string name_field;            // what {names} lists records by; "" = their ids
+  int coalesce_seconds = 0;          // 0: every firing is its own message
+};
+
+// The delivery pipeline ([notifications]).
+struct notifications_config {
+  // Seconds after a failed attempt before the next one; past the last the
+  // message is marked failed (kept; retried by hand). Svix's schedule.
+  std::vector<int> retry_seconds{0, 5, 300, 1800, 7200, 18000, 36000, 36000};
+  int timeout_seconds = 15;   // one delivery attempt, connect to answer
+  int max_outbox = 10'000;    // undelivered messages held at most; past it firings are refused
+  int keep_hours = 168;       // delivered and failed messages are kept this long
+  // Outbound URLs may point at loopback, private and link-local addresses
+  // (the simulators, an in-house receiver). Off: those are refused (SSRF).
+  bool allow_private_targets = false;
+  std::string dashboard_url;  // the base of {link}; "": http://<listen>
+};
+
 struct config {
   std::string path;  // the file it came from ("" when built in code, as by `demo`)
   server_config server;
   std::vector<token_config> tokens;
   std::vector<source_config> sources;
   std::vector<goal_config> goals;
+  std::vector<notifier_config> notifiers;
+  std::vector<rule_config> rules;
+  notifications_config notifications;
 };
 
 // Loads and validates a config file. On any problem returns the message

@@ -64,9 +64,9 @@ int main(int argc, char** argv) {
   sync->add_flag("--full", sync_opts.full, "Read everything, not only what changed since the last sync");
   sync->add_flag("--once", once, "Sync once and exit (the only mode; `serve` syncs continuously)")->required();
 
-  auto* simulate = app.add_subcommand("simulate", "Serve a simulated upstream API (knack or airtable)");
+  auto* simulate = app.add_subcommand("simulate", "Serve a simulated upstream API (knack or airtable) or Slack receiver (slack)");
   freshet::app::simulate_options sim;
-  simulate->add_option("kind", sim.kind, "knack or airtable")->required();
+  simulate->add_option("kind", sim.kind, "knack, airtable or slack")->required();
   simulate->add_option("--listen", sim.listen, "host:port (port 0: any free port)")->capture_default_str();
   std::string dataset;
   simulate->add_option("--dataset", dataset, "Data set: hti or schools (knack), services (airtable)");

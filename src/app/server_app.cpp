@@ -7,6 +7,7 @@
 #include "hub/hub.hpp"
 #include "jobs/refresh_jobs.hpp"
 #include "rules/goal_tracker.hpp"
+#include "rules/notification_service.hpp"
 #include "sources/sync_service.hpp"
 #include "sources/webhook_intake.hpp"
 #include "store/data_dir_lock.hpp"
@@ -64,7 +65,8 @@ int run_server(const config& cfg, const run_options& opts) {
     spdlog::warn("msg=\"authentication is off (auth = \\\"none\\\"): anyone who reaches {} may read and publish\"",
                  sc.listen);
 
-  auto log_owner = std::make_unique<store::event_log>(store::event_log_options{.path = (std::filesystem::path(sc.data_dir) / "freshet.db").string(),
+  const std::string db_path = (std::filesystem::path(sc.data_dir) / "freshet.db").string();
+  auto log_owner = std::make_unique<store::event_log>(store::event_log_options{.path = db_path,
                         .retain_events = sc.retain_events,
                         .retain_age = std::chrono::hours(sc.retain_hours),  // as seconds
                         .max_batch = static_cast<std::size_t>(sc.max_batch_events)});
@@ -88,10 +90,15 @@ int run_server(const config& cfg, const run_options& opts) {
   // Goals recompute on the blocking pool after commits to their objects.
   std::unique_ptr<rules::goal_tracker> goals;
   if (!cfg.goals.empty()) goals = std::make_unique<rules::goal_tracker>(cfg, log, blocking.get_executor());
-  log.set_commit_listener([&subscribers, g = goals.get()](const std::vector<core::event_ptr>& batch) {
-    subscribers.publish(batch);
-    if (g) g->on_commit(batch);
-  });
+  // Rules read committed events back from the log; the listener only wakes them.
+  std::unique_ptr<rules::notification_service> notifications;
+  if (!cfg.rules.empty()) notifications = std::make_unique<rules::notification_service>(cfg, log, db_path);
+  log.set_commit_listener(
+      [&subscribers, g = goals.get(), n = notifications.get()](const std::vector<core::event_ptr>& batch) {
+        subscribers.publish(batch);
+        if (g) g->on_commit(batch);
+        if (n) n->on_commit();
+      });
 
   hub::stream_context streams{subscribers, log, blocking.get_executor(), std::chrono::seconds(sc.keepalive_seconds),
                               sc.send_buffer_bytes};
@@ -119,12 +126,22 @@ int run_server(const config& cfg, const run_options& opts) {
       std::make_unique<http::server>(main_ioc, worker_executors, parse_listen(sc.listen), limits, handler);
   http::server& server = *server_owner;
   handler.attach_server(&server);
+  handler.attach_notifications(notifications.get());
   server.start();
   spdlog::info("msg=listening address={}:{} data_dir={} threads={} auth={} sources={}",
                server.local_endpoint().address().to_string(), server.local_endpoint().port(), sc.data_dir, threads,
                sc.auth == auth_mode::none ? "none" : "tokens", cfg.sources.size());
   if (sync) sync->start();
   if (goals) goals->start();
+  if (notifications) {
+    const auto port = server.local_endpoint().port();
+    std::string link = cfg.notifications.dashboard_url;
+    if (link.empty()) {
+      auto host = server.local_endpoint().address();
+      link = "http://" + (host.is_unspecified() ? std::string("127.0.0.1") : host.to_string()) + ":" + std::to_string(port);
+    }
+    notifications->start(port, link);
+  }
   if (opts.on_listening) opts.on_listening(server.local_endpoint().port());
 
   std::atomic<bool> stopping{false};
@@ -149,6 +166,7 @@ int run_server(const config& cfg, const run_options& opts) {
     stopping = true;
     if (goals) goals->stop();
     if (sync) sync->stop();
+    if (notifications) notifications->stop();
     server.stop();
     subscribers.close_all();
     // Requests in flight finish and streams end (WebSocket peers get a close
@@ -183,7 +201,10 @@ int run_server(const config& cfg, const run_options& opts) {
   // detach from the hub as they are destroyed; the hub goes last.
   if (sync) sync->stop();
   if (intake) intake->flush_rejections(true);  // the last window's counts, before the log closes
+  if (notifications) notifications->stop();
+  handler.attach_notifications(nullptr);
   log_owner.reset();
+  notifications.reset();
   sync.reset();
   signals.reset();
   handler.attach_server(nullptr);

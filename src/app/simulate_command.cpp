@@ -4,6 +4,7 @@
 #include "core/standard_webhooks.hpp"
 #include "sim/airtable_datasets.hpp"
 #include "sim/datasets.hpp"
+#include "sim/slack_receiver.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -133,6 +134,16 @@ int run_airtable(const simulate_options& opts) {
       });
 }
 
+int run_slack(const simulate_options& opts) {
+  sim::slack_receiver receiver;
+  return serve(
+      opts, receiver, [] {}, [](asio::any_io_executor) {},
+      [](unsigned short port) {
+        return "Slack webhook receiver on http://127.0.0.1:" + std::to_string(port) +
+               "  post to /services/<any path>; received: /_sim/messages";
+      });
+}
+
 }  // namespace
 
 // The change trickle: one plausible change every 1/rate seconds.
@@ -152,7 +163,14 @@ asio::awaitable<void> trickle(std::function<void()> one_change, double per_secon
 int run_simulate(const simulate_options& opts) {
   if (opts.kind == "knack") return run_knack(opts);
   if (opts.kind == "airtable") return run_airtable(opts);
-  std::cerr << "freshet simulate: unknown kind '" << opts.kind << "': knack or airtable\n";
+  if (opts.kind == "slack") {
+    if (opts.changes_per_second > 0 || opts.print_config) {
+      std::cerr << "freshet simulate slack: --changes-per-second and --print-config are for knack and airtable\n";
+      return 2;
+    }
+    return run_slack(opts);
+  }
+  std::cerr << "freshet simulate: unknown kind '" << opts.kind << "': knack, airtable or slack\n";
   return 2;
 }
 

@@ -21,6 +21,11 @@ namespace {
 // from it changes whenever a page could. Audit rows age out by `at_ms`.
 // `events_tenant` lets a tenant-scoped resume read that tenant's events
 // instead of every event of the range.
+// Migration 4: the notification outbox (rules/outbox.hpp). One row per
+// message and notifier; `gathering` rows collect a rule's firings for its
+// coalescing window, `pending` ones wait for their next attempt (`due_ms`).
+// The rules' cursor (`meta.rules_cursor`, the last event evaluated) commits
+// in the same transaction as the rows its events made.
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE events (
@@ -86,6 +91,38 @@ INSERT INTO meta(key, value) SELECT 'high_water', COALESCE(MAX(id), 0) FROM even
 INSERT INTO meta(key, value) VALUES ('records_version', 0);
 CREATE INDEX audit_at ON audit(at_ms);
 CREATE INDEX events_tenant ON events(tenant, id);
+)sql",
+    R"sql(
+CREATE TABLE notifications (
+  id          INTEGER PRIMARY KEY,
+  webhook_id  TEXT NOT NULL UNIQUE,
+  rule        TEXT NOT NULL,
+  notifier    TEXT NOT NULL,
+  object      TEXT NOT NULL,
+  tenant      TEXT NOT NULL,
+  status      TEXT NOT NULL,
+  text        TEXT NOT NULL,
+  names       TEXT NOT NULL,
+  records     TEXT NOT NULL,
+  count       INTEGER NOT NULL,
+  first_event INTEGER NOT NULL,
+  last_event  INTEGER NOT NULL,
+  created_ms  INTEGER NOT NULL,
+  due_ms      INTEGER NOT NULL,
+  step        INTEGER NOT NULL DEFAULT 0,
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  done_ms     INTEGER
+);
+CREATE INDEX notifications_due ON notifications(notifier, status, due_ms);
+CREATE INDEX notifications_gathering ON notifications(rule, notifier, tenant, status);
+CREATE INDEX notifications_done ON notifications(done_ms);
+CREATE TABLE notification_attempts (
+  notification INTEGER NOT NULL,
+  at_ms        INTEGER NOT NULL,
+  status       INTEGER NOT NULL,
+  answer       TEXT NOT NULL
+);
+CREATE INDEX notification_attempts_of ON notification_attempts(notification);
 )sql",
 };
 

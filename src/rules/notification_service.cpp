@@ -1,0 +1,77 @@
+#include "rules/notification_service.hpp"
+
+#include "store/event_log.hpp"
+
+namespace freshet::rules {
+
+namespace json = boost::json;
+
+namespace {
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+notification_service::notification_service(const app::config& cfg, store::event_log& log, const std::string& db_path)
+    : cfg_(cfg), log_(log) {
+  box_ = std::make_unique<outbox>(db_path, static_cast<std::size_t>(cfg.notifications.max_outbox), wall_ms);
+  dispatch_ = std::make_unique<dispatcher>(cfg, *box_, [this](const notification& n) { return summarize(n); });
+}
+
+notification_service::~notification_service() { stop(); }
+
+void notification_service::start(unsigned short own_port, std::string link_base) {
+  link_base_ = std::move(link_base);
+  engine_owner_ = std::make_unique<rule_engine>(cfg_.rules, log_, *box_, link_base_, [d = dispatch_.get()] { d->wake(); });
+  engine_owner_->start();
+  engine_ = engine_owner_.get();
+  dispatch_->start(own_port);
+}
+
+void notification_service::stop() {
+  if (engine_owner_) engine_owner_->stop();
+  if (dispatch_) dispatch_->stop();
+}
+
+bool notification_service::retry(std::int64_t id) {
+  auto notifier = box_->retry(id);
+  if (!notifier) return false;
+  dispatch_->resume(*notifier);
+  return true;
+}
+
+std::string notification_service::summarize(const notification& n) const {
+  const app::rule_config* rule = nullptr;
+  for (const auto& r : cfg_.rules)
+    if (r.name == n.rule) rule = &r;
+  // "A, B, C, D, E and 7 more": the names kept were escaped when they fired.
+  std::string names;
+  for (const auto& v : n.names)
+    if (v.is_string()) names += (names.empty() ? "" : ", ") + std::string(v.get_string());
+  if (n.count > static_cast<std::int64_t>(n.names.size()))
+    names += " and " + std::to_string(n.count - static_cast<std::int64_t>(n.names.size())) + " more";
+  firing_context ctx;
+  ctx.values = {{"tenant", n.tenant}, {"object", n.object}, {"rule", n.rule},   {"count", std::to_string(n.count)},
+                {"names", names},     {"id", ""},           {"op", ""},         {"link", link_base_ + "/#/objects/" + n.object}};
+  if (!rule) return std::to_string(n.count) + " × " + n.rule + ": " + names;  // the rule left the config
+  return rule->summary.render(ctx);
+}
+
+json::object notification_service::stats() {
+  const auto e = engine_counters();
+  const auto c = box_->last_counts();
+  json::array notifiers;
+  for (const auto& s : dispatch_->statuses())
+    notifiers.push_back(json::object{{"name", s.name},       {"kind", s.kind},       {"state", s.state},
+                                     {"reason", s.reason},   {"sent", s.sent},       {"retried", s.retried},
+                                     {"failed", s.failed},   {"rate_limited", s.rate_limited}});
+  return json::object{
+      {"rules", json::object{{"count", cfg_.rules.size()}, {"evaluated", e.evaluated}, {"fired", e.fired},
+                             {"coalesced", e.coalesced}, {"refused", e.refused}, {"missed", e.missed}}},
+      {"outbox", json::object{{"gathering", c.gathering}, {"pending", c.pending}, {"delivered", c.delivered},
+                              {"failed", c.failed}, {"limit", cfg_.notifications.max_outbox}}},
+      {"notifiers", std::move(notifiers)}};
+}
+
+}  // namespace freshet::rules

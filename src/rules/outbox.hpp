@@ -1,0 +1,128 @@
+// The durable outbox of notifications, in the store's SQLite file (schema 4).
+// A message exists here before anything tries to send it, and stays after:
+// delivered, failed (kept for a retry by hand), or waiting.
+//
+// Rows are written in the same transaction as the rules' cursor (the last
+// event evaluated), so a crash between an event's commit and its
+// notification is replayed from the log on restart: nothing is lost, and
+// nothing is made twice.
+//
+// Thread-safety: every member may be called from any thread (one lock; the
+// rule engine writes firings, the dispatcher its attempts, the API reads).
+// Blocking: disk I/O; call off the event loops.
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace freshet::store {
+class connection;
+}
+
+namespace freshet::rules {
+
+// One rule firing for one notifier.
+struct firing {
+  std::string rule, notifier, object, tenant;
+  std::string text;       // the rule's message for this change alone
+  std::string name;       // the record as {names} lists it (already escaped)
+  std::string record_id;
+  std::uint64_t event_id = 0;
+  int coalesce_seconds = 0;  // 0: a message of its own, due now
+};
+
+struct notification {
+  std::int64_t id = 0;
+  std::string webhook_id, rule, notifier, object, tenant, status, text;
+  boost::json::array names, records;  // the first few gathered (names escaped, record ids)
+  std::int64_t count = 0;
+  std::uint64_t first_event = 0, last_event = 0;
+  std::int64_t created_ms = 0, due_ms = 0, done_ms = 0;
+  int step = 0, attempts = 0;
+};
+
+// What an attempt came to.
+enum class attempt_outcome {
+  delivered,  // done
+  retry,      // try again at next_ms, schedule position `step`
+  failed,     // the schedule is used up: kept as failed
+  wait,       // not the message's fault (rate limit, a failing notifier): due again at next_ms, same step
+};
+
+struct outbox_list_filter {
+  std::string status, rule;  // "" = any
+  std::int64_t after_id = 0;  // only ids above (paging)
+  std::size_t limit = 100;
+};
+
+struct outbox_counts {
+  std::uint64_t gathering = 0, pending = 0, delivered = 0, failed = 0;
+};
+
+class outbox {
+ public:
+  static constexpr std::size_t kNamesKept = 5;  // names and ids a coalesced message keeps
+
+  outbox(const std::string& db_path, std::size_t max_undelivered, std::function<std::int64_t()> now_ms);
+  ~outbox();
+
+  // The last event the rules evaluated; none before the rules first ran.
+  std::optional<std::uint64_t> cursor();
+
+  struct commit_result {
+    std::size_t added = 0, coalesced = 0, refused = 0;
+  };
+  // Adds the firings (or gathers them into an open window of their rule,
+  // notifier and tenant) and moves the cursor, in one transaction. Past
+  // max_undelivered, new messages are refused (counted; coalescing into an
+  // open window still works, since it adds no row).
+  commit_result commit(const std::vector<firing>& firings, std::uint64_t cursor);
+
+  // Ends every gathering window that is due: one firing keeps its own text;
+  // several get summary(row). Returns the rows made pending.
+  std::size_t close_windows(const std::function<std::string(const notification&)>& summary);
+
+  // The notifier's next pending message, oldest due first, if it is due now;
+  // otherwise none, with *next_ms set to when the next one is (0: none waits).
+  std::optional<notification> next_due(const std::string& notifier, std::int64_t* next_ms);
+
+  void record_attempt(std::int64_t id, int status, std::string_view answer, attempt_outcome outcome,
+                      std::int64_t next_ms = 0, int step = 0);
+
+  // Messages with their attempts, newest first.
+  boost::json::array list(const outbox_list_filter& filter);
+  // A failed or pending message is due again now, from the start of the
+  // schedule; returns its notifier, or none when there is no such message or
+  // it was delivered or is still gathering.
+  std::optional<std::string> retry(std::int64_t id);
+  // Deletes delivered and failed messages done before `before_ms`.
+  std::size_t prune(std::int64_t before_ms);
+
+  // Counts by status, read from the table (disk I/O), and the last ones read,
+  // for the stats that are answered on the event loop.
+  outbox_counts counts();
+  outbox_counts last_counts() const {
+    std::lock_guard lk(counts_mu_);
+    return last_counts_;
+  }
+  std::int64_t now_ms() const { return now_ms_(); }
+
+ private:
+  std::unique_ptr<store::connection> db_;
+  const std::size_t max_undelivered_;
+  std::function<std::int64_t()> now_ms_;
+  std::mutex mu_;
+  std::size_t undelivered_ = 0;  // gathering + pending rows, under mu_
+  mutable std::mutex counts_mu_;
+  outbox_counts last_counts_;
+};
+
+}  // namespace freshet::rules
