@@ -52,7 +52,9 @@ asio::awaitable<http::response> api::notifications(const boost::urls::url_view& 
       co_return bad(fmt::format("Unknown parameter '{}': use status, rule, since or limit.", std::string(p.key)));
     }
   }
-  auto rows = co_await off_loop(streams_.blocking, [this, f] { return notifications_->list(f); });
+  // By reference only: GCC 12 destroys a lambda's copied captures twice
+  // when the lambda is a temporary inside a co_await expression.
+  auto rows = co_await off_loop(streams_.blocking, [&] { return notifications_->list(f); });
   co_return json_response(status::ok, json::object{{"notifications", std::move(rows)}, {"configured", true}}, version);
 }
 
@@ -62,7 +64,8 @@ asio::awaitable<http::response> api::retry_notification(const std::string& id_te
     co_return error_response({status::bad_request, "invalid_parameter", "A notification id is a whole number."}, version);
   if (!notifications_)
     co_return error_response({status::not_found, "unknown_notification", "No rules are configured."}, version);
-  const bool ok = co_await off_loop(streams_.blocking, [this, n = *id] { return notifications_->retry(n); });
+  const std::int64_t n = *id;
+  const bool ok = co_await off_loop(streams_.blocking, [&] { return notifications_->retry(n); });
   if (!ok)
     co_return error_response({status::not_found, "unknown_notification",
                               fmt::format("No pending or failed notification has the id {}.", *id)},

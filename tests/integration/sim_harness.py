@@ -75,3 +75,23 @@ class AirtableSim(SimProcess):
     def state(self, table="Sign-ups"):
         doc = http_request(self.port, "GET", "/_sim/state?object=" + urllib.parse.quote(table), timeout=120)[1]
         return list(doc["objects"].values())[0]
+
+
+class SlackSim(SimProcess):
+    """`freshet simulate slack`: a Slack incoming-webhook receiver."""
+
+    def __init__(self, *args):
+        super().__init__("slack", r"http://127\.0\.0\.1:(\d+)()()", *args)
+
+    def url(self, path="/services/T000/B000/main"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def received(self):
+        status, doc, raw, _ = http_request(self.port, "GET", "/_sim/messages")
+        assert status == 200, raw
+        return doc
+
+    def fault(self, status, count, retry_after=1):
+        code = http_request(self.port, "POST", "/_sim/faults",
+                            {"status": status, "count": count, "retry_after": retry_after})[0]
+        assert code == 200
