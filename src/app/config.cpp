@@ -289,7 +289,7 @@ source_config parse_source(const reader& r, const toml::table& t) {
 }
 
 goal_config parse_goal(const reader& r, const toml::table& t, const config& c) {
-  r.only_keys(t, "[[goals]]", {"name", "label", "object", "where", "sum", "target"});
+  r.only_keys(t, "[[goals]]", {"name", "label", "object", "where", "sum", "target", "deadline"});
   goal_config g;
   g.name = r.str(t, "name", "", true);
   g.label = r.str(t, "label", g.name);
@@ -320,6 +320,14 @@ goal_config parse_goal(const reader& r, const toml::table& t, const config& c) {
   if (!t.get("target")) r.fail(t.source(), "goal '" + g.name + "' needs a 'target'");
   g.target = r.number(t, "target", 0, 0, 1e15);
   if (g.target <= 0) r.fail(t.get("target")->source(), "goal '" + g.name + "': 'target' must be above 0");
+  if (const toml::node* d = t.get("deadline")) {
+    const auto* date = d->as_date();
+    if (!date) r.fail(d->source(), "goal '" + g.name + "': 'deadline' is a date written bare, as deadline = 2027-06-30");
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", static_cast<int>(date->get().year), static_cast<int>(date->get().month),
+                  static_cast<int>(date->get().day));
+    g.deadline = buf;
+  }
   return g;
 }
 
@@ -358,12 +366,67 @@ toml::source_region inside(const toml::node& n, std::size_t offset) {
   return where;
 }
 
+void parse_notify(const reader& r, const toml::table& t, const config& c, rule_config& rule, const std::string& who) {
+  rule.notify = r.strings(t, "notify");
+  if (rule.notify.empty()) r.fail(t.get("notify") ? t.get("notify")->source() : t.source(), who + " needs 'notify': the notifiers it sends to");
+  for (const auto& n : rule.notify) {
+    bool found = false;
+    for (const auto& nc : c.notifiers) found = found || nc.name == n;
+    if (!found) r.fail(t.get("notify")->source(), who + ": no [[notifiers]] is called '" + n + "'");
+  }
+}
+
+// A rule on a goal: `thresholds` (percents crossed upwards) or `pace_days`
+// and `at` (daily, when the recent pace would miss the deadline).
+rule_config parse_goal_rule(const reader& r, const toml::table& t, const config& c, rule_config rule,
+                            const std::string& who) {
+  r.only_keys(t, "[[rules]] on a goal", {"name", "goal", "thresholds", "pace_days", "at", "notify", "message"});
+  rule.goal = r.str(t, "goal", "", true);
+  const goal_config* goal = nullptr;
+  for (const auto& g : c.goals)
+    if (g.name == rule.goal) goal = &g;
+  if (!goal) r.fail(t.get("goal")->source(), who + ": no [[goals]] is called '" + rule.goal + "'");
+  const bool pace = t.get("pace_days") || t.get("at");
+  if (pace == static_cast<bool>(t.get("thresholds")))
+    r.fail(t.source(), who + ": a goal rule has either 'thresholds' (percents of the target it fires on crossing) "
+                             "or 'pace_days' and 'at' (a daily check of the pace against the deadline)");
+  if (pace) {
+    rule.kind = rule_config::pace;
+    if (goal->deadline.empty())
+      r.fail(t.get("goal")->source(), who + ": goal '" + goal->name + "' has no 'deadline' for the pace to be checked against");
+    rule.pace_days = r.integer(t, "pace_days", rule.pace_days, 1, 365);
+    const std::string at = r.str(t, "at", "09:00");
+    int h = -1, m = -1;
+    if (at.size() != 5 || at[2] != ':' || std::sscanf(at.c_str(), "%2d:%2d", &h, &m) != 2 || h < 0 || h > 23 || m < 0 || m > 59)
+      r.fail(t.get("at")->source(), who + ": 'at' is a local time of day, HH:MM (\"09:00\")");
+    rule.at_minute = h * 60 + m;
+  } else {
+    rule.kind = rule_config::threshold;
+    const toml::array* a = t.get("thresholds")->as_array();
+    if (!a || a->empty()) r.fail(t.get("thresholds")->source(), who + ": 'thresholds' is a list of percents, [50, 100]");
+    for (const auto& e : *a) {
+      if (!e.is_number() || e.value<double>().value() <= 0 || e.value<double>().value() > 1000)
+        r.fail(e.source(), who + ": a threshold is a percent of the target above 0 (50 is half way)");
+      rule.thresholds.push_back(e.value<double>().value());
+    }
+  }
+  parse_notify(r, t, c, rule, who);
+  static const std::vector<std::string> placeholders{"goal", "label", "value", "target", "percent", "threshold",
+                                                     "per_day", "projected", "deadline"};
+  const std::string text = r.str(t, "message", "", true);
+  auto parsed = rules::message_template::parse(text, placeholders);
+  if (auto* e = std::get_if<rules::template_error>(&parsed)) r.fail(inside(*t.get("message"), e->column), who + ": " + e->message);
+  rule.message = std::get<rules::message_template>(parsed);
+  return rule;
+}
+
 rule_config parse_rule(const reader& r, const toml::table& t, const config& c) {
-  r.only_keys(t, "[[rules]]",
-              {"name", "object", "tenants", "when", "notify", "message", "summary", "name_field", "coalesce_seconds"});
   rule_config rule;
   rule.name = r.str(t, "name", "", true);
   const std::string who = "rule '" + rule.name + "'";
+  if (t.get("goal")) return parse_goal_rule(r, t, c, rule, who);
+  r.only_keys(t, "[[rules]]",
+              {"name", "object", "tenants", "when", "notify", "message", "summary", "name_field", "coalesce_seconds"});
   rule.object = r.str(t, "object", "", true);
   const object_config* obj = nullptr;
   for (const auto& s : c.sources)
@@ -381,13 +444,7 @@ rule_config parse_rule(const reader& r, const toml::table& t, const config& c) {
     if (auto* e = std::get_if<rules::condition_error>(&parsed)) r.fail(inside(*t.get("when"), e->column), who + ": " + e->message);
     rule.when = std::get<rules::condition>(parsed);
   }
-  rule.notify = r.strings(t, "notify");
-  if (rule.notify.empty()) r.fail(t.get("notify") ? t.get("notify")->source() : t.source(), who + " needs 'notify': the notifiers it sends to");
-  for (const auto& n : rule.notify) {
-    bool found = false;
-    for (const auto& nc : c.notifiers) found = found || nc.name == n;
-    if (!found) r.fail(t.get("notify")->source(), who + ": no [[notifiers]] is called '" + n + "'");
-  }
+  parse_notify(r, t, c, rule, who);
   auto parse_template = [&](std::string_view key, const std::string& dflt) {
     const std::string text = r.str(t, key, dflt, key == "message");
     auto parsed = rules::message_template::parse(text, fields);

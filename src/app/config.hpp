@@ -132,6 +132,7 @@ struct goal_config {
   std::vector<std::pair<std::string, std::string>> where;
   std::string sum;     // a numeric field to add up instead of counting records
   double target = 0;   // > 0
+  std::string deadline;  // "YYYY-MM-DD" (a TOML date) or "": pace rules project against it
 };
 
 // Where notifications go ([[notifiers]]). The URL and secrets are read from
@@ -147,8 +148,16 @@ struct notifier_config {
 // A rule ([[rules]]): which committed changes make a notification, to whom,
 // and in what words (docs/rules.md).
 struct rule_config {
+  // A change rule fires on committed change events of its object; a goal
+  // rule on its goal: when it crosses a threshold, or on a daily schedule
+  // when the recent pace would miss the goal's deadline.
+  enum kind_t { change, threshold, pace } kind = change;
   std::string name;
-  std::string object;                // a configured object
+  std::string object;                // change rules: a configured object
+  std::string goal;                  // goal rules: a configured goal
+  std::vector<double> thresholds;    // threshold: percents of the target (50, 100)
+  int pace_days = 14;                // pace: the days whose progress sets the pace
+  int at_minute = 9 * 60;            // pace: local time of day it runs (minutes after midnight)
   std::vector<std::string> tenants;  // empty: every tenant
   std::string when_text;             // as written; "" fires on every change
   rules::condition when;

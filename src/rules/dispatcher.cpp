@@ -130,16 +130,18 @@ asio::awaitable<std::string> dispatcher::check_address(target& t) {
   co_return std::string();
 }
 
-asio::awaitable<void> dispatcher::run_target(target& t) {
-  auto sleep_ms = [&](std::int64_t ms) -> asio::awaitable<void> {
-    if (t.woken) {
-      t.woken = false;
-      co_return;
-    }
-    t.timer->expires_after(std::chrono::milliseconds(std::max<std::int64_t>(ms, 1)));
-    co_await t.timer->async_wait(asio::as_tuple(asio::use_awaitable));
+// Sleeps up to `ms`, or not at all when woken since the last nap.
+asio::awaitable<void> dispatcher::nap(target& t, std::int64_t ms) {
+  if (t.woken) {
     t.woken = false;
-  };
+    co_return;
+  }
+  t.timer->expires_after(std::chrono::milliseconds(std::max<std::int64_t>(ms, 1)));
+  co_await t.timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  t.woken = false;
+}
+
+asio::awaitable<void> dispatcher::run_target(target& t) {
   auto set_state = [&](std::string state, std::string reason) {
     std::lock_guard lk(mu_);
     t.status.state = std::move(state);
@@ -149,7 +151,7 @@ asio::awaitable<void> dispatcher::run_target(target& t) {
   while (!stopping_) {
     std::int64_t now = box_.now_ms();
     if (t.held_until > now) {
-      co_await sleep_ms(t.held_until == kHeldForever ? std::chrono::milliseconds(kIdle).count()
+      co_await nap(t, t.held_until == kHeldForever ? std::chrono::milliseconds(kIdle).count()
                                                      : std::min<std::int64_t>(t.held_until - now, 60'000));
       continue;
     }
@@ -163,17 +165,17 @@ asio::awaitable<void> dispatcher::run_target(target& t) {
       unreadable = true;
     }
     if (unreadable) {
-      co_await sleep_ms(1000);
+      co_await nap(t, 1000);
       continue;
     }
     if (!msg) {
-      co_await sleep_ms(next ? next - now : std::chrono::milliseconds(kIdle).count());
+      co_await nap(t, next ? next - now : std::chrono::milliseconds(kIdle).count());
       continue;
     }
     if (slack) {
       const auto last = last_slack_send_[t.cfg->url];
       if (last && now < last + kSlackSpacingMs) {
-        co_await sleep_ms(last + kSlackSpacingMs - now);
+        co_await nap(t, last + kSlackSpacingMs - now);
         continue;
       }
     }
@@ -243,7 +245,7 @@ asio::awaitable<void> dispatcher::run_target(target& t) {
       spdlog::error("msg=\"cannot record a delivery attempt\" notifier={} error=\"{}\"", t.cfg->name, e.what());
       unrecorded = true;
     }
-    if (unrecorded) co_await sleep_ms(1000);
+    if (unrecorded) co_await nap(t, 1000);
   }
 }
 

@@ -57,6 +57,7 @@ class dispatcher {
  private:
   struct target;
   boost::asio::awaitable<void> run_target(target& t);
+  boost::asio::awaitable<void> nap(target& t, std::int64_t ms);
   boost::asio::awaitable<void> run_windows();
   boost::asio::awaitable<std::string> check_address(target& t);
   std::int64_t retry_delay_ms(int step) const;

@@ -23,7 +23,7 @@ notification_service::~notification_service() { stop(); }
 
 void notification_service::start(unsigned short own_port, std::string link_base) {
   link_base_ = std::move(link_base);
-  engine_owner_ = std::make_unique<rule_engine>(cfg_.rules, log_, *box_, link_base_, [d = dispatch_.get()] { d->wake(); });
+  engine_owner_ = std::make_unique<rule_engine>(cfg_, log_, *box_, link_base_, [d = dispatch_.get()] { d->wake(); });
   engine_owner_->start();
   engine_ = engine_owner_.get();
   dispatch_->start(own_port);

@@ -99,7 +99,16 @@ std::optional<std::uint64_t> outbox::cursor() {
   return static_cast<std::uint64_t>(s.column_int(0));
 }
 
-outbox::commit_result outbox::commit(const std::vector<firing>& firings, std::uint64_t cursor) {
+std::map<std::string, std::string> outbox::load_state() {
+  std::lock_guard lk(mu_);
+  std::map<std::string, std::string> out;
+  statement s(db_->get(), "SELECT key, value FROM rule_state");
+  while (s.step()) out.emplace(std::string(s.column_text(0)), std::string(s.column_text(1)));
+  return out;
+}
+
+outbox::commit_result outbox::commit(const std::vector<firing>& firings, std::uint64_t cursor,
+                                     const std::map<std::string, std::string>& state) {
   std::lock_guard lk(mu_);
   commit_result r;
   const std::int64_t now = now_ms_();
@@ -158,6 +167,18 @@ outbox::commit_result outbox::commit(const std::vector<firing>& firings, std::ui
                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   cur.bind(1, static_cast<std::int64_t>(cursor));
   cur.step();
+  if (!state.empty()) {
+    statement put(db_->get(), "INSERT INTO rule_state(key, value) VALUES (?, ?) "
+                              "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    statement del(db_->get(), "DELETE FROM rule_state WHERE key = ?");
+    for (const auto& [k, v] : state) {
+      auto& st = v.empty() ? del : put;
+      st.reset();
+      st.bind_text(1, k);
+      if (!v.empty()) st.bind_text(2, v);
+      st.step();
+    }
+  }
   tx.commit();
   undelivered_ = undelivered;
   return r;

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,7 +85,11 @@ class outbox {
   // notifier and tenant) and moves the cursor, in one transaction. Past
   // max_undelivered, new messages are refused (counted; coalescing into an
   // open window still works, since it adds no row).
-  commit_result commit(const std::vector<firing>& firings, std::uint64_t cursor);
+  // `state` rows are written (an empty value deletes its key) in the same
+  // transaction: what the goal rules remember moves with the cursor.
+  commit_result commit(const std::vector<firing>& firings, std::uint64_t cursor,
+                       const std::map<std::string, std::string>& state = {});
+  std::map<std::string, std::string> load_state();
 
   // Ends every gathering window that is due: one firing keeps its own text;
   // several get summary(row). Returns the rows made pending.

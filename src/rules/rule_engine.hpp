@@ -9,6 +9,13 @@
 //
 // The first start with rules begins at the log's end: history does not notify.
 //
+// Goal rules read the goals' `metric` events from the same log: a threshold
+// rule fires when a goal's value crosses a percent of its target upwards; a
+// pace rule runs daily at its local time and fires when the pace of its last
+// days would miss the goal's deadline. What they remember (each goal's last
+// value, its value at the end of each day, the last pace run) commits with
+// the cursor.
+//
 // Thread-safety: wake() from any thread; start()/stop() from the owner.
 #pragma once
 
@@ -18,6 +25,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -38,8 +46,9 @@ struct rule_engine_counters {
 class rule_engine {
  public:
   // on_firings runs (on the engine's thread) after a commit that added messages.
-  rule_engine(const std::vector<app::rule_config>& rules, store::event_log& log, outbox& box,
-              std::string link_base, std::function<void()> on_firings);
+  // now_ms: the wall clock (tests pass their own).
+  rule_engine(const app::config& cfg, store::event_log& log, outbox& box, std::string link_base,
+              std::function<void()> on_firings, std::function<std::int64_t()> now_ms = {});
   ~rule_engine();
 
   void start();
@@ -52,11 +61,30 @@ class rule_engine {
   // the benchmark and unit tests; the engine calls it for each event.
   std::vector<firing> evaluate(const boost::json::object& event, std::uint64_t id) const;
 
+  // One round on the caller's thread: a chunk of the log, then the pace rules
+  // that are due. True while more of the log waits. (The engine's thread
+  // calls it; tests call it with their clock instead of start().)
+  bool poll();
+  // When the next pace rule is due (wall ms), or 0 when there is none.
+  std::int64_t next_pace_ms() const;
+
  private:
   void run();
-  bool step();  // one chunk; false when caught up
-
+  void load();
+  // Goal rules on one metric event; `state` collects what to remember.
+  void on_metric(const boost::json::object& ev, std::uint64_t id, std::vector<firing>& out,
+                 std::map<std::string, std::string>& state);
+  void run_pace(std::vector<firing>& out, std::map<std::string, std::string>& state);
+  firing goal_firing(const app::rule_config& r, std::map<std::string, std::string> values, std::uint64_t id) const;
+  const app::config& cfg_;
   const std::vector<app::rule_config>& rules_;
+  std::function<std::int64_t()> now_ms_;
+  // Engine thread only: the goals' last values and daily values, the pace
+  // rules' last runs; loaded from the outbox's rule_state at start.
+  std::map<std::string, double> goal_values_;
+  std::map<std::string, std::map<std::int64_t, double>> goal_days_;
+  std::map<std::string, std::int64_t> pace_last_;
+  bool loaded_ = false;
   store::event_log& log_;
   outbox& box_;
   const std::string link_base_;

@@ -25,7 +25,9 @@ namespace {
 // message and notifier; `gathering` rows collect a rule's firings for its
 // coalescing window, `pending` ones wait for their next attempt (`due_ms`).
 // The rules' cursor (`meta.rules_cursor`, the last event evaluated) commits
-// in the same transaction as the rows its events made.
+// in the same transaction as the rows its events made, and so does what the
+// goal rules remember (`rule_state`: each goal's last value, its value at the
+// end of each recent day, when each pace rule last ran).
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE events (
@@ -123,6 +125,10 @@ CREATE TABLE notification_attempts (
   answer       TEXT NOT NULL
 );
 CREATE INDEX notification_attempts_of ON notification_attempts(notification);
+CREATE TABLE rule_state (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
 )sql",
 };
 

@@ -221,6 +221,54 @@ TEST_F(ConfigTest, EachBadGoalHasItsMessage) {
   for (const auto& c : cases) EXPECT_EQ(error(c.toml), c.message) << c.what;
 }
 
+// Lines 11-14: the notifier; a rule starts at line 15 (name 16, object 17,
+// notify 18, then the keys each case adds from line 19).
+const std::string kRuleBase = std::string(kGoalSource) + R"([[notifiers]]
+name = "slack"
+kind = "slack"
+url_env = "FT_TOKEN_A_URL"
+)";
+
+TEST_F(ConfigTest, RulesParseAndEachMistakeHasItsPlace) {
+  setenv("FT_TOKEN_A_URL", "https://hooks.slack.com/services/T/B/X", 1);
+  config c = ok(kRuleBase + R"([[rules]]
+name = "ready"
+object = "laptops"
+when = 'status becomes "Ready" and units >= 0.5 * units'
+notify = ["slack"]
+message = "{status} in {tenant}"
+coalesce_seconds = 30
+)");
+  ASSERT_EQ(c.rules.size(), 1u);
+  EXPECT_EQ(c.rules[0].coalesce_seconds, 30);
+  EXPECT_EQ(c.notifiers[0].url, "https://hooks.slack.com/services/T/B/X");
+  const std::string rule = kRuleBase + "[[rules]]\nname = \"r\"\nobject = \"laptops\"\nnotify = [\"slack\"]\n";
+  struct bad_case {
+    const char* what;
+    std::string toml, message;
+  };
+  const std::vector<bad_case> cases = {
+      {"unknown field in when", rule + "message = \"m\"\nwhen = 'colour = \"red\"'\n",
+       "f.toml:20:9: rule 'r': unknown field 'colour'; the object's fields are: county, status, units"},
+      {"a mistake mid-condition", rule + "message = \"m\"\nwhen = 'status = \"a\" and units < true'\n",
+       "f.toml:20:32: rule 'r': '<' orders numbers and text; true, false and null can only be compared with = or !="},
+      {"unknown field in message", rule + "message = \"{stat}\"\n",
+       "f.toml:19:12: rule 'r': '{stat}': unknown field 'stat'; the object's fields are: county, status, units; and "
+       "always: id, tenant, object, rule, op, count, names, link"},
+      {"unknown notifier", kRuleBase + "[[rules]]\nname = \"r\"\nobject = \"laptops\"\nnotify = [\"email\"]\nmessage = \"m\"\n",
+       "f.toml:18:10: rule 'r': no [[notifiers]] is called 'email'"},
+      {"unknown object", kRuleBase + "[[rules]]\nname = \"r\"\nobject = \"nope\"\nnotify = [\"slack\"]\nmessage = \"m\"\n",
+       "f.toml:17:10: rule 'r': no configured object is called 'nope'"},
+      {"a field in the summary", rule + "message = \"m\"\nsummary = \"{status}\"\n",
+       "f.toml:20:11: rule 'r': the summary speaks for several records, so it cannot show {status}; use {count}, "
+       "{names}, {tenant}, {object}, {rule}, {link}"},
+      {"a goal rule with no deadline", kRuleBase + "[[goals]]\nname = \"g\"\nobject = \"laptops\"\ntarget = 5\n"
+                                       "[[rules]]\nname = \"p\"\ngoal = \"g\"\npace_days = 7\nnotify = [\"slack\"]\nmessage = \"m\"\n",
+       "f.toml:21:8: rule 'p': goal 'g' has no 'deadline' for the pace to be checked against"},
+  };
+  for (const auto& bc : cases) EXPECT_EQ(error(bc.toml), bc.message) << bc.what;
+}
+
 TEST_F(ConfigTest, MissingFileIsAClearError) {
   auto r = load_config("/nonexistent/freshet.toml");
   ASSERT_TRUE(std::holds_alternative<config_error>(r));
