@@ -6,6 +6,7 @@
 #include "core/standard_webhooks.hpp"
 #include "http/server.hpp"
 #include "sim/knack_simulator.hpp"
+#include "sim/slack_receiver.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,6 +19,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <thread>
 
@@ -42,7 +44,8 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 
 }  // namespace
 
-std::string demo_config_text(const std::string& source_block, int port, const std::string& data_dir) {
+std::string demo_config_text(const std::string& source_block, int port, const std::string& data_dir,
+                             const std::string& deadline) {
   std::string src = replace_all(source_block, "\"KNACK_APP_ID\"", "\"FRESHET_DEMO_KNACK_APP_ID\"");
   src = replace_all(src, "\"KNACK_API_KEY\"", "\"FRESHET_DEMO_KNACK_API_KEY\"");
   // The simulator announces each change: the Knack webhook is a hint to read.
@@ -55,8 +58,63 @@ std::string demo_config_text(const std::string& source_block, int port, const st
   toml += "refresh_cooldown_seconds = 30\nrefresh_timeout_seconds = 60\n\n";
   toml += src;
   toml += "\n[[goals]]\nname = \"laptops_donated\"\nlabel = \"Laptops donated\"\nobject = \"laptops\"\n"
-          "where = { status = \"Donated\" }\ntarget = 3500\n";
+          "where = { status = \"Donated\" }\ntarget = 3500\ndeadline = " + deadline + "\n";
+  toml += demo_rules_text();
   return toml;
+}
+
+// The demo's rules, delivered to the built-in Slack receiver: a donation
+// arrives, laptops become ready (coalesced), a training session nears its
+// capacity, the goal passes a quarter mark or falls behind its pace.
+std::string demo_rules_text() {
+  return R"toml(
+[notifications]
+allow_private_targets = true   # the demo's Slack receiver is on loopback
+
+[[notifiers]]
+name = "slack"
+kind = "slack"
+url_env = "FRESHET_DEMO_SLACK_URL"
+
+[[rules]]
+name = "new_donation"
+object = "donations"
+when = 'op = "created"'
+notify = ["slack"]
+message = "A new donation: {organisation}, {laptops} laptops ({tenant})"
+
+[[rules]]
+name = "ready_for_donation"
+object = "laptops"
+when = 'status becomes "Ready for Donation"'
+notify = ["slack"]
+message = "{serial} ({model}) is Ready for Donation in {tenant}"
+summary = "{count} laptops became Ready for Donation in {tenant}: {names}"
+name_field = "serial"
+coalesce_seconds = 10
+
+[[rules]]
+name = "session_nearly_full"
+object = "training_sessions"
+when = 'registrations >= 0.9 * capacity and not old.registrations >= 0.9 * capacity'
+notify = ["slack"]
+message = "{title} is nearly full: {registrations} of {capacity} ({tenant})"
+
+[[rules]]
+name = "donation_milestones"
+goal = "laptops_donated"
+thresholds = [25, 50, 75, 100]
+notify = ["slack"]
+message = "{label}: {value} of {target}, past {threshold}%"
+
+[[rules]]
+name = "donation_pace"
+goal = "laptops_donated"
+pace_days = 14
+at = "09:00"
+notify = ["slack"]
+message = "Behind pace: {value} of {target}; at {per_day}/day you reach it on {projected}, after the {deadline} deadline"
+)toml";
 }
 
 int run_demo(const demo_options& o) {
@@ -86,6 +144,13 @@ int run_demo(const demo_options& o) {
   http::server sim_server(sim_ioc, {sim_ioc.get_executor()}, {asio::ip::make_address("127.0.0.1"), 0},
                           http::server_limits{}, simulator);
   sim_server.start();
+  // The rules' Slack messages go to a receiver of the demo's own.
+  sim::slack_receiver slack;
+  http::server slack_server(sim_ioc, {sim_ioc.get_executor()}, {asio::ip::make_address("127.0.0.1"), 0},
+                            http::server_limits{}, slack);
+  slack_server.start();
+  const std::string slack_url = "http://127.0.0.1:" + std::to_string(slack_server.local_endpoint().port());
+  setenv("FRESHET_DEMO_SLACK_URL", (slack_url + "/services/DEMO/HTI/donations").c_str(), 1);
   const std::string sim_url = "http://127.0.0.1:" + std::to_string(sim_server.local_endpoint().port());
   bool stopping = false;  // read and written on the simulator's thread only
   if (o.changes_per_second > 0)
@@ -96,6 +161,7 @@ int run_demo(const demo_options& o) {
     asio::post(sim_ioc, [&] {
       stopping = true;
       sim_server.stop();
+      slack_server.stop();
       sim_ioc.stop();
     });
     sim_thread.join();
@@ -106,7 +172,14 @@ int run_demo(const demo_options& o) {
   setenv("FRESHET_DEMO_WEBHOOK_SECRET", secret.c_str(), 1);
   setenv("FRESHET_DEMO_KNACK_APP_ID", simulator.app_id().c_str(), 1);
   setenv("FRESHET_DEMO_KNACK_API_KEY", simulator.api_key().c_str(), 1);
-  auto loaded = parse_config(demo_config_text(simulator.freshet_config(sim_url), port, data_dir), "(demo config)");
+  // The goal's deadline: half a year from today.
+  const std::time_t in_half_a_year = std::time(nullptr) + 182 * 86400;
+  std::tm tm{};
+  localtime_r(&in_half_a_year, &tm);
+  char deadline[16];
+  std::strftime(deadline, sizeof deadline, "%Y-%m-%d", &tm);
+  auto loaded =
+      parse_config(demo_config_text(simulator.freshet_config(sim_url), port, data_dir, deadline), "(demo config)");
   if (auto* err = std::get_if<config_error>(&loaded)) {
     std::cerr << "freshet demo: " << err->message << "\n";
     stop_simulator();
@@ -114,10 +187,10 @@ int run_demo(const demo_options& o) {
   }
   spdlog::info("msg=\"demo: authentication is off, so the demo listens on loopback only\" data_dir={}", data_dir);
   run_options ro;
-  ro.on_listening = [&sim_url](unsigned short p) {
+  ro.on_listening = [&sim_url, &slack_url](unsigned short p) {
     std::cout << "Freshet demo: open http://127.0.0.1:" << p << "/  (Ctrl-C stops it)\n"
-              << "Simulated Knack app (hti): " << sim_url << "  (POST /_sim/changes {\"count\":N} makes changes)"
-              << std::endl;
+              << "Simulated Knack app (hti): " << sim_url << "  (POST /_sim/changes {\"count\":N} makes changes)\n"
+              << "Slack receiver for the rules: " << slack_url << "/_sim/messages" << std::endl;
   };
   int rc = 1;
   try {

@@ -21,7 +21,13 @@ int run_demo(const demo_options& opts);
 
 // The config the demo runs with: the simulator at `sim_url` as source `hti`,
 // its webhooks verified with the secret in FRESHET_DEMO_WEBHOOK_SECRET, and
-// the `laptops_donated` goal. Exposed so tests can check it stays valid.
-std::string demo_config_text(const std::string& source_block, int port, const std::string& data_dir);
+// the `laptops_donated` goal (due by `deadline`, YYYY-MM-DD), and the rules of
+// demo_rules_text(). Exposed so tests can check it stays valid.
+std::string demo_config_text(const std::string& source_block, int port, const std::string& data_dir,
+                             const std::string& deadline = "2027-06-30");
+// The demo's [[notifiers]] and [[rules]]: Slack messages to the demo's own
+// receiver (FRESHET_DEMO_SLACK_URL) when donations arrive, laptops become ready,
+// a session nears capacity, and the donation goal passes marks or falls behind.
+std::string demo_rules_text();
 
 }  // namespace freshet::app

@@ -87,7 +87,8 @@ export async function startKnackSim(webhookUrl, secret, extra = []) {
 
 export const WEBHOOK_SECRET = "whsec_" + Buffer.from("browser-tests-webhook-secret-32b").toString("base64");
 
-export function serveConfig({ port, dataDir, simUrl, server = "", tokens = "" }) {
+// `extra`: TOML appended at the end (rules, notifiers).
+export function serveConfig({ port, dataDir, simUrl, server = "", tokens = "", extra = "" }) {
   return `[server]
 listen = "127.0.0.1:${port}"
 data_dir = "${dataDir}"
@@ -124,7 +125,7 @@ label = "Laptops donated"
 object = "laptops"
 where = { status = "Donated" }
 target = 3500
-`;
+${extra}`;
 }
 
 export async function startServe(dir, opts, env) {
@@ -148,11 +149,11 @@ export async function startServe(dir, opts, env) {
 // A Knack simulator (hti) announcing its changes to a `freshet serve` that
 // reads it, and a browser: {dir, sim, opts, env, server, browser, stop()}.
 // `server.restart` keeps the data dir and port.
-export async function startStack(prefix, { simArgs = [], server = "", tokens = "", env = {} } = {}) {
+export async function startStack(prefix, { simArgs = [], server = "", tokens = "", extra = "", env = {} } = {}) {
   const dir = tempDir(prefix);
   const port = await freePort();
   const sim = await startKnackSim(`http://127.0.0.1:${port}/api/webhooks/hti`, WEBHOOK_SECRET, simArgs);
-  const stack = { dir, sim, opts: { port, dataDir: dir.path, simUrl: sim.url, server, tokens }, env: { ...sim.env, ...env } };
+  const stack = { dir, sim, opts: { port, dataDir: dir.path, simUrl: sim.url, server, tokens, extra }, env: { ...sim.env, ...env } };
   try {
     stack.server = await startServe(dir.path, stack.opts, stack.env);
     stack.browser = await openBrowser();

@@ -218,6 +218,34 @@ class SlackRules(unittest.TestCase):
         self.assertEqual(self.server.request("GET", "/api/notifications?rul=x")[1]["error"]["code"],
                          "invalid_parameter")
 
+    def test_a_goal_crossing_a_threshold_is_announced_once(self):
+        self.start(extra='''
+[[goals]]
+name = "donated"
+label = "Laptops donated"
+object = "laptops"
+where = { status = "Donated" }
+target = 4
+deadline = 2027-06-30
+
+[[rules]]
+name = "halfway"
+goal = "donated"
+thresholds = [50, 100]
+notify = ["donations"]
+message = "{label}: {value} of {target} ({percent}%)"
+''')
+        # The goal's first value (0) is where the rules start.
+        wait_until(lambda: self.server.request("GET", "/api/objects")[1]["goals"][0]["value"] == 0 or "not yet", 10,
+                   "the goal's first value")
+        time.sleep(0.5)
+        for i in range(5):
+            self.pusher.push("created", "laptops", f"D{i}", {"status": "Donated", "county": "anoka", "units": 0})
+            time.sleep(0.3)  # one metric event per record (the tracker settles for 200 ms)
+        wait_until(lambda: len(self.texts()) >= 2 or self.texts(), 15, "two milestones")
+        time.sleep(1)
+        self.assertEqual(self.texts(), ["Laptops donated: 2 of 4 (50%)", "Laptops donated: 4 of 4 (100%)"])
+
     def test_private_targets_are_refused_unless_allowed(self):
         self.server = Server(SOURCE + SLACK_RULES.replace("allow_private_targets = true", "allow_private_targets = false"),
                              env={"HTI_SECRET": SOURCE_SECRET, "SLACK_URL": "http://169.254.169.254/services/x"},

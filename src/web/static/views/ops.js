@@ -1,8 +1,8 @@
 // The operations page: connections by transport and topic, events per second
 // over the last minutes, upstream requests, 429s and retries, webhook
-// deliveries and rejections, and the latest audit entries. It reads
-// GET /api/stats and GET /api/audit (the admin scope) every few seconds
-// while it is shown.
+// deliveries and rejections, the notifiers and their latest notifications,
+// and the latest audit entries. It reads GET /api/stats, GET /api/audit and
+// GET /api/notifications (the admin scope) every few seconds while it is shown.
 import { call } from "../api.js";
 import { el, formatNumber } from "../format.js";
 
@@ -27,22 +27,24 @@ export class OpsPage {
   }
 
   async load() {
-    let stats, audit;
+    let stats, audit, notes;
     try {
-      [{ doc: stats }, { doc: audit }] = await Promise.all([call("/api/stats"), call("/api/audit?latest=20")]);
+      [{ doc: stats }, { doc: audit }, { doc: notes }] = await Promise.all(
+        [call("/api/stats"), call("/api/audit?latest=20"), call("/api/notifications?limit=20")]);
     } catch (e) {
       const why = e.status === 403 ? "The operations page needs a token with the admin scope." : e.message;
       this.container.replaceChildren(el("p", { className: "error", role: "alert" }, why));
       return;
     }
-    this.render(stats, audit.entries || []);
+    this.render(stats, audit.entries || [], notes.notifications || []);
   }
 
-  render(s, audit) {
+  render(s, audit, notes) {
     const c = s.connections;
     const topics = Object.entries(c.by_topic || {}).sort((a, b) => b[1] - a[1]);
     const sources = Object.entries(s.sources || {});
-    this.container.replaceChildren(
+    // A missing part is null: left out (replaceChildren would show it as the text "null").
+    this.container.replaceChildren(...[
       el("h2", { className: "section" }, "Connections"),
       el("div", { className: "cards" },
         figure("SSE streams", c.sse, "sse"), figure("WebSocket streams", c.ws, "ws"), figure("Other HTTP", c.http, "http"),
@@ -60,12 +62,34 @@ export class OpsPage {
                                             v.webhooks?.accepted, v.webhooks?.duplicates, v.webhooks?.rejected]
                                             .map((x, i) => (i === 0 ? x : formatNumber(x ?? 0)))))
         : el("p", { className: "muted" }, "No upstream is configured."),
+      ...notifications(s.notifications, notes),
       el("h2", { className: "section" }, "Recent audit entries"),
       audit.length
         ? table("Audit", ["When", "Kind", "Source", "Who", "Outcome"],
                 audit.slice(-20).reverse().map((a) => [new Date(a.at).toLocaleTimeString(), a.kind, a.source || "", a.who || "", a.outcome]))
-        : el("p", { className: "muted" }, "Nothing audited yet."));
+        : el("p", { className: "muted" }, "Nothing audited yet.")].filter(Boolean));
   }
+}
+
+// The notifiers (a failing one says why) and the latest messages with their
+// delivery state; nothing when no rules are configured.
+function notifications(n, notes) {
+  if (!n) return [];
+  const state = (x) => (x.state === "ok" ? "delivering" : `${x.state}: ${x.reason}`);
+  return [
+    el("h2", { className: "section" }, "Notifications"),
+    table("Notifiers", ["Notifier", "Kind", "State", "Sent", "Retried", "Failed", "429s"],
+          n.notifiers.map((x) => [x.name, x.kind, state(x), formatNumber(x.sent), formatNumber(x.retried),
+                                  formatNumber(x.failed), formatNumber(x.rate_limited)])),
+    el("p", { className: "muted" },
+       `Outbox: ${formatNumber(n.outbox.pending)} waiting, ${formatNumber(n.outbox.gathering)} gathering, ` +
+       `${formatNumber(n.outbox.failed)} failed; ${formatNumber(n.rules.fired)} firings of ${n.rules.count} rules.`),
+    notes.length
+      ? table("Latest notifications", ["When", "Rule", "Notifier", "Status", "Attempts", "Message"],
+              notes.map((m) => [new Date(m.created_ms).toLocaleTimeString(), m.rule, m.notifier, m.status,
+                                String(m.attempts.length), m.text]))
+      : el("p", { className: "muted" }, "No notification yet."),
+  ];
 }
 
 function figure(label, value, key) {
