@@ -289,7 +289,7 @@ source_config parse_source(const reader& r, const toml::table& t) {
 }
 
 goal_config parse_goal(const reader& r, const toml::table& t, const config& c) {
-  r.only_keys(t, "[[goals]]", {"name", "label", "object", "where", "sum", "target", "deadline"});
+  r.only_keys(t, "[[goals]]", {"name", "label", "object", "where", "sum", "target", "deadline", "per_tenant"});
   goal_config g;
   g.name = r.str(t, "name", "", true);
   g.label = r.str(t, "label", g.name);
@@ -327,6 +327,12 @@ goal_config parse_goal(const reader& r, const toml::table& t, const config& c) {
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", static_cast<int>(date->get().year), static_cast<int>(date->get().month),
                   static_cast<int>(date->get().day));
     g.deadline = buf;
+  }
+  if (const toml::node* pt = t.get("per_tenant")) {
+    if (!pt->is_boolean()) r.fail(pt->source(), "goal '" + g.name + "': 'per_tenant' must be true or false");
+    g.per_tenant = pt->value<bool>().value();
+    if (g.per_tenant && obj->tenant_field.empty())
+      r.fail(pt->source(), "goal '" + g.name + "': object '" + g.object + "' has no tenant_field, so it has no tenants to count per");
   }
   return g;
 }
@@ -412,7 +418,7 @@ rule_config parse_goal_rule(const reader& r, const toml::table& t, const config&
   }
   parse_notify(r, t, c, rule, who);
   static const std::vector<std::string> placeholders{"goal", "label", "value", "target", "percent", "threshold",
-                                                     "per_day", "projected", "deadline"};
+                                                     "per_day", "projected", "deadline", "tenant"};
   const std::string text = r.str(t, "message", "", true);
   auto parsed = rules::message_template::parse(text, placeholders);
   if (auto* e = std::get_if<rules::template_error>(&parsed)) r.fail(inside(*t.get("message"), e->column), who + ": " + e->message);

@@ -133,6 +133,9 @@ struct goal_config {
   std::string sum;     // a numeric field to add up instead of counting records
   double target = 0;   // > 0
   std::string deadline;  // "YYYY-MM-DD" (a TOML date) or "": pace rules project against it
+  // Also per tenant: each tenant's own value, toward the same target, as
+  // metric events of that tenant (the object needs a tenant_field).
+  bool per_tenant = false;
 };
 
 // Where notifications go ([[notifiers]]). The URL and secrets are read from

@@ -99,13 +99,22 @@ asio::awaitable<http::response> api::objects(const principal& who, unsigned vers
   }
   // Goals are aggregates over all tenants; a scoped token sees them too (a
   // total, not anyone's records).
+  // A per-tenant goal adds each tenant's value, of the tenants the caller may see.
   json::array goals;
   if (goals_)
-    for (const auto& g : goals_->values())
-      goals.push_back(json::object{{"name", g.name},     {"label", g.label},
-                                   {"source", g.source}, {"object", g.object},
-                                   {"target", rules::goal_number(g.target)},
-                                   {"value", g.value ? rules::goal_number(*g.value) : json::value(nullptr)}});
+    for (const auto& g : goals_->values()) {
+      json::object o{{"name", g.name},     {"label", g.label},
+                     {"source", g.source}, {"object", g.object},
+                     {"target", rules::goal_number(g.target)},
+                     {"value", g.value ? rules::goal_number(*g.value) : json::value(nullptr)}};
+      if (g.per_tenant) {
+        json::object per;
+        for (const auto& [t, v] : g.tenants)
+          if (who.may_see_tenant(t)) per[t] = rules::goal_number(v);
+        o["tenants"] = std::move(per);
+      }
+      goals.push_back(std::move(o));
+    }
   // What the caller may do, so that a client can start where it is allowed
   // (a tenant-scoped token on its tenant) even before any record is stored.
   json::array scopes;

@@ -19,7 +19,7 @@ goal_tracker::goal_tracker(const app::config& cfg, store::event_log& log, boost:
     : log_(log), executor_(std::move(executor)), settle_(settle),
       timer_(std::make_unique<boost::asio::steady_timer>(executor_)) {
   for (const auto& g : cfg.goals) {
-    goal_value v{g.name, g.label, "", g.object, g.target, std::nullopt};
+    goal_value v{g.name, g.label, "", g.object, g.target, std::nullopt, g.per_tenant, {}};
     for (const auto& s : cfg.sources)
       for (const auto& o : s.objects)
         if (o.name == g.object) v.source = s.name;
@@ -79,30 +79,52 @@ void goal_tracker::recompute() {
     if (!dirty.count(g.object)) continue;
     const std::string& source = goals_[i].source;  // never written after construction
     double value = 0;
+    std::map<std::string, double> tenants;
     try {
-      value = log_.read([&](store::connection& db) {
-        return store::aggregate_records(db, source, g.object, g.where, g.sum);
+      log_.read([&](store::connection& db) {
+        value = store::aggregate_records(db, source, g.object, g.where, g.sum);
+        if (g.per_tenant) tenants = store::aggregate_records_by_tenant(db, source, g.object, g.where, g.sum);
+        return 0;
       });
     } catch (const std::exception& e) {
       spdlog::error("msg=\"goal not computed\" goal={} error=\"{}\"", g.name, e.what());
       continue;
     }
+    // What moved: the total, and (per tenant) each tenant whose value is new,
+    // changed, or gone back to nothing.
+    bool total_moved = false;
+    std::vector<std::pair<std::string, double>> tenants_moved;
     {
       std::lock_guard lk(mu_);
-      if (goals_[i].value && *goals_[i].value == value) continue;
-      goals_[i].value = value;
+      auto& cur = goals_[i];
+      total_moved = !cur.value || *cur.value != value;
+      cur.value = value;
+      if (g.per_tenant) {
+        for (const auto& [t, v] : tenants) {
+          auto it = cur.tenants.find(t);
+          if (it == cur.tenants.end() || it->second != v) tenants_moved.emplace_back(t, v);
+        }
+        for (const auto& [t, v] : cur.tenants)
+          if (!tenants.count(t)) tenants_moved.emplace_back(t, 0.0);
+        cur.tenants = tenants;
+      }
     }
-    core::event_draft d;
-    d.type = core::event_type::metric;
-    d.source = source;
-    d.object = g.object;
-    d.body["metric"] = g.name;
-    d.body["label"] = g.label;
-    d.body["value"] = goal_number(value);
-    d.body["target"] = goal_number(g.target);
-    log_.enqueue(std::move(d), [name = g.name](boost::system::error_code ec, const core::event_ptr&) {
-      if (ec) spdlog::warn("msg=\"metric event not stored\" goal={} error=\"{}\"", name, ec.message());
-    });
+    auto publish = [&](const std::string& tenant, double v) {
+      core::event_draft d;
+      d.type = core::event_type::metric;
+      d.source = source;
+      d.object = g.object;
+      d.tenant = tenant;  // "": the deployment's total
+      d.body["metric"] = g.name;
+      d.body["label"] = g.label;
+      d.body["value"] = goal_number(v);
+      d.body["target"] = goal_number(g.target);
+      log_.enqueue(std::move(d), [name = g.name](boost::system::error_code ec, const core::event_ptr&) {
+        if (ec) spdlog::warn("msg=\"metric event not stored\" goal={} error=\"{}\"", name, ec.message());
+      });
+    };
+    if (total_moved) publish("", value);
+    for (const auto& [t, v] : tenants_moved) publish(t, v);
   }
 }
 

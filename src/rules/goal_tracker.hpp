@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -37,6 +38,8 @@ struct goal_value {
   std::string name, label, source, object;
   double target = 0;
   std::optional<double> value;  // none until first computed
+  bool per_tenant = false;
+  std::map<std::string, double> tenants;  // per_tenant: each tenant's value (absent: 0)
 };
 
 // A goal figure as JSON: whole numbers as integers (3500, not 3500.0).

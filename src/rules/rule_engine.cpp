@@ -92,6 +92,8 @@ firing rule_engine::goal_firing(const app::rule_config& r, std::map<std::string,
   return f;
 }
 
+// A goal's figure is kept per key: the goal's name for its total, and
+// "name|tenant" for a tenant of a per-tenant goal.
 void rule_engine::on_metric(const json::object& ev, std::uint64_t id, std::vector<firing>& out,
                             std::map<std::string, std::string>& state) {
   auto it = ev.find("metric");
@@ -102,8 +104,11 @@ void rule_engine::on_metric(const json::object& ev, std::uint64_t id, std::vecto
   for (const auto& c : cfg_.goals)
     if (c.name == goal) g = &c;
   if (!g) return;
+  std::string tenant;
+  if (auto t = ev.find("tenant"); t != ev.end() && t->value().is_string()) tenant = t->value().get_string();
+  const std::string key = tenant.empty() ? goal : goal + "|" + tenant;
   const double value = val->value().to_number<double>();
-  const auto prev = goal_values_.find(goal);
+  const auto prev = goal_values_.find(key);
   for (const auto& r : rules_) {
     if (r.kind != app::rule_config::threshold || r.goal != goal) continue;
     // The first value the rules see is where they start: no crossing from nowhere.
@@ -112,10 +117,11 @@ void rule_engine::on_metric(const json::object& ev, std::uint64_t id, std::vecto
       const double level = g->target * t / 100.0;
       if (prev->second < level && value >= level) {
         auto f = goal_firing(r, {{"goal", goal}, {"label", g->label}, {"value", number_text(value)},
-                                 {"target", number_text(g->target)},
+                                 {"target", number_text(g->target)}, {"tenant", tenant},
                                  {"percent", number_text(std::floor(100.0 * value / g->target))},
                                  {"threshold", number_text(t)}, {"deadline", g->deadline}},
                              id);
+        f.tenant = tenant;
         for (const auto& n : r.notify) {
           f.notifier = n;
           out.push_back(f);
@@ -123,14 +129,14 @@ void rule_engine::on_metric(const json::object& ev, std::uint64_t id, std::vecto
       }
     }
   }
-  goal_values_[goal] = value;
-  state["goal:" + goal] = number_text(value);
+  goal_values_[key] = value;
+  state["goal:" + key] = number_text(value);
   const std::int64_t today = local_day(now_ms_());
-  auto& days = goal_days_[goal];
+  auto& days = goal_days_[key];
   days[today] = value;
-  state["day:" + goal + ":" + std::to_string(today)] = number_text(value);
+  state["day:" + key + ":" + std::to_string(today)] = number_text(value);
   while (!days.empty() && days.begin()->first < today - kDaysKept) {
-    state["day:" + goal + ":" + std::to_string(days.begin()->first)] = "";  // deleted
+    state["day:" + key + ":" + std::to_string(days.begin()->first)] = "";  // deleted
     days.erase(days.begin());
   }
 }
@@ -168,21 +174,27 @@ void rule_engine::run_pace(std::vector<firing>& out, std::map<std::string, std::
     const app::goal_config* g = nullptr;
     for (const auto& c : cfg_.goals)
       if (c.name == r.goal) g = &c;
-    auto value = goal_values_.find(r.goal);
     const auto deadline = g ? day_of_date(g->deadline) : std::nullopt;
-    if (!g || value == goal_values_.end() || !deadline) continue;
-    const auto p = project_pace(value->second, g->target, goal_days_[r.goal], today, r.pace_days, *deadline);
-    if (!p.known || !p.behind) continue;
-    auto f = goal_firing(r, {{"goal", r.goal}, {"label", g->label}, {"value", number_text(value->second)},
-                             {"target", number_text(g->target)},
-                             {"percent", number_text(std::floor(100.0 * value->second / g->target))},
-                             {"per_day", number_text(p.per_day)},
-                             {"projected", p.reached_day ? format_day(*p.reached_day) : std::string("never, at no progress")},
-                             {"deadline", format_day(*deadline)}},
-                         0);
-    for (const auto& n : r.notify) {
-      f.notifier = n;
-      out.push_back(f);
+    if (!g || !deadline) continue;
+    // The total, and each tenant of a per-tenant goal: every key of this goal.
+    for (const auto& [key, value] : goal_values_) {
+      const bool total = key == r.goal;
+      if (!total && !key.starts_with(r.goal + "|")) continue;
+      const std::string tenant = total ? std::string() : key.substr(r.goal.size() + 1);
+      const auto p = project_pace(value, g->target, goal_days_[key], today, r.pace_days, *deadline);
+      if (!p.known || !p.behind) continue;
+      auto f = goal_firing(r, {{"goal", r.goal}, {"label", g->label}, {"value", number_text(value)},
+                               {"target", number_text(g->target)}, {"tenant", tenant},
+                               {"percent", number_text(std::floor(100.0 * value / g->target))},
+                               {"per_day", number_text(p.per_day)},
+                               {"projected", p.reached_day ? format_day(*p.reached_day) : std::string("never, at no progress")},
+                               {"deadline", format_day(*deadline)}},
+                           0);
+      f.tenant = tenant;
+      for (const auto& n : r.notify) {
+        f.notifier = n;
+        out.push_back(f);
+      }
     }
   }
 }

@@ -128,21 +128,44 @@ std::vector<audit_row> list_audit(connection& db, std::int64_t after_id, std::si
   return out;
 }
 
-double aggregate_records(connection& db, const std::string& source, const std::string& object,
-                         const std::vector<std::pair<std::string, std::string>>& where, const std::string& sum_field) {
+namespace {
+// The aggregate's SQL and bindings; `by_tenant` groups it.
+double aggregate(connection& db, const std::string& source, const std::string& object,
+                 const std::vector<std::pair<std::string, std::string>>& where, const std::string& sum_field,
+                 std::map<std::string, double>* by_tenant) {
   // Field names are bound, not spliced: the path is built by SQLite.
-  std::string sql = sum_field.empty() ? "SELECT COUNT(*) FROM records"
-                                      : "SELECT TOTAL(json_extract(data, '$.\"' || ? || '\"')) FROM records";
+  std::string sql = by_tenant ? "SELECT tenant, " : "SELECT ";
+  sql += sum_field.empty() ? "COUNT(*) FROM records" : "TOTAL(json_extract(data, '$.\"' || ? || '\"')) FROM records";
   sql += " WHERE source=? AND object=?";
   for (std::size_t i = 0; i < where.size(); ++i)
     sql += " AND json_extract(data, '$.\"' || ? || '\"') = json_extract(?, '$')";
+  if (by_tenant) sql += " AND tenant IS NOT NULL AND tenant != '' GROUP BY tenant";
   statement s(db.get(), sql);
   int i = 1;
   if (!sum_field.empty()) s.bind(i++, sum_field);
   s.bind(i++, source).bind(i++, object);
   for (const auto& [field, value] : where) s.bind(i++, field).bind(i++, value);
-  s.step();
-  return s.column_double(0);
+  if (!by_tenant) {
+    s.step();
+    return s.column_double(0);
+  }
+  while (s.step()) (*by_tenant)[std::string(s.column_text(0))] = s.column_double(1);
+  return 0;
+}
+}  // namespace
+
+double aggregate_records(connection& db, const std::string& source, const std::string& object,
+                         const std::vector<std::pair<std::string, std::string>>& where, const std::string& sum_field) {
+  return aggregate(db, source, object, where, sum_field, nullptr);
+}
+
+std::map<std::string, double> aggregate_records_by_tenant(connection& db, const std::string& source,
+                                                          const std::string& object,
+                                                          const std::vector<std::pair<std::string, std::string>>& where,
+                                                          const std::string& sum_field) {
+  std::map<std::string, double> out;
+  aggregate(db, source, object, where, sum_field, &out);
+  return out;
 }
 
 }  // namespace freshet::store

@@ -66,6 +66,11 @@ bool tenant_has_records(connection& db, const std::string& source, const std::st
 // them when it is not empty (non-numbers count as 0).
 double aggregate_records(connection& db, const std::string& source, const std::string& object,
                          const std::vector<std::pair<std::string, std::string>>& where, const std::string& sum_field);
+// The same per tenant (records with no tenant are left out).
+std::map<std::string, double> aggregate_records_by_tenant(connection& db, const std::string& source,
+                                                          const std::string& object,
+                                                          const std::vector<std::pair<std::string, std::string>>& where,
+                                                          const std::string& sum_field);
 
 struct audit_row {
   std::int64_t id = 0;

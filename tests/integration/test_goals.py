@@ -113,5 +113,60 @@ class Goals(unittest.TestCase):
         wait_until(lambda: self.goals()["laptops_donated"]["value"] == 1 or "not yet", 10, "the value after a restart")
 
 
+PER_TENANT = CONFIG.replace("target = 3\n", "target = 3\nper_tenant = true\n", 1) + """
+[[tokens]]
+name = "anoka-staff"
+secret_env = "ANOKA_TOKEN"
+scopes = ["read"]
+tenants = ["anoka"]
+
+[[tokens]]
+name = "ops"
+secret_env = "OPS_TOKEN"
+scopes = ["read", "admin"]
+"""
+
+
+class PerTenantGoals(unittest.TestCase):
+    """A per-tenant goal: each tenant's value as metric events of that tenant,
+    and in GET /api/objects for the tenants the token may see."""
+
+    def setUp(self):
+        self.server = Server(PER_TENANT, env={"HTI_SECRET": SECRET, "ANOKA_TOKEN": "anoka-secret",
+                                              "OPS_TOKEN": "ops-secret"}).start()
+        self.addCleanup(self.server.cleanup)
+        self.n = 0
+
+    push = Goals.push
+
+    def goal(self, token, name="laptops_donated"):
+        doc = self.server.request("GET", "/api/objects", token=token)[1]
+        return {g["name"]: g for g in doc["goals"]}[name]
+
+    def test_each_tenant_has_its_figure_and_sees_only_its_own(self):
+        sse = SSEClient(self.server.port, "/api/events?tenant=anoka&access_token=anoka-secret")
+        self.addCleanup(sse.close)
+        self.push("created", "a", {"status": "Donated", "county": "anoka", "units": 4})
+        self.push("created", "r", {"status": "Donated", "county": "ramsey", "units": 2})
+        self.push("created", "b", {"status": "Donated", "county": "anoka", "units": 1})
+        wait_until(lambda: self.goal("ops-secret").get("tenants") == {"anoka": 2, "ramsey": 1}
+                   or self.goal("ops-secret"), 10, "the per-tenant figures")
+        self.assertEqual(self.goal("ops-secret")["value"], 3)  # the total stays
+        self.assertEqual(self.goal("anoka-secret")["tenants"], {"anoka": 2})  # not ramsey's
+        self.assertNotIn("tenants", self.goal("ops-secret", "units_in_anoka"))
+        seen = []
+        while True:
+            ev = sse.next_frame()
+            if ev["event"] == "metric" and ev["json"]["metric"] == "laptops_donated":
+                seen.append((ev["json"]["tenant"], ev["json"]["value"]))
+                if seen[-1] == ("anoka", 2):
+                    break
+        self.assertNotIn("ramsey", [t for t, _ in seen])
+        # A record moving to ramsey moves both tenants' figures.
+        self.push("updated", "b", {"status": "Donated", "county": "ramsey", "units": 1})
+        wait_until(lambda: self.goal("ops-secret").get("tenants") == {"anoka": 1, "ramsey": 2}
+                   or self.goal("ops-secret"), 10, "the figures after the move")
+
+
 if __name__ == "__main__":
     unittest.main()

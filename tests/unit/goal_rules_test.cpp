@@ -92,10 +92,11 @@ message = "Behind pace: {value} of {target}; at {per_day}/day you reach it on {p
     std::filesystem::remove_all(dir_);
   }
 
-  void metric(double value) {
+  void metric(double value, std::string tenant = "") {
     core::event_draft d;
     d.type = core::event_type::metric;
     d.object = "laptops";
+    d.tenant = std::move(tenant);
     d.body["metric"] = "donated";
     d.body["value"] = value;
     d.body["target"] = 100;
@@ -136,6 +137,19 @@ TEST_F(GoalRulesTest, ThresholdsFireOnceOnTheWayUp) {
   EXPECT_EQ(texts("milestones"),
             (std::vector<std::string>{"Laptops donated: 60 of 100, past 50%", "Laptops donated: 55 of 100, past 50%",
                                       "Laptops donated: 120 of 100, past 100%"}));
+}
+
+TEST_F(GoalRulesTest, APerTenantGoalCrossesPerTenant) {
+  at(*day_of_date("2027-01-01"), 8);
+  metric(10, "anoka");
+  metric(10, "ramsey");
+  metric(20);          // the total: its own figure
+  metric(55, "anoka");  // anoka crosses 50; ramsey and the total do not
+  metric(45, "ramsey");
+  const auto list = box_->list({.rule = "milestones"});
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].at("tenant"), "anoka");
+  EXPECT_EQ(list[0].at("text"), "Laptops donated: 55 of 100, past 50%");
 }
 
 TEST_F(GoalRulesTest, PaceRunsOncePerDayAtItsTimeAndSaysWhenBehind) {

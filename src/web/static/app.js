@@ -70,7 +70,7 @@ async function loadObjects() {
     if (!mine || mine.fromEvent !== true) model.goals.set(g.name, g);
   }
   fillTenants();
-  renderGoals($("goals"), model.goals);
+  renderGoals($("goals"), model.goals, model.tenant);
   if (view?.kind === "overview") renderOverview($("page"), model);
   showUpdated();
 }
@@ -110,11 +110,16 @@ function onChange(ev) {
   showUpdated();
 }
 
+// A goal's total has no tenant; a per-tenant goal's events carry their tenant
+// and move that tenant's figure only.
 function onMetric(ev) {
   if (!ev.metric) return;
   const g = model.goals.get(ev.metric) || { name: ev.metric };
-  model.goals.set(ev.metric, { ...g, label: ev.label ?? g.label, value: ev.value, target: ev.target ?? g.target, fromEvent: true });
-  renderGoals($("goals"), model.goals);
+  const next = { ...g, label: ev.label ?? g.label, target: ev.target ?? g.target, fromEvent: true };
+  if (ev.tenant) next.tenants = { ...(g.tenants || {}), [ev.tenant]: ev.value };
+  else next.value = ev.value;
+  model.goals.set(ev.metric, next);
+  renderGoals($("goals"), model.goals, model.tenant);
 }
 
 // After a tenant switch, a `reset`, or a stream that had nothing to resume from.
