@@ -338,7 +338,7 @@ goal_config parse_goal(const reader& r, const toml::table& t, const config& c) {
 }
 
 notifier_config parse_notifier(const reader& r, const toml::table& t) {
-  r.only_keys(t, "[[notifiers]]", {"name", "kind", "url_env", "secret_env"});
+  r.only_keys(t, "[[notifiers]]", {"name", "kind", "url_env", "secret_env", "blocks"});
   notifier_config n;
   n.name = r.str(t, "name", "", true);
   n.kind = r.str(t, "kind", "", true);
@@ -360,6 +360,11 @@ notifier_config parse_notifier(const reader& r, const toml::table& t) {
     }
   } else if (t.get("secret_env")) {
     r.fail(t.get("secret_env")->source(), who + ": Slack incoming webhooks are not signed; 'secret_env' is for kind = \"webhook\"");
+  }
+  if (const toml::node* b = t.get("blocks")) {
+    if (!b->is_boolean()) r.fail(b->source(), who + ": 'blocks' must be true or false");
+    if (n.kind != "slack") r.fail(b->source(), who + ": 'blocks' is for kind = \"slack\"");
+    n.blocks = b->value<bool>().value();
   }
   return n;
 }

@@ -146,6 +146,9 @@ struct notifier_config {
   std::string url_env, url;
   std::string secret_env;            // webhook: whsec_... (several, space-separated, during a rotation)
   std::vector<std::string> secrets;  // read from secret_env at load; never logged
+  // slack: also send the text as Block Kit blocks (a section, and a context
+  // line with the rule and the dashboard link); `text` stays as the fallback.
+  bool blocks = false;
 };
 
 // A rule ([[rules]]): which committed changes make a notification, to whom,

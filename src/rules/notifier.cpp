@@ -35,7 +35,17 @@ outbound_request build_request(const app::notifier_config& n, const notification
   outbound_request r;
   r.headers.emplace_back("Content-Type", "application/json");
   if (n.kind == "slack") {
-    r.body = json::serialize(json::object{{"text", msg.text}});
+    json::object body{{"text", msg.text}};
+    if (n.blocks) {
+      std::string context = "*" + msg.rule + "*";
+      if (!msg.tenant.empty()) context += " · " + msg.tenant;
+      if (msg.count > 1) context += " · " + std::to_string(msg.count) + " changes";
+      body["blocks"] = json::array{
+          json::object{{"type", "section"}, {"text", json::object{{"type", "mrkdwn"}, {"text", msg.text}}}},
+          json::object{{"type", "context"},
+                       {"elements", json::array{json::object{{"type", "mrkdwn"}, {"text", context}}}}}};
+    }
+    r.body = json::serialize(body);
     return r;
   }
   json::object data{{"id", msg.webhook_id},

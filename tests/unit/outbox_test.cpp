@@ -148,6 +148,21 @@ TEST(Notifier, WebhookDeliveriesAreSignedForEverySecret) {
   EXPECT_EQ(body.at("data").at("text"), "hello");
 }
 
+TEST(Notifier, SlackMessagesAreTextWithOptionalBlocks) {
+  app::notifier_config n{"s", "slack", "U", "https://hooks.slack.com/services/T/B/X", "", {}, false};
+  notification msg;
+  msg.rule = "ready";
+  msg.tenant = "anoka";
+  msg.count = 12;
+  msg.text = "12 laptops &lt;ready&gt;";
+  EXPECT_EQ(json::parse(build_request(n, msg, 0).body), json::parse(R"({"text":"12 laptops &lt;ready&gt;"})"));
+  n.blocks = true;
+  auto body = json::parse(build_request(n, msg, 0).body).as_object();
+  EXPECT_EQ(body.at("text"), "12 laptops &lt;ready&gt;");  // the fallback stays
+  EXPECT_EQ(body.at("blocks").at(0).at("text").at("text"), "12 laptops &lt;ready&gt;");
+  EXPECT_EQ(body.at("blocks").at(1).at("elements").at(0).at("text"), "*ready* · anoka · 12 changes");
+}
+
 TEST(Notifier, AnswersAreClassifiedAsSlackAndStandardWebhooksSay) {
   auto answer = [](unsigned status, std::string body, std::string retry_after = {}) {
     http::upstream_response r;
