@@ -466,7 +466,10 @@ rule_config parse_rule(const reader& r, const toml::table& t, const config& c) {
     return std::get<rules::message_template>(parsed);
   };
   rule.message = parse_template("message", "");
-  rule.summary = parse_template("summary", "{count} × {rule} in {tenant}: {names}");
+  // Without a summary, a message that names no record field ("{count} laptops
+  // ready in {tenant}") speaks for a coalesced group as well as for one.
+  rule.summary = parse_template("summary", rule.message.first_field().empty() ? rule.message.text()
+                                                                              : "{count} × {rule} in {tenant}: {names}");
   if (auto f = rule.summary.first_field(); !f.empty())
     r.fail(t.get("summary")->source(), who + ": the summary speaks for several records, so it cannot show {" + f +
                                            "}; use {count}, {names}, {tenant}, {object}, {rule}, {link}");

@@ -254,17 +254,22 @@ class parser {
       pos_ = p - text_.data();
       return;
     }
-    if (c == '"') {
+    if (c == '"' || c == '\'') {
+      // Text in double or single quotes (single ones read well inside a TOML
+      // basic string: when = "status becomes 'Ready'").
+      const char quote = c;
+      const std::string unclosed = std::string("this text has no closing ") + quote;
       std::string s;
       ++pos_;
       while (true) {
-        if (pos_ >= text_.size()) fail(tok_.column, "this text has no closing \"");
+        if (pos_ >= text_.size()) fail(tok_.column, unclosed);
         char ch = text_[pos_++];
-        if (ch == '"') break;
+        if (ch == quote) break;
         if (ch == '\\') {
-          if (pos_ >= text_.size()) fail(tok_.column, "this text has no closing \"");
+          if (pos_ >= text_.size()) fail(tok_.column, unclosed);
           ch = text_[pos_++];
-          if (ch != '"' && ch != '\\') fail(pos_ - 1, "only \\\" and \\\\ may follow a backslash");
+          if (ch != quote && ch != '\\')
+            fail(pos_ - 1, std::string("only \\") + quote + " and \\\\ may follow a backslash");
         }
         s += ch;
       }

@@ -241,6 +241,18 @@ coalesce_seconds = 30
 )");
   ASSERT_EQ(c.rules.size(), 1u);
   EXPECT_EQ(c.rules[0].coalesce_seconds, 30);
+  EXPECT_EQ(c.rules[0].summary.text(), "{count} × {rule} in {tenant}: {names}");
+  // DESIGN.md's example: single quotes in the condition, and a message with no
+  // record field that serves as the summary too.
+  config d = ok(kRuleBase + R"([[rules]]
+name = "ready-for-donation"
+object = "laptops"
+when = "status becomes 'Ready for Donation'"
+notify = ["slack"]
+message = "{count} laptops ready for donation in {tenant}"
+coalesce_seconds = 60
+)");
+  EXPECT_EQ(d.rules[0].summary.text(), "{count} laptops ready for donation in {tenant}");
   EXPECT_EQ(c.notifiers[0].url, "https://hooks.slack.com/services/T/B/X");
   const std::string rule = kRuleBase + "[[rules]]\nname = \"r\"\nobject = \"laptops\"\nnotify = [\"slack\"]\n";
   struct bad_case {

@@ -80,6 +80,8 @@ TEST(RuleCondition, AFieldAgainstAnotherTimesAFactor) {
 
 TEST(RuleCondition, TransitionsFireOnTheMoveOnly) {
   auto becomes = parse_ok(R"(status becomes "Ready for Donation")");
+  EXPECT_TRUE(parse_ok("status becomes 'Ready for Donation'").matches(kToReady.view()));  // DESIGN.md's spelling
+  EXPECT_TRUE(parse_ok(R"(donor = 'it\'s')").matches(change(R"({"type":"change","op":"created","record":{"donor":"it's"}})").view()));
   EXPECT_TRUE(becomes.matches(kToReady.view()));
   EXPECT_FALSE(becomes.matches(kReadyAgain.view()));  // already in the state: a later edit does not fire
   EXPECT_FALSE(becomes.matches(kDeleted.view()));
