@@ -86,7 +86,7 @@ when = 'op = "created"'
 notify = ["hook"]
 message = "{{id}} in {{tenant}}"
 '''
-    server = Server(SOURCE + rules, log_level="warn", server_keys={"auth": '"none"'},
+    server = Server(SOURCE + rules, log_level="info", server_keys={"auth": '"none"'},
                     env={"HTI_SECRET": SOURCE_SECRET, "HOOK_URL": f"http://127.0.0.1:{rx.port}/h",
                          "HOOK_SECRETS": HOOK_SECRET}).start()
     try:
@@ -135,7 +135,7 @@ object = "laptops"
 notify = ["slack"]
 message = "{id}"
 '''
-    server = Server(SOURCE + rules, log_level="warn", server_keys={"auth": '"none"'},
+    server = Server(SOURCE + rules, log_level="info", server_keys={"auth": '"none"'},
                     env={"HTI_SECRET": SOURCE_SECRET, "SLACK_URL": slack.url()}).start()
     try:
         p = Pusher(server)

@@ -120,6 +120,12 @@ std::int64_t dispatcher::retry_delay_ms(int step) const {
 }
 
 asio::awaitable<std::string> dispatcher::check_address(target& t) {
+  // An address written in the URL needs no lookup.
+  boost::system::error_code bad;
+  std::string host = t.host;
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  const auto literal = asio::ip::make_address(host, bad);
+  if (!bad) co_return refuse_target(literal, static_cast<unsigned short>(std::stoi(t.port)), guard_);
   asio::ip::tcp::resolver resolver(ioc_);
   auto [ec, results] = co_await resolver.async_resolve(t.host, t.port, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return std::string();  // the request itself will fail and be retried

@@ -85,12 +85,34 @@ outbox::outbox(const std::string& db_path, std::size_t max_undelivered, std::fun
     : db_(std::make_unique<store::connection>(db_path, false)),
       max_undelivered_(max_undelivered),
       now_ms_(std::move(now_ms)) {
+  // NORMAL, not FULL: a commit here is not fsynced at once. A process crash
+  // loses nothing (the WAL is in the OS's cache); a power loss may roll back
+  // the last commits, and then the firings and the rules' cursor roll back
+  // together, so the engine makes them again from the log (fsynced by its own
+  // writer), and a delivery whose mark was lost is sent again with the same
+  // webhook-id. What it saves: an fsync per delivery attempt.
+  db_->exec("PRAGMA synchronous=NORMAL");
+  next_due_ = std::make_unique<statement>(
+      db_->get(), std::string("SELECT ") + kColumns +
+                      " FROM notifications WHERE notifier = ? AND status = 'pending' ORDER BY due_ms, id LIMIT 1");
+  add_attempt_ = std::make_unique<statement>(
+      db_->get(), "INSERT INTO notification_attempts(notification, at_ms, status, answer) VALUES (?,?,?,?)");
+  finish_ = std::make_unique<statement>(
+      db_->get(), "UPDATE notifications SET status = ?, done_ms = ?, attempts = attempts + 1 WHERE id = ?");
+  reschedule_ = std::make_unique<statement>(
+      db_->get(), "UPDATE notifications SET due_ms = ?, step = ?, attempts = attempts + ? WHERE id = ?");
   statement s(db_->get(), "SELECT COUNT(*) FROM notifications WHERE status IN ('gathering', 'pending')");
   s.step();
   undelivered_ = static_cast<std::size_t>(s.column_int(0));
 }
 
-outbox::~outbox() = default;
+outbox::~outbox() {
+  // The statements go before their connection.
+  next_due_.reset();
+  add_attempt_.reset();
+  finish_.reset();
+  reschedule_.reset();
+}
 
 std::optional<std::uint64_t> outbox::cursor() {
   std::lock_guard lk(mu_);
@@ -208,12 +230,13 @@ std::size_t outbox::close_windows(const std::function<std::string(const notifica
 
 std::optional<notification> outbox::next_due(const std::string& notifier, std::int64_t* next_ms) {
   std::lock_guard lk(mu_);
-  statement s(db_->get(), std::string("SELECT ") + kColumns +
-                              " FROM notifications WHERE notifier = ? AND status = 'pending' ORDER BY due_ms, id LIMIT 1");
+  statement& s = *next_due_;
+  s.reset();
   s.bind_text(1, notifier);
   *next_ms = 0;
   if (!s.step()) return std::nullopt;
   notification n = row_of(s);
+  s.reset();
   if (n.due_ms > now_ms_()) {
     *next_ms = n.due_ms;
     return std::nullopt;
@@ -226,28 +249,27 @@ void outbox::record_attempt(std::int64_t id, int status, std::string_view answer
   std::lock_guard lk(mu_);
   const std::int64_t now = now_ms_();
   transaction tx(*db_);
-  if (outcome != attempt_outcome::wait || status != 0) {
-    statement a(db_->get(), "INSERT INTO notification_attempts(notification, at_ms, status, answer) VALUES (?,?,?,?)");
-    a.bind(1, id).bind(2, now).bind(3, std::int64_t{status}).bind_text(4, answer.substr(0, 512));
-    a.step();
-  }
+  // A wait with no answer (a held notifier) is no attempt: nothing was sent.
   const bool attempted = outcome != attempt_outcome::wait || status != 0;
+  if (attempted) {
+    add_attempt_->reset();
+    add_attempt_->bind(1, id).bind(2, now).bind(3, std::int64_t{status}).bind_text(4, answer.substr(0, 512));
+    add_attempt_->step();
+  }
   switch (outcome) {
     case attempt_outcome::delivered:
-    case attempt_outcome::failed: {
-      statement u(db_->get(), "UPDATE notifications SET status = ?, done_ms = ?, attempts = attempts + 1 WHERE id = ?");
-      u.bind_text(1, outcome == attempt_outcome::delivered ? "delivered" : "failed").bind(2, now).bind(3, id);
-      u.step();
+    case attempt_outcome::failed:
+      finish_->reset();
+      finish_->bind_text(1, outcome == attempt_outcome::delivered ? "delivered" : "failed").bind(2, now).bind(3, id);
+      finish_->step();
       if (undelivered_ > 0) --undelivered_;
       break;
-    }
     case attempt_outcome::retry:
-    case attempt_outcome::wait: {
-      statement u(db_->get(), "UPDATE notifications SET due_ms = ?, step = ?, attempts = attempts + ? WHERE id = ?");
-      u.bind(1, next_ms).bind(2, std::int64_t{step}).bind(3, std::int64_t{attempted ? 1 : 0}).bind(4, id);
-      u.step();
+    case attempt_outcome::wait:
+      reschedule_->reset();
+      reschedule_->bind(1, next_ms).bind(2, std::int64_t{step}).bind(3, std::int64_t{attempted ? 1 : 0}).bind(4, id);
+      reschedule_->step();
       break;
-    }
   }
   tx.commit();
 }

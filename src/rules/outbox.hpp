@@ -26,6 +26,7 @@
 
 namespace freshet::store {
 class connection;
+class statement;
 }
 
 namespace freshet::rules {
@@ -122,6 +123,8 @@ class outbox {
 
  private:
   std::unique_ptr<store::connection> db_;
+  // The statements of every delivery, prepared once (under mu_).
+  std::unique_ptr<store::statement> next_due_, add_attempt_, finish_, reschedule_;
   const std::size_t max_undelivered_;
   std::function<std::int64_t()> now_ms_;
   std::mutex mu_;
