@@ -1,5 +1,7 @@
 #include "app/responses.hpp"
 
+#include "core/json_text.hpp"
+
 #include <boost/json/serialize.hpp>
 
 namespace freshet::app {
@@ -7,7 +9,7 @@ namespace freshet::app {
 namespace bhttp = boost::beast::http;
 
 http::response json_response(bhttp::status st, const boost::json::value& body, unsigned version) {
-  return raw_json_response(st, boost::json::serialize(body), version);
+  return raw_json_response(st, core::to_json(body), version);
 }
 
 http::response raw_json_response(bhttp::status st, std::string body, unsigned version) {

@@ -1,4 +1,5 @@
 #include "app/sync_command.hpp"
+#include "core/json_text.hpp"
 
 #include "sources/source_sync.hpp"
 #include "sources/task_group.hpp"
@@ -108,7 +109,7 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
   summary["rate_limited"] = rate_limited;
   summary["last_event_id"] = std::to_string(log.last_id());
   summary["duration_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::cout << json::serialize(summary) << std::endl;
+  std::cout << core::to_json(summary) << std::endl;
   return ok ? 0 : 1;
 }
 

@@ -1,5 +1,7 @@
 #include "core/event.hpp"
 
+#include "core/json_text.hpp"
+
 #include <boost/json/serialize.hpp>
 
 #include <charconv>
@@ -30,9 +32,9 @@ std::string encode_event_json(std::uint64_t id, const event_draft& draft, std::s
   out.reserve(128);
   auto member = [&](std::string_view key, const boost::json::value& v) {
     out += out.empty() ? '{' : ',';
-    out += boost::json::serialize(key);
+    append_json_string(out, key);
     out += ':';
-    out += boost::json::serialize(v);
+    append_json(out, v);
   };
   member("id", boost::json::string(format_event_id(id)));
   member("type", boost::json::string(to_string(draft.type)));
@@ -62,7 +64,7 @@ event_ptr make_event(std::uint64_t id, event_type type, std::string object, std:
   ev->type = type;
   ev->object = std::move(object);
   ev->tenant = std::move(tenant);
-  // serialize() never emits a raw newline (it escapes them), so the JSON is one
+  // The JSON writer never emits a raw newline (it escapes them), so the JSON is one
   // SSE data line as the format requires.
   ev->sse_frame.reserve(json.size() + 48);
   ev->sse_frame.append("id: ").append(format_event_id(id)).append("\n");

@@ -8,6 +8,7 @@ import hmac
 import http.server
 import json
 import os
+import re
 import threading
 import time
 import unittest
@@ -150,6 +151,10 @@ class SlackRules(unittest.TestCase):
         st = self.server.stats()["notifications"]
         self.assertEqual(st["notifiers"][0]["sent"], 3)
         self.assertEqual(st["notifiers"][0]["state"], "ok")
+        # Numbers as people write them: per_second is a double, once printed as 0E0.
+        raw = self.server.request("GET", "/api/stats")[2].decode()
+        self.assertIsNone(re.search(r"[0-9][eE][-+]?[0-9]", raw), raw)
+        self.assertIn('"per_second":', raw)
         metrics = self.server.request("GET", "/metrics")[2].decode()
         self.assertIn('freshet_notifications_sent_total{notifier="donations"} 3', metrics)
 
