@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -119,6 +120,7 @@ message = "Behind pace: {value} of {target}; at {per_day}/day you reach it on {p
 
 int run_demo(const demo_options& o) {
   std::string data_dir = o.data_dir;
+  const bool temporary = data_dir.empty();  // removed again when the demo ends
   if (data_dir.empty()) {
     char tmpl[] = "/tmp/freshet-demo-XXXXXX";
     if (!mkdtemp(tmpl)) {
@@ -192,14 +194,21 @@ int run_demo(const demo_options& o) {
               << "Simulated Knack app (hti): " << sim_url << "  (POST /_sim/changes {\"count\":N} makes changes)\n"
               << "Slack receiver for the rules: " << slack_url << "/_sim/messages" << std::endl;
   };
+  auto remove_temporary = [&] {
+    if (!temporary) return;
+    std::error_code ec;
+    std::filesystem::remove_all(data_dir, ec);
+  };
   int rc = 1;
   try {
     rc = run_server(std::get<config>(loaded), ro);
   } catch (...) {
     stop_simulator();
+    remove_temporary();
     throw;
   }
   stop_simulator();
+  remove_temporary();
   return rc;
 }
 

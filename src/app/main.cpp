@@ -35,8 +35,12 @@ int run_serve(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Freshet: live dashboards on top of Knack and Airtable"};
+  CLI::App app{"Freshet: live dashboards on top of Knack and Airtable", "freshet"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("freshet ") + FRESHET_VERSION);
+  // Subcommands made from here on pass options they do not know to the app:
+  // `freshet serve --config f --log-level debug` works as well as before it.
+  app.fallthrough();
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")->capture_default_str();
 
@@ -98,6 +102,7 @@ int main(int argc, char** argv) {
   simulate->add_flag("--print-config", sim.print_config, "Print the [[sources]] block for Freshet and exit");
 
   app.add_subcommand("version", "Print the version");
+  auto* help = app.add_subcommand("help", "Print this help (and `freshet SUBCOMMAND --help` for one subcommand's)");
 
   CLI11_PARSE(app, argc, argv);
   // A file size limit (ulimit -f) must give the store a write error it can
@@ -108,6 +113,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (*help) {
+      std::cout << app.get_formatter()->make_help(&app, "freshet", CLI::AppFormatMode::Normal);
+      return 0;
+    }
     if (app.got_subcommand("version")) {
       std::cout << "freshet " << FRESHET_VERSION << "\n";
       return 0;

@@ -122,15 +122,23 @@ int run_server(const config& cfg, const run_options& opts) {
                                    std::chrono::seconds(sc.idle_timeout_seconds),
                                    static_cast<std::size_t>(sc.max_connections),
                                    static_cast<std::size_t>(sc.max_connections_per_address)};
-  auto server_owner =
-      std::make_unique<http::server>(main_ioc, worker_executors, parse_listen(sc.listen), limits, handler);
+  std::unique_ptr<http::server> server_owner;
+  try {
+    server_owner = std::make_unique<http::server>(main_ioc, worker_executors, parse_listen(sc.listen), limits, handler);
+  } catch (const boost::system::system_error& e) {
+    // The first thing a newcomer meets when something else has the port.
+    if (e.code() == asio::error::address_in_use)
+      throw std::runtime_error("cannot listen on " + sc.listen +
+                               ": address already in use; is another Freshet running? use --port or [server] listen");
+    if (e.code() == asio::error::access_denied)
+      throw std::runtime_error("cannot listen on " + sc.listen +
+                               ": permission denied (ports below 1024 need privileges); use a port above 1024");
+    throw std::runtime_error("cannot listen on " + sc.listen + ": " + e.code().message());
+  }
   http::server& server = *server_owner;
   handler.attach_server(&server);
   handler.attach_notifications(notifications.get());
   server.start();
-  spdlog::info("msg=listening address={}:{} data_dir={} threads={} auth={} sources={}",
-               server.local_endpoint().address().to_string(), server.local_endpoint().port(), sc.data_dir, threads,
-               sc.auth == auth_mode::none ? "none" : "tokens", cfg.sources.size());
   if (sync) sync->start();
   if (goals) goals->start();
   if (notifications) {
@@ -142,7 +150,6 @@ int run_server(const config& cfg, const run_options& opts) {
     }
     notifications->start(port, link);
   }
-  if (opts.on_listening) opts.on_listening(server.local_endpoint().port());
 
   std::atomic<bool> stopping{false};
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -188,6 +195,14 @@ int run_server(const config& cfg, const run_options& opts) {
         },
         asio::detached);
   });
+
+  // Announced only now that SIGTERM is handled: whoever starts Freshet and
+  // stops it as soon as it says it listens gets an orderly stop.
+  // (The harnesses wait for this line, too.)
+  spdlog::info("msg=listening address={}:{} data_dir={} threads={} auth={} sources={}",
+               server.local_endpoint().address().to_string(), server.local_endpoint().port(), sc.data_dir, threads,
+               sc.auth == auth_mode::none ? "none" : "tokens", cfg.sources.size());
+  if (opts.on_listening) opts.on_listening(server.local_endpoint().port());
 
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&, i] { workers[i]->run(); });

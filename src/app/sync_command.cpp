@@ -5,6 +5,7 @@
 #include "sources/task_group.hpp"
 #include "store/data_dir_lock.hpp"
 #include "store/event_log.hpp"
+#include "store/queries.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -37,6 +38,21 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
                         .retain_events = cfg.server.retain_events,
                         .retain_age = std::chrono::hours(cfg.server.retain_hours),
                         .max_batch = static_cast<std::size_t>(cfg.server.max_batch_events)});
+  if (!opts.tenant.empty()) {
+    // As a refresh does: a tenant is a value some stored record's tenant_field holds.
+    const bool known = log.read([&](store::connection& db) {
+      for (const auto* s : chosen)
+        for (const auto& o : s->objects)
+          if (!o.tenant_field.empty() && store::tenant_has_records(db, s->name, o.name, opts.tenant)) return true;
+      return false;
+    });
+    if (!known) {
+      std::cerr << "freshet sync: unknown tenant '" << opts.tenant
+                << "': no stored record of the chosen sources has it in its tenant_field (run a sync without "
+                   "--tenant first, and check the spelling)\n";
+      return 2;
+    }
+  }
   asio::io_context ioc(1);
   std::vector<std::unique_ptr<sources::source_sync>> syncs;
   json::object summary;

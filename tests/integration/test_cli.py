@@ -1,0 +1,103 @@
+"""What a newcomer meets first on the command line: --version and help, the
+log level anywhere on the line, a port already taken, an unknown tenant for
+`sync`, and a demo that leaves no temporary data dir behind."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import unittest
+
+from harness import BIN
+
+
+def run(*args, timeout=20):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
+
+
+class CommandLine(unittest.TestCase):
+    def test_version_and_help(self):
+        for args in (["--version"], ["version"]):
+            r = run(*args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(r.stdout.strip(), r"^freshet \d+\.\d+\.\d+$")
+        r = run("help")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("Usage: freshet [OPTIONS] SUBCOMMAND", r.stdout)
+        for sub in ("demo", "serve", "check-config", "sync", "simulate", "version"):
+            self.assertRegex(r.stdout, rf"\n  {sub} ")
+
+    def test_the_log_level_may_follow_the_subcommand(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "f.toml")
+            with open(path, "w") as f:
+                f.write('[server]\nauth = "none"\n')
+            r = run("check-config", "--config", path, "--log-level", "debug")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = run("check-config", "--config", path, "--log-level", "loud")
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("unknown --log-level 'loud'", r.stderr)
+
+    def test_a_port_in_use_says_so(self):
+        held = socket.socket()
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        self.addCleanup(held.close)
+        port = held.getsockname()[1]
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "f.toml")
+            with open(path, "w") as f:
+                f.write(f'[server]\nauth = "none"\nlisten = "127.0.0.1:{port}"\ndata_dir = "{d}/data"\n')
+            r = run("serve", "--config", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"cannot listen on 127.0.0.1:{port}: address already in use; is another Freshet running? "
+                      "use --port or [server] listen", r.stderr)
+
+    def test_sync_refuses_an_unknown_tenant(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "f.toml")
+            with open(path, "w") as f:
+                f.write(f'''[server]
+auth = "none"
+data_dir = "{d}/data"
+[[sources]]
+name = "hti"
+kind = "knack"
+base_url = "http://127.0.0.1:9"
+app_id_env = "CLI_APP"
+api_key_env = "CLI_KEY"
+  [[sources.objects]]
+  name = "laptops"
+  key = "object_1"
+  tenant_field = "county"
+''')
+            env = dict(os.environ, CLI_APP="a", CLI_KEY="k")
+            r = subprocess.run([BIN, "sync", "--config", path, "--once", "--tenant", "hennepn"], capture_output=True,
+                               text=True, timeout=20, env=env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("unknown tenant 'hennepn'", r.stderr)
+
+    def test_the_demo_removes_its_temporary_data_dir(self):
+        proc = subprocess.Popen([BIN, "demo", "--port", "0", "--changes-per-second", "0"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertRegex(proc.stdout.readline(), r"open http://127\.0\.0\.1:\d+/")
+            log = ""
+            while "data_dir=" not in log:
+                log += proc.stderr.readline()
+            data_dir = re.search(r"data_dir=(\S+)", log).group(1)
+            self.assertTrue(os.path.isdir(data_dir))
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(20), 0)
+            self.assertFalse(os.path.exists(data_dir), data_dir)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
