@@ -11,14 +11,19 @@ bool principal::may_see_tenant(std::string_view tenant) const {
 }
 
 authenticator::authenticator(auth_mode mode, std::vector<token_config> tokens)
-    : mode_(mode), tokens_(std::move(tokens)) {}
+    : mode_(mode), tokens_(std::make_shared<const std::vector<token_config>>(std::move(tokens))) {}
+
+void authenticator::replace_tokens(std::vector<token_config> tokens) {
+  tokens_.store(std::make_shared<const std::vector<token_config>>(std::move(tokens)));
+}
 
 std::optional<principal> authenticator::authenticate(std::string_view presented) const {
   if (mode_ == auth_mode::none) return principal{"anonymous", scope_read | scope_refresh | scope_admin, {}};
   if (presented.empty()) return std::nullopt;
   const token_config* match = nullptr;
+  const auto tokens = tokens_.load();
   // Every token is compared, whatever matched, so timing says nothing about which.
-  for (const auto& t : tokens_) {
+  for (const auto& t : *tokens) {
     bool same = t.secret.size() == presented.size() &&
                 CRYPTO_memcmp(t.secret.data(), presented.data(), presented.size()) == 0;
     if (same && !match) match = &t;

@@ -5,6 +5,8 @@
 
 #include "app/config.hpp"
 
+#include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,9 +34,14 @@ class authenticator {
 
   bool enabled() const { return mode_ == auth_mode::tokens; }
 
+  // A reload (SIGHUP): requests from now on are checked against these tokens;
+  // streams already open keep what they were granted when they opened.
+  void replace_tokens(std::vector<token_config> tokens);
+
  private:
   auth_mode mode_;
-  std::vector<token_config> tokens_;
+  // Swapped whole by a reload while workers read it.
+  std::atomic<std::shared_ptr<const std::vector<token_config>>> tokens_;
 };
 
 // The secret from "Authorization: Bearer X", or "" when the header is absent or

@@ -125,7 +125,7 @@ server_config parse_server(const reader& r, const toml::table& t) {
                "max_body_bytes", "read_timeout_seconds", "idle_timeout_seconds", "max_connections",
                "send_buffer_bytes", "slow_client_seconds", "retain_events", "retain_hours", "max_batch_events",
                "stale_after_seconds", "refresh_cooldown_seconds", "refresh_timeout_seconds",
-               "max_connections_per_address", "allowed_origins"});
+               "max_connections_per_address", "allowed_origins", "log_level"});
   server_config s;
   s.listen = r.str(t, "listen", s.listen);
   if (s.listen.rfind(':') == std::string::npos)
@@ -152,6 +152,10 @@ server_config parse_server(const reader& r, const toml::table& t) {
   s.stale_after_seconds = r.integer(t, "stale_after_seconds", s.stale_after_seconds, 1, 86400 * 365);
   s.refresh_cooldown_seconds = r.integer(t, "refresh_cooldown_seconds", s.refresh_cooldown_seconds, 0, 86400);
   s.refresh_timeout_seconds = r.integer(t, "refresh_timeout_seconds", s.refresh_timeout_seconds, 1, 86400);
+  s.log_level = r.str(t, "log_level", "");
+  if (!s.log_level.empty() && s.log_level != "trace" && s.log_level != "debug" && s.log_level != "info" &&
+      s.log_level != "warn" && s.log_level != "error")
+    r.fail(t.get("log_level")->source(), "'log_level' is trace, debug, info, warn or error, not \"" + s.log_level + "\"");
   s.allowed_origins = r.strings(t, "allowed_origins");
   for (const auto& o : s.allowed_origins) {
     // An origin as browsers send it: scheme://host[:port], nothing after.

@@ -63,6 +63,11 @@ struct server_config {
   // header or the stream URL, never in cookies, so credentials are never
   // allowed. Empty: same-origin pages only (the built-in dashboard).
   std::vector<std::string> allowed_origins;
+  // trace | debug | info | warn | error; "": the command line's --log-level.
+  // Applied at start and again on SIGHUP.
+  std::string log_level;
+
+  bool operator==(const server_config&) const = default;
 };
 
 enum scope : unsigned { scope_read = 1, scope_refresh = 2, scope_admin = 4 };
@@ -81,6 +86,8 @@ struct token_config {
   std::string secret;  // read from secret_env at load; never logged
   unsigned scopes = 0;
   std::vector<std::string> tenants;  // empty: every tenant
+
+  bool operator==(const token_config&) const = default;
 };
 
 struct object_config {
@@ -93,6 +100,8 @@ struct object_config {
   int poll_min_seconds = 15;
   int poll_max_seconds = 180;
   int reconcile_seconds = 900;
+
+  bool operator==(const object_config&) const = default;
 };
 
 struct source_config {
@@ -118,6 +127,8 @@ struct source_config {
   // behind a private CA); "": the system's (or SSL_CERT_FILE's).
   std::string ca_file;
   std::vector<object_config> objects;
+
+  bool operator==(const source_config&) const = default;
 };
 
 // A goal: an aggregate over one object's records that the dashboard shows as
@@ -136,6 +147,8 @@ struct goal_config {
   // Also per tenant: each tenant's own value, toward the same target, as
   // metric events of that tenant (the object needs a tenant_field).
   bool per_tenant = false;
+
+  bool operator==(const goal_config&) const = default;
 };
 
 // Where notifications go ([[notifiers]]). The URL and secrets are read from
@@ -149,6 +162,8 @@ struct notifier_config {
   // slack: also send the text as Block Kit blocks (a section, and a context
   // line with the rule and the dashboard link); `text` stays as the fallback.
   bool blocks = false;
+
+  bool operator==(const notifier_config&) const = default;
 };
 
 // A rule ([[rules]]): which committed changes make a notification, to whom,
@@ -187,6 +202,8 @@ struct notifications_config {
   // (the simulators, an in-house receiver). Off: those are refused (SSRF).
   bool allow_private_targets = false;
   std::string dashboard_url;  // the base of {link}; "": http://<listen>
+
+  bool operator==(const notifications_config&) const = default;
 };
 
 struct config {

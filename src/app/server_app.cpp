@@ -2,6 +2,7 @@
 
 #include "app/api.hpp"
 #include "app/auth.hpp"
+#include "app/reload.hpp"
 #include "core/clock.hpp"
 #include "http/server.hpp"
 #include "hub/hub.hpp"
@@ -61,6 +62,7 @@ int run_server(const config& cfg, const run_options& opts) {
   const auto& sc = cfg.server;
   std::filesystem::create_directories(sc.data_dir);
   store::data_dir_lock lock(sc.data_dir);
+  if (!sc.log_level.empty()) spdlog::set_level(spdlog::level::from_str(sc.log_level));
   if (sc.auth == auth_mode::none)
     spdlog::warn("msg=\"authentication is off (auth = \\\"none\\\"): anyone who reaches {} may read and publish\"",
                  sc.listen);
@@ -166,11 +168,48 @@ int run_server(const config& cfg, const run_options& opts) {
                  every(std::chrono::seconds(sc.keepalive_seconds), [&] { subscribers.keepalive_tick(); }, stopping),
                  asio::detached);
 
+  // SIGHUP reloads what can change while running (tokens, log level) and says
+  // what else changed but waits for a restart; it never stops the server.
+  auto hangups = std::make_unique<asio::signal_set>(main_ioc, SIGHUP);
+  config live = cfg;  // what runs now: the start's config with each reload's tokens and log level
+  std::function<void()> on_hangup = [&] {
+    hangups->async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (cfg.path.empty()) {
+        spdlog::warn("msg=\"SIGHUP: nothing to reload; this config is built in (the demo)\"");
+      } else {
+        auto loaded = load_config(cfg.path);
+        if (auto* err = std::get_if<config_error>(&loaded)) {
+          spdlog::error("msg=\"SIGHUP: reload refused; still running with the config loaded before\" error=\"{}\"",
+                        err->message);
+        } else {
+          const auto& fresh = std::get<config>(loaded);
+          const auto plan = plan_reload(live, fresh);
+          if (plan.tokens) auth.replace_tokens(fresh.tokens);
+          live.tokens = fresh.tokens;
+          live.server.log_level = fresh.server.log_level;
+          std::string later;
+          for (const auto& s : plan.needs_restart) later += (later.empty() ? "" : " ") + s;
+          // At warn: an operator who quieted the log still sees what a SIGHUP did.
+          spdlog::warn("msg=\"SIGHUP: config reloaded\" path={} tokens={} log_level={} needs_restart=\"{}\"", cfg.path,
+                       plan.tokens ? std::to_string(fresh.tokens.size()) + "_applied" : std::string("unchanged"),
+                       plan.log_level.empty() ? std::string("unchanged") : plan.log_level,
+                       later.empty() ? std::string("nothing") : later);
+          // After the line above, so that a quieter level does not hide it.
+          if (!plan.log_level.empty()) spdlog::set_level(spdlog::level::from_str(plan.log_level));
+        }
+      }
+      if (!stopping) on_hangup();
+    });
+  };
+  on_hangup();
+
   auto signals = std::make_unique<asio::signal_set>(main_ioc, SIGINT, SIGTERM);
   signals->async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("msg=\"stopping\" signal={}", sig);
     stopping = true;
+    hangups->cancel();
     if (goals) goals->stop();
     if (sync) sync->stop();
     if (notifications) notifications->stop();
@@ -222,6 +261,7 @@ int run_server(const config& cfg, const run_options& opts) {
   notifications.reset();
   sync.reset();
   signals.reset();
+  hangups.reset();
   handler.attach_server(nullptr);
   server_owner.reset();
   workers.clear();

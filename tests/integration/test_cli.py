@@ -99,5 +99,42 @@ api_key_env = "CLI_KEY"
             proc.stderr.close()
 
 
+class Reload(unittest.TestCase):
+    """SIGHUP: tokens and the log level change live; other changes are named
+    and wait for a restart; a broken file is refused; the server never stops."""
+
+    def test_sighup_swaps_tokens_and_log_level_and_names_the_rest(self):
+        from harness import Server, tokens_config
+        env = {"OLD_TOKEN": "old-secret", "NEW_TOKEN": "new-secret"}
+        old = tokens_config(("old", "OLD_TOKEN", ["read"], None))
+        server = Server(old, env=env, log_level="info").start()
+        self.addCleanup(server.cleanup)
+        self.assertEqual(server.request("GET", "/api/objects", token="old-secret")[0], 200)
+        self.assertEqual(server.request("GET", "/api/objects", token="new-secret")[0], 401)
+
+        def hup(config_text, server_keys=None):
+            server.config_text = config_text
+            server.server_keys = server_keys or {}
+            server.write_config()
+            before = server.read_log().count("SIGHUP")
+            server.proc.send_signal(signal.SIGHUP)
+            server.wait_for(lambda: server.read_log().count("SIGHUP") > before, what="the reload's log line")
+            return server.read_log().splitlines()[-1]
+
+        line = hup(tokens_config(("new", "NEW_TOKEN", ["read"], None)), {"log_level": '"warn"'})
+        self.assertIn('msg="SIGHUP: config reloaded"', line)
+        self.assertIn("tokens=1_applied log_level=warn", line)
+        self.assertEqual(server.request("GET", "/api/objects", token="new-secret")[0], 200)
+        self.assertEqual(server.request("GET", "/api/objects", token="old-secret")[0], 401)
+
+        line = hup(tokens_config(("new", "NEW_TOKEN", ["read"], None)), {"log_level": '"warn"', "keepalive_seconds": "5"})
+        self.assertIn('tokens=unchanged log_level=unchanged needs_restart="[server]"', line)
+
+        line = hup("[[tokens]\nbroken")
+        self.assertIn("SIGHUP: reload refused", line)
+        self.assertEqual(server.request("GET", "/api/objects", token="new-secret")[0], 200)  # still the last good one
+        self.assertIsNone(server.proc.poll())
+
+
 if __name__ == "__main__":
     unittest.main()
