@@ -53,6 +53,13 @@ source_sync::source_sync(const app::source_config& cfg, store::event_log& log, a
   client_ = std::make_unique<http::upstream_client>(cfg_.base_url, std::chrono::seconds(cfg_.timeout_seconds), 16,
                                                     cfg_.ca_file);
   caller_ = std::make_unique<upstream_caller>(*client_, limiter_, policy_for(cfg_), upstream_counters_);
+  if (cfg_.kind == "knack")
+    caller_->credentials_hint("the Knack application id in " + cfg_.app_id_env + " and the REST API key in " +
+                              cfg_.api_key_env + " (Settings > API & Code in the Knack builder)");
+  else if (cfg_.kind == "airtable")
+    caller_->credentials_hint("the Airtable token in " + cfg_.token_env +
+                              ": it needs the scopes data.records:read, schema.bases:read (and webhook:manage for "
+                              "webhooks) and access to the base in " + cfg_.base_id_env);
   // Loaded as secrets, so kept out of the logs like them (they appear in
   // Airtable's paths).
   caller_->redact({cfg_.app_id, cfg_.base_id});

@@ -107,8 +107,15 @@ asio::awaitable<json::object> upstream_caller::call(boost::beast::http::verb met
       ++counters_.server_errors;
       why = "HTTP " + std::to_string(r.status);
       retry = repeat == idempotency::safe;
-    } else if (r.status >= 400) {
+    } else if ((r.status == 401 || r.status == 403) && !credentials_hint_.empty()) {
       ++counters_.failures;
+      throw upstream_error("the upstream refused the credentials (HTTP " + std::to_string(r.status) + "): check " +
+                               credentials_hint_,
+                           r.status, r.body);
+    } else if (r.status >= 400) {
+      // A 404 is an answer, not a failure of the upstream: a deletion check
+      // asks for records that may be gone, and the caller decides.
+      if (r.status != 404) ++counters_.failures;
       throw upstream_error("the upstream refused the request: HTTP " + std::to_string(r.status), r.status, r.body);
     } else {
       boost::system::error_code ec;

@@ -67,12 +67,16 @@ class upstream_caller {
   // Values that must not reach the logs (an Airtable base id, a Knack app
   // id): replaced by "<redacted>" in every logged URL.
   void redact(std::vector<std::string> secrets) { redacted_ = std::move(secrets); }
+  // Which credential a 401 or 403 is about, in words that name its variables
+  // ("the API key in KNACK_API_KEY ..."), for the error people read.
+  void credentials_hint(std::string hint) { credentials_hint_ = std::move(hint); }
 
   upstream_counters& counters() { return counters_; }
 
  private:
   std::chrono::milliseconds backoff(int attempt);
   std::string loggable(std::string_view target) const;
+  std::string credentials_hint_;
 
   http::upstream_client& client_;
   rate_limiter& limiter_;

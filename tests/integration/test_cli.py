@@ -78,6 +78,34 @@ api_key_env = "CLI_KEY"
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("unknown tenant 'hennepn'", r.stderr)
 
+    def test_an_upstream_401_names_the_credential_and_its_variables(self):
+        from sim_harness import KnackSim
+        sim = KnackSim("--dataset", "hti")
+        self.addCleanup(sim.stop)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "f.toml")
+            with open(path, "w") as f:
+                f.write(f'''[server]
+auth = "none"
+data_dir = "{d}/data"
+[[sources]]
+name = "hti"
+kind = "knack"
+base_url = "http://127.0.0.1:{sim.port}"
+app_id_env = "CLI_APP"
+api_key_env = "CLI_KEY"
+  [[sources.objects]]
+  name = "laptops"
+  key = "object_1"
+''')
+            env = dict(os.environ, CLI_APP=sim.app_id, CLI_KEY="not-the-key")
+            r = subprocess.run([BIN, "sync", "--config", path, "--once"], capture_output=True, text=True, timeout=30,
+                               env=env)
+        self.assertNotEqual(r.returncode, 0)
+        out = r.stdout + r.stderr
+        self.assertIn("refused the credentials (HTTP 401): check the Knack application id in CLI_APP and the REST "
+                      "API key in CLI_KEY", out)
+
     def test_the_demo_removes_its_temporary_data_dir(self):
         proc = subprocess.Popen([BIN, "demo", "--port", "0", "--changes-per-second", "0"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
