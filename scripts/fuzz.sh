@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-300}
 build=${FUZZ_BUILD:-build-fuzz}
-targets=(http_request ws_frames webhook_body connector_pages sim_filters config_toml)
+targets=(http_request ws_frames webhook_body connector_pages sim_filters config_toml rule_text)
 max_len() {
   case $1 in ws_frames) echo 70000 ;; http_request) echo 20000 ;; *) echo 8192 ;; esac
 }
