@@ -6,6 +6,7 @@
 #include "rules/rule_engine.hpp"
 #include "store/event_log.hpp"
 
+#include <boost/json/object.hpp>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -78,6 +79,13 @@ pace_days = 2
 at = "09:00"
 notify = ["slack"]
 message = "Behind pace: {value} of {target}; at {per_day}/day you reach it on {projected}, after the {deadline} deadline"
+[[rules]]
+name = "anoka_only"
+object = "laptops"
+tenants = ["anoka"]
+when = 'op = "created"'
+notify = ["slack"]
+message = "{id} in {tenant}"
 )", "goal_rules.toml");
     ASSERT_TRUE(std::holds_alternative<app::config>(parsed)) << std::get<app::config_error>(parsed).message;
     cfg_ = std::get<app::config>(parsed);
@@ -150,6 +158,19 @@ TEST_F(GoalRulesTest, APerTenantGoalCrossesPerTenant) {
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].at("tenant"), "anoka");
   EXPECT_EQ(list[0].at("text"), "Laptops donated: 55 of 100, past 50%");
+}
+
+TEST_F(GoalRulesTest, AChangeRuleWithTenantsFiresForThoseOnly) {
+  auto created = [](const char* tenant) {
+    return boost::json::object{{"type", "change"}, {"op", "created"}, {"object", "laptops"}, {"tenant", tenant},
+                               {"record_id", "r1"}, {"record", boost::json::object{{"id", "r1"}}}};
+  };
+  const auto fired = engine_->evaluate(created("anoka"), 7);
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].text, "r1 in anoka");
+  EXPECT_EQ(fired[0].event_id, 7u);
+  EXPECT_TRUE(engine_->evaluate(created("ramsey"), 8).empty());
+  EXPECT_TRUE(engine_->evaluate(boost::json::object{{"type", "message"}, {"object", "laptops"}}, 9).empty());
 }
 
 TEST_F(GoalRulesTest, PaceRunsOncePerDayAtItsTimeAndSaysWhenBehind) {
