@@ -38,28 +38,13 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
                         .retain_events = cfg.server.retain_events,
                         .retain_age = std::chrono::hours(cfg.server.retain_hours),
                         .max_batch = static_cast<std::size_t>(cfg.server.max_batch_events)});
-  if (!opts.tenant.empty()) {
-    // As a refresh does: a tenant is a value some stored record's tenant_field holds.
-    const bool known = log.read([&](store::connection& db) {
-      for (const auto* s : chosen)
-        for (const auto& o : s->objects)
-          if (!o.tenant_field.empty() && store::tenant_has_records(db, s->name, o.name, opts.tenant)) return true;
-      return false;
-    });
-    if (!known) {
-      std::cerr << "freshet sync: unknown tenant '" << opts.tenant
-                << "': no stored record of the chosen sources has it in its tenant_field (run a sync without "
-                   "--tenant first, and check the spelling)\n";
-      return 2;
-    }
-  }
   asio::io_context ioc(1);
   std::vector<std::unique_ptr<sources::source_sync>> syncs;
   json::object summary;
   json::array per_object;
   bool ok = true;
   const auto started = std::chrono::steady_clock::now();
-  std::uint64_t created = 0, updated = 0, deleted = 0, requests = 0, retries = 0, rate_limited = 0;
+  std::uint64_t created = 0, updated = 0, deleted = 0, requests = 0, retries = 0, rate_limited = 0, fetched = 0;
 
   asio::co_spawn(
       ioc,
@@ -86,6 +71,7 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
               auto r = co_await sync.sync_object(obj, opts.full, opts.tenant);
               o["mode"] = r.full ? "full" : "incremental";
               o["fetched"] = r.fetched;
+              fetched += r.fetched;
               o["created"] = r.created;
               o["updated"] = r.updated;
               o["deleted"] = r.deleted;
@@ -126,6 +112,22 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
   summary["last_event_id"] = std::to_string(log.last_id());
   summary["duration_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cout << core::to_json(summary) << std::endl;
+  if (ok && !opts.tenant.empty() && fetched == 0) {
+    // A tenant is a value of some object's tenant_field; the upstream had no
+    // record with this one (as a refresh says of a tenant it does not know).
+    const bool stored = log.read([&](store::connection& db) {
+      for (const auto* s : chosen)
+        for (const auto& o : s->objects)
+          if (!o.tenant_field.empty() && store::tenant_has_records(db, s->name, o.name, opts.tenant)) return true;
+      return false;
+    });
+    if (!stored) {
+      std::cerr << "freshet sync: unknown tenant '" << opts.tenant
+                << "': the upstream has no record with it in a tenant_field (check the spelling; tenants are "
+                   "values of the objects' tenant_field)\n";
+      return 2;
+    }
+  }
   return ok ? 0 : 1;
 }
 

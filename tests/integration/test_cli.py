@@ -55,6 +55,9 @@ class CommandLine(unittest.TestCase):
                       "use --port or [server] listen", r.stderr)
 
     def test_sync_refuses_an_unknown_tenant(self):
+        from sim_harness import KnackSim
+        sim = KnackSim("--dataset", "hti")
+        self.addCleanup(sim.stop)
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "f.toml")
             with open(path, "w") as f:
@@ -64,19 +67,24 @@ data_dir = "{d}/data"
 [[sources]]
 name = "hti"
 kind = "knack"
-base_url = "http://127.0.0.1:9"
+base_url = "http://127.0.0.1:{sim.port}"
 app_id_env = "CLI_APP"
 api_key_env = "CLI_KEY"
   [[sources.objects]]
   name = "laptops"
   key = "object_1"
+  fields = {{ county = "field_5", modified = "field_20" }}
+  modified_field = "modified"
   tenant_field = "county"
 ''')
-            env = dict(os.environ, CLI_APP="a", CLI_KEY="k")
-            r = subprocess.run([BIN, "sync", "--config", path, "--once", "--tenant", "hennepn"], capture_output=True,
-                               text=True, timeout=20, env=env)
-        self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("unknown tenant 'hennepn'", r.stderr)
+            env = dict(os.environ, CLI_APP=sim.app_id, CLI_KEY=sim.api_key)
+            sync = lambda tenant: subprocess.run([BIN, "sync", "--config", path, "--once", "--tenant", tenant],
+                                                 capture_output=True, text=True, timeout=60, env=env)
+            r = sync("hennepn")  # misspelled
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("unknown tenant 'hennepn'", r.stderr)
+            r = sync("hennepin")  # a first sync of a real tenant into an empty data dir
+            self.assertEqual(r.returncode, 0, r.stderr[-1000:])
 
     def test_an_upstream_401_names_the_credential_and_its_variables(self):
         from sim_harness import KnackSim
