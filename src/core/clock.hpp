@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace freshet::core {
@@ -9,5 +10,16 @@ namespace freshet::core {
 // "2026-11-22T10:15:03.120Z": UTC, millisecond precision, as events carry it.
 std::string format_iso8601_ms(std::chrono::system_clock::time_point t);
 inline std::string now_iso8601_ms() { return format_iso8601_ms(std::chrono::system_clock::now()); }
+
+// Proleptic Gregorian calendar dates <-> days since 1970-01-01 (Howard
+// Hinnant's algorithms): the simulator's Knack dates and the goal rules'
+// local days share them.
+struct civil_date {
+  int year;
+  int month;  // 1-12
+  int day;    // 1-31
+};
+std::int64_t days_from_civil(int y, int m, int d);
+civil_date civil_from_days(std::int64_t days);
 
 }  // namespace freshet::core

@@ -46,10 +46,15 @@ rule_engine::rule_engine(const app::config& cfg, store::event_log& log, outbox& 
       objects_.push_back(r.object);
   // Metric events name their goal's object: read those too.
   for (const auto& r : rules_)
-    if (r.kind != app::rule_config::change)
-      for (const auto& g : cfg_.goals)
-        if (g.name == r.goal && std::find(objects_.begin(), objects_.end(), g.object) == objects_.end())
-          objects_.push_back(g.object);
+    if (const auto* g = r.kind != app::rule_config::change ? goal_named(r.goal) : nullptr;
+        g && std::find(objects_.begin(), objects_.end(), g->object) == objects_.end())
+      objects_.push_back(g->object);
+}
+
+const app::goal_config* rule_engine::goal_named(const std::string& name) const {
+  for (const auto& g : cfg_.goals)
+    if (g.name == name) return &g;
+  return nullptr;
 }
 
 void rule_engine::load() {
@@ -100,9 +105,7 @@ void rule_engine::on_metric(const json::object& ev, std::uint64_t id, std::vecto
   auto val = ev.find("value");
   if (it == ev.end() || !it->value().is_string() || val == ev.end() || !val->value().is_number()) return;
   const std::string goal(it->value().get_string());
-  const app::goal_config* g = nullptr;
-  for (const auto& c : cfg_.goals)
-    if (c.name == goal) g = &c;
+  const app::goal_config* g = goal_named(goal);
   if (!g) return;
   std::string tenant;
   if (auto t = ev.find("tenant"); t != ev.end() && t->value().is_string()) tenant = t->value().get_string();
@@ -171,9 +174,7 @@ void rule_engine::run_pace(std::vector<firing>& out, std::map<std::string, std::
     if (now < slot || last->second >= slot) continue;  // not yet, or ran today already
     pace_last_[r.name] = now;
     state["pace:" + r.name] = std::to_string(now);
-    const app::goal_config* g = nullptr;
-    for (const auto& c : cfg_.goals)
-      if (c.name == r.goal) g = &c;
+    const app::goal_config* g = goal_named(r.goal);
     const auto deadline = g ? day_of_date(g->deadline) : std::nullopt;
     if (!g || !deadline) continue;
     // The total, and each tenant of a per-tenant goal: every key of this goal.

@@ -71,6 +71,7 @@ class rule_engine {
  private:
   void run();
   void load();
+  const app::goal_config* goal_named(const std::string& name) const;
   // Goal rules on one metric event; `state` collects what to remember.
   void on_metric(const boost::json::object& ev, std::uint64_t id, std::vector<firing>& out,
                  std::map<std::string, std::string>& state);

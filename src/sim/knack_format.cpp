@@ -1,4 +1,5 @@
 #include "sim/knack_format.hpp"
+#include "core/clock.hpp"
 
 #include <boost/json/array.hpp>
 
@@ -15,30 +16,12 @@ struct civil {
   int y, m, d, hh, mm;
 };
 
-// Days since 1970-01-01 <-> proleptic Gregorian date (H. Hinnant's algorithms).
-std::int64_t days_from_civil(int y, int m, int d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
 civil civil_from_ms(std::int64_t ms) {
   std::int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
   std::int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
   const std::int64_t sod = secs - days * 86400;
-  days += 719468;
-  const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(days - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  const int y = static_cast<int>(static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2));
-  return {y, static_cast<int>(m), static_cast<int>(d), static_cast<int>(sod / 3600), static_cast<int>(sod % 3600 / 60)};
+  const auto date = core::civil_from_days(days);
+  return {date.year, date.month, date.day, static_cast<int>(sod / 3600), static_cast<int>(sod % 3600 / 60)};
 }
 
 std::string two(int v) {
@@ -79,7 +62,7 @@ std::int64_t from_civil(int y, int m, int d) {
   // Normalise the month so callers can step across years.
   y += (m - 1) / 12 - ((m - 1) % 12 < 0 ? 1 : 0);
   m = ((m - 1) % 12 + 12) % 12 + 1;
-  return days_from_civil(y, m, d) * 86400000;
+  return core::days_from_civil(y, m, d) * 86400000;
 }
 
 int weekday(std::int64_t local_ms) {
@@ -106,7 +89,7 @@ json::object render_date_raw(std::int64_t local_ms, bool with_time) {
   const std::string date = two(c.m) + "/" + two(c.d) + "/" + std::to_string(c.y);
   char iso[40];
   std::snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:00.000Z", c.y, c.m, c.d, hh, mm);
-  const std::int64_t ms = days_from_civil(c.y, c.m, c.d) * 86400000 + (hh * 60 + mm) * 60000;
+  const std::int64_t ms = core::days_from_civil(c.y, c.m, c.d) * 86400000 + (hh * 60 + mm) * 60000;
   return json::object{{"date", date},
                       {"date_formatted", date},
                       {"hours", two(h12)},
@@ -126,7 +109,7 @@ std::optional<parsed_date> parse_knack_date(std::string_view s) {
   if (n != 3 && n != 5) return std::nullopt;
   if (m < 1 || m > 12 || d < 1 || d > 31 || y < 1900 || y > 2200 || hh < 0 || hh > 23 || mm < 0 || mm > 59)
     return std::nullopt;
-  return parsed_date{days_from_civil(y, m, d) * 86400000 + (hh * 60 + mm) * 60000, n == 5};
+  return parsed_date{core::days_from_civil(y, m, d) * 86400000 + (hh * 60 + mm) * 60000, n == 5};
 }
 
 json::object render_record(const knack_app& app, const knack_object& obj, const knack_record& rec) {
