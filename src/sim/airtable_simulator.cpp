@@ -273,7 +273,15 @@ http::response airtable_simulator::list(airtable_table& t, const list_params& p)
         now - found->second.last_used > std::chrono::seconds(opts_.iterator_idle_seconds))
       return error(status::unprocessable_entity, "LIST_RECORDS_ITERATOR_NOT_AVAILABLE",
                    "The list records iterator is not available; start again from the first page");
-    return page(found->first, found->second, t);
+    // The page starts at the record the offset names, not wherever the last
+    // answer ended: a client retrying a page whose answer it lost gets that
+    // page again, not the one after it.
+    auto& ids = found->second.ids;
+    const auto at = std::find(ids.begin(), ids.end(), p.offset.substr(18));
+    if (at == ids.end() || !found->second.returned_before.count(static_cast<std::size_t>(at - ids.begin())))
+      return error(status::unprocessable_entity, "LIST_RECORDS_ITERATOR_NOT_AVAILABLE",
+                   "The list records iterator is not available; start again from the first page");
+    return page(found->first, found->second, static_cast<std::size_t>(at - ids.begin()), t);
   }
   iterator it;
   it.page_size = static_cast<std::size_t>(std::min(p.page_size, 100L));  // the maximum is 100 (SIM CHOICE: clamp)
@@ -318,27 +326,33 @@ http::response airtable_simulator::list(airtable_table& t, const list_params& p)
     iterators_.erase(oldest);
   }
   const std::string id = airtable_id("itr", rng_);
+  it.returned_before[0] = 0;
   auto& stored = iterators_[id] = std::move(it);
-  return page(id, stored, t);
+  return page(id, stored, 0, t);
 }
 
-http::response airtable_simulator::page(const std::string& itr_id, iterator& it, airtable_table& t) {
+http::response airtable_simulator::page(const std::string& itr_id, iterator& it, std::size_t start,
+                                        airtable_table& t) {
   it.last_used = std::chrono::steady_clock::now();
   json::array records;
-  while (it.next < it.ids.size() && records.size() < it.page_size &&
-         (it.max_records == 0 || it.returned < it.max_records)) {
+  std::size_t next = start, returned = it.returned_before.at(start);
+  while (next < it.ids.size() && records.size() < it.page_size && (it.max_records == 0 || returned < it.max_records)) {
     // Field values are current: a record changed mid-iteration shows its new
     // values; one deleted since is skipped.
-    if (const airtable_record* r = t.find(it.ids[it.next])) {
+    if (const airtable_record* r = t.find(it.ids[next])) {
       records.push_back(render(t, *r, {it.fields, it.by_field_id, it.as_strings, it.comment_count}));
-      ++it.returned;
+      ++returned;
     }
-    ++it.next;
+    ++next;
   }
   json::object out{{"records", std::move(records)}};
-  const bool more = it.next < it.ids.size() && (it.max_records == 0 || it.returned < it.max_records);
-  if (more) out["offset"] = itr_id + "/" + it.ids[it.next];  // the last page has no offset key
-  else iterators_.erase(itr_id);
+  const bool more = next < it.ids.size() && (it.max_records == 0 || returned < it.max_records);
+  if (more) {
+    out["offset"] = itr_id + "/" + it.ids[next];  // the last page has no offset key
+    it.returned_before[next] = returned;
+  }
+  // A finished iteration is kept like any other until it idles out (or the
+  // cap forgets it): its last page may be asked for again.
   return reply(status::ok, out);
 }
 

@@ -48,8 +48,10 @@ class airtable_simulator : public http::request_handler {
  private:
   struct iterator {
     std::vector<std::string> ids;  // the order, frozen at the first page (values stay live)
-    std::size_t next = 0;
-    std::size_t returned = 0;
+    // Records returned before each page an offset names: a page asked for
+    // again (its answer was lost) is the same page, as with Airtable, whose
+    // offset names where the page starts.
+    std::map<std::size_t, std::size_t> returned_before;
     std::size_t max_records = 0;   // 0: no cap
     std::size_t page_size = 100;
     std::vector<std::string> fields;
@@ -63,7 +65,7 @@ class airtable_simulator : public http::request_handler {
   bool admit();  // the rate limit; false: answer 429
   http::response route(const http::request& req, const lenient_query& q);
   http::response list(airtable_table& t, const list_params& p);
-  http::response page(const std::string& itr_id, iterator& it, airtable_table& t);
+  http::response page(const std::string& itr_id, iterator& it, std::size_t start, airtable_table& t);
   http::response write(const http::request& req, airtable_table& t, const std::string& record_id);
   http::response remove(const lenient_query& q, airtable_table& t, const std::string& record_id);
   http::response sim_route(const http::request& req, const lenient_query& q);

@@ -124,6 +124,26 @@ def rebuild(events):
     return records
 
 
+def record_differences(expected, actual, events=None, limit=5):
+    """A short account of how two id -> fields maps differ, with the events of the first ids that do."""
+    only_e = sorted(set(expected) - set(actual))
+    only_a = sorted(set(actual) - set(expected))
+    differ = sorted(i for i in set(expected) & set(actual) if expected[i] != actual[i])
+    if not (only_e or only_a or differ):
+        return None
+    lines = [f"{len(only_e)} ids only in the first {only_e[:limit]}, {len(only_a)} only in the second {only_a[:limit]}, "
+             f"{len(differ)} with other fields"]
+    for i in differ[:limit]:
+        keys = sorted(set(expected[i]) | set(actual[i]))
+        lines.append(f"  {i}: " + ", ".join(f"{k}: {expected[i].get(k)!r} vs {actual[i].get(k)!r}"
+                                            for k in keys if expected[i].get(k) != actual[i].get(k)))
+    if events is not None:
+        for i in (only_e + only_a + differ)[:limit]:
+            mine = [(e["id"], e["op"], e.get("changed")) for e in events if e.get("record_id") == i]
+            lines.append(f"  events of {i}: {mine}")
+    return "\n".join(lines)
+
+
 def wait_until(predicate, timeout, what):
     deadline = time.time() + timeout
     last = None

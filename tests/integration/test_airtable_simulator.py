@@ -41,6 +41,28 @@ class AirtableApiTest(unittest.TestCase):
         status, doc, _, _ = self.sim.list(offset=doc["offset"])
         self.assertEqual((len(doc["records"]), "offset" in doc), (50, False))
 
+    def test_a_page_asked_for_again_is_the_same_page(self):
+        # A client whose answer was lost (cut off, timed out) asks with the same
+        # offset: Airtable's offset names where the page starts, so it gets the
+        # same records, not the page after them. The last page too.
+        status, first, _, _ = self.sim.list(pageSize=100)
+        second = [self.sim.list(offset=first["offset"])[1] for _ in range(2)]
+        self.assertEqual(second[0], second[1])
+        self.assertNotEqual([r["id"] for r in second[0]["records"]], [r["id"] for r in first["records"]])
+        offset = second[0]["offset"]
+        while True:
+            status, doc, raw, _ = self.sim.list(offset=offset)
+            self.assertEqual(status, 200, raw)
+            if "offset" not in doc:
+                break
+            offset = doc["offset"]
+        status, again, raw, _ = self.sim.list(offset=offset)
+        self.assertEqual((status, again), (200, doc), raw)
+        status, capped, _, _ = self.sim.list(maxRecords=150, pageSize=100)
+        for _ in range(2):
+            status, doc, _, _ = self.sim.list(offset=capped["offset"])
+            self.assertEqual((len(doc["records"]), "offset" in doc), (50, False))
+
     def test_list_records_by_post_with_a_json_body(self):
         body = {"pageSize": 10, "fields": ["Name", "Quarter"], "filterByFormula": "{Quarter} = 'Q3-2025'",
                 "sort": [{"field": "Name", "direction": "asc"}]}

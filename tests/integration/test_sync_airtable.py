@@ -15,7 +15,7 @@ import unittest
 from harness import Server, SSEClient
 from sim_harness import AirtableSim
 from sync_harness import (airtable_truth, freshet_records, free_port, parse_objects, rebuild, replay_log,
-                          signed_delivery, source_config, wait_until)
+                          record_differences, signed_delivery, source_config, wait_until)
 
 
 def airtable_env(sim):
@@ -46,8 +46,13 @@ class Polling(unittest.TestCase):
             time.sleep(0.5)
         wait_until(lambda: converged(sim, server, objects), 60, "Freshet's records to equal /_sim/state")
         self.assertGreater(server.stats()["sources"]["services"]["upstream"]["retries"], 0)
-        rebuilt = rebuild(replay_log(server))
-        self.assertEqual({i: f for (o, i), f in rebuilt.items() if o == "sign_ups"}, freshet_records(server, "sign_ups"))
+        events = replay_log(server)
+        rebuilt = {i: f for (o, i), f in rebuild(events).items() if o == "sign_ups"}
+        self.assertIsNone(record_differences(rebuilt, freshet_records(server, "sign_ups"), events))
+        # Still converged: a read that skipped a page (the simulator once
+        # advanced its iterator for a page whose answer a fault then cut, and
+        # the retry got the next page) made a "complete" listing delete records.
+        self.assertTrue(converged(sim, server, objects))
 
 
 class Webhooks(unittest.TestCase):
