@@ -8,20 +8,28 @@ JOBS       ?= $(shell nproc)
 PORT       ?= 8080
 CTEST_ARGS ?= --output-on-failure --timeout 300
 
-.PHONY: all deps build run test test-sanitize bench fuzz soak clean
+.PHONY: all deps run-deps configure build run test test-sanitize bench fuzz soak deb clean
 
 all: build
 
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh test
 
-$(BUILD)/build.ninja: | deps
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run-deps:
+	@bash scripts/install-deps.sh run
 
-build: deps $(BUILD)/build.ninja
+# Configured anew each time (a second when nothing changed), so that a build
+# dir first made by `make run`, without GoogleTest, gains the tests once
+# `make test` has installed it.
+configure:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+
+build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+# Only what running needs: no test tools, no browser; only the binary is built.
+run: run-deps configure
+	cmake --build $(BUILD) -j $(JOBS) --target freshet
 	./$(BUILD)/src/freshet demo --port $(PORT)
 
 # The independent peers (the official airtable npm client), pinned by the lockfile.
@@ -64,5 +72,12 @@ SOAK_CYCLES ?= 100
 soak: build
 	python3 tests/soak/fault_soak.py --cycles $(SOAK_CYCLES) --bin $(BUILD)/src/freshet
 
+# The Debian package (binary, service unit, default config, man page) in dist/.
+deb:
+	@bash scripts/install-deps.sh package
+	$(MAKE) --no-print-directory configure
+	cmake --build $(BUILD) -j $(JOBS) --target freshet
+	bash packaging/build-deb.sh $(BUILD)/src/freshet dist
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) dist
