@@ -122,8 +122,8 @@ api::principal_or_error api::authorize(const http::request& req, const boost::ur
     return api_error{status::unauthorized, "unauthorized",
                      "This endpoint needs a token: send 'Authorization: Bearer <token>' or, for "
                      "EventSource, an access_token query parameter."};
-  auto who = auth_.authenticate(presented);
-  if (!who) return api_error{status::unauthorized, "invalid_token", "The token is not valid."};
+  auto [who, refusal] = auth_.authenticate(presented);
+  if (!who) return api_error{status::unauthorized, refusal.code, refusal.message};
   if (!who->has(needed)) {
     return api_error{status::forbidden, "missing_scope",
                      fmt::format("The token '{}' lacks the '{}' scope this endpoint needs.", who->name,

@@ -1,5 +1,7 @@
 #include "app/config.hpp"
 
+#include "app/jwt.hpp"
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <toml++/toml.h>
@@ -205,6 +207,45 @@ token_config parse_token(const reader& r, const toml::table& t) {
            "token '" + tok.name + "': an admin token sees every tenant, so it cannot have 'tenants'; "
            "give the tenant dashboards a token of their own without 'admin'");
   return tok;
+}
+
+jwt_config parse_jwt(const reader& r, const toml::table& t) {
+  r.only_keys(t, "[[jwt]]", {"name", "algorithm", "secret_env", "public_key_file", "issuer", "audience",
+                             "allow_all_tenants", "clock_skew_seconds"});
+  jwt_config j;
+  j.name = r.str(t, "name", "", true);
+  j.algorithm = r.str(t, "algorithm", "", true);
+  const std::string who = "jwt issuer '" + j.name + "'";
+  if (j.algorithm == "HS256") {
+    if (t.get("public_key_file")) r.fail(t.get("public_key_file")->source(), who + ": HS256 takes secret_env, not a public key");
+    j.secret_env = r.str(t, "secret_env", "", true);
+    j.secret = r.env_secret(t, "secret_env", who);
+    // RFC 7518 §3.2: a key at least as long as the hash.
+    if (j.secret.size() < 32)
+      r.fail(t.get("secret_env")->source(), who + ": the secret in " + j.secret_env +
+                                                " is shorter than 32 bytes; HS256 needs 32 or more");
+  } else if (j.algorithm == "RS256" || j.algorithm == "ES256") {
+    if (t.get("secret_env")) r.fail(t.get("secret_env")->source(), who + ": " + j.algorithm + " takes public_key_file, not a secret");
+    j.public_key_file = r.str(t, "public_key_file", "", true);
+    std::ifstream in(j.public_key_file, std::ios::binary);
+    if (!in) r.fail(t.get("public_key_file")->source(), who + ": cannot read " + j.public_key_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    j.public_key_pem = ss.str();
+    if (auto why = check_public_key(j.public_key_pem, j.algorithm); !why.empty())
+      r.fail(t.get("public_key_file")->source(), who + ": " + j.public_key_file + ": " + why);
+  } else {
+    r.fail(t.get("algorithm")->source(), who + ": 'algorithm' must be \"HS256\", \"RS256\" or \"ES256\", not \"" +
+                                             j.algorithm + "\"");
+  }
+  j.issuer = r.str(t, "issuer", "");
+  j.audience = r.str(t, "audience", "");
+  if (const auto* b = t.get("allow_all_tenants")) {
+    if (!b->is_boolean()) r.fail(b->source(), "'allow_all_tenants' must be true or false");
+    j.allow_all_tenants = b->value<bool>().value();
+  }
+  j.clock_skew_seconds = r.integer(t, "clock_skew_seconds", 60, 0, 300);
+  return j;
 }
 
 object_config parse_object(const reader& r, const toml::table& t) {
@@ -511,12 +552,19 @@ notifications_config parse_notifications(const reader& r, const toml::table& t) 
 }
 
 config parse_root(const reader& r, const toml::table& root, const std::string& name) {
-  r.only_keys(root, "the file", {"server", "tokens", "sources", "goals", "notifiers", "rules", "notifications"});
+  r.only_keys(root, "the file", {"server", "tokens", "jwt", "sources", "goals", "notifiers", "rules", "notifications"});
   config c;
   c.path = name;
   if (const toml::table* s = r.table(root, "server")) c.server = parse_server(r, *s);
   if (const toml::array* toks = r.array_of_tables(root, "tokens"))
     for (const auto& t : *toks) c.tokens.push_back(parse_token(r, *t.as_table()));
+  if (const toml::array* issuers = r.array_of_tables(root, "jwt")) {
+    std::set<std::string> names;
+    for (const auto& j : *issuers) {
+      c.jwt.push_back(parse_jwt(r, *j.as_table()));
+      if (!names.insert(c.jwt.back().name).second) r.fail(j.source(), "jwt issuer '" + c.jwt.back().name + "' is configured twice");
+    }
+  }
   if (const toml::array* srcs = r.array_of_tables(root, "sources")) {
     std::set<std::string> names;
     for (const auto& s : *srcs) {
@@ -556,9 +604,9 @@ config parse_root(const reader& r, const toml::table& root, const std::string& n
         r.fail(rule.source(), "rule '" + c.rules.back().name + "' is configured twice");
     }
   }
-  if (c.server.auth == auth_mode::tokens && c.tokens.empty())
+  if (c.server.auth == auth_mode::tokens && c.tokens.empty() && c.jwt.empty())
     r.fail(root.source(),
-           "no [[tokens]] are configured: add one, or set auth = \"none\" in [server] to run "
+           "no [[tokens]] or [[jwt]] issuers are configured: add one, or set auth = \"none\" in [server] to run "
            "without authentication");
   return c;
 }

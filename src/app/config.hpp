@@ -90,6 +90,22 @@ struct token_config {
   bool operator==(const token_config&) const = default;
 };
 
+// [[jwt]]: an issuer of short-lived tokens (the operator's backend).
+struct jwt_config {
+  std::string name;
+  std::string algorithm;        // HS256 | RS256 | ES256
+  std::string secret_env;       // HS256
+  std::string secret;           // read from secret_env at load; never logged
+  std::string public_key_file;  // RS256, ES256
+  std::string public_key_pem;   // read from public_key_file at load
+  std::string issuer;           // "": any `iss`
+  std::string audience;         // "": `aud` not checked
+  bool allow_all_tenants = false;  // a token without `tenants` sees every tenant
+  int clock_skew_seconds = 60;
+
+  bool operator==(const jwt_config&) const = default;
+};
+
 struct object_config {
   std::string name;
   std::string key;
@@ -210,6 +226,7 @@ struct config {
   std::string path;  // the file it came from ("" when built in code, as by `demo`)
   server_config server;
   std::vector<token_config> tokens;
+  std::vector<jwt_config> jwt;
   std::vector<source_config> sources;
   std::vector<goal_config> goals;
   std::vector<notifier_config> notifiers;

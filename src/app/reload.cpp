@@ -24,7 +24,7 @@ bool same_rules(const std::vector<rule_config>& a, const std::vector<rule_config
 
 reload_plan plan_reload(const config& running, const config& fresh) {
   reload_plan p;
-  p.tokens = running.tokens != fresh.tokens;
+  p.tokens = running.tokens != fresh.tokens || running.jwt != fresh.jwt;  // [[jwt]] issuers too
   if (fresh.server.log_level != running.server.log_level) p.log_level = fresh.server.log_level.empty() ? "info" : fresh.server.log_level;
   server_config a = running.server, b = fresh.server;
   a.log_level = b.log_level = "";

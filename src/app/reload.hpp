@@ -1,4 +1,5 @@
-// What a SIGHUP may change in a running server: the tokens and the log level.
+// What a SIGHUP may change in a running server: the tokens (and [[jwt]]
+// issuers) and the log level.
 // Everything else (listen address, data dir, sources, goals, rules, limits)
 // is wired into parts that run, and changes only with a restart: a reload
 // names what it did not apply rather than half-applying it.
@@ -12,7 +13,7 @@
 namespace freshet::app {
 
 struct reload_plan {
-  bool tokens = false;             // the token list differs: swap it
+  bool tokens = false;             // the tokens or the JWT issuers differ: swap them
   std::string log_level;           // "": unchanged
   std::vector<std::string> needs_restart;  // sections that changed but cannot be applied live
 };

@@ -104,7 +104,7 @@ int run_server(const config& cfg, const run_options& opts) {
 
   hub::stream_context streams{subscribers, log, blocking.get_executor(), std::chrono::seconds(sc.keepalive_seconds),
                               sc.send_buffer_bytes};
-  authenticator auth(sc.auth, cfg.tokens);
+  authenticator auth(sc.auth, cfg.tokens, cfg.jwt);
   // The sync engine runs on a thread of its own; it outlives the log (whose
   // writer completes its last commits onto the engine's executor).
   std::unique_ptr<sources::sync_service> sync;
@@ -185,14 +185,15 @@ int run_server(const config& cfg, const run_options& opts) {
         } else {
           const auto& fresh = std::get<config>(loaded);
           const auto plan = plan_reload(live, fresh);
-          if (plan.tokens) auth.replace_tokens(fresh.tokens);
+          if (plan.tokens) auth.replace_tokens(fresh.tokens, fresh.jwt);
           live.tokens = fresh.tokens;
+          live.jwt = fresh.jwt;
           live.server.log_level = fresh.server.log_level;
           std::string later;
           for (const auto& s : plan.needs_restart) later += (later.empty() ? "" : " ") + s;
           // At warn: an operator who quieted the log still sees what a SIGHUP did.
           spdlog::warn("msg=\"SIGHUP: config reloaded\" path={} tokens={} log_level={} needs_restart=\"{}\"", cfg.path,
-                       plan.tokens ? std::to_string(fresh.tokens.size()) + "_applied" : std::string("unchanged"),
+                       plan.tokens ? std::to_string(fresh.tokens.size() + fresh.jwt.size()) + "_applied" : std::string("unchanged"),
                        plan.log_level.empty() ? std::string("unchanged") : plan.log_level,
                        later.empty() ? std::string("nothing") : later);
           // After the line above, so that a quieter level does not hide it.

@@ -118,7 +118,7 @@ class StartupTest(unittest.TestCase):
         from harness import BIN
         r = subprocess.run([BIN, "serve", "--config", path], capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 2)
-        self.assertIn("no [[tokens]] are configured", r.stderr)
+        self.assertIn("no [[tokens]] or [[jwt]] issuers are configured", r.stderr)
         self.assertIn("freshet.toml:1:1:", r.stderr)
         srv.cleanup()
 

@@ -13,7 +13,7 @@ authenticator two_tokens() {
 
 TEST(Authenticator, KnownSecretGivesItsPrincipal) {
   auto a = two_tokens();
-  auto p = a.authenticate("s3cret-hen");
+  auto p = a.authenticate("s3cret-hen").who;
   ASSERT_TRUE(p);
   EXPECT_EQ(p->name, "hennepin");
   EXPECT_TRUE(p->has(scope_read));
@@ -26,14 +26,14 @@ TEST(Authenticator, KnownSecretGivesItsPrincipal) {
 
 TEST(Authenticator, UnknownEmptyOrPrefixSecretIsRefused) {
   auto a = two_tokens();
-  EXPECT_FALSE(a.authenticate(""));
-  EXPECT_FALSE(a.authenticate("nope"));
-  EXPECT_FALSE(a.authenticate("s3cret-he"));    // a prefix
-  EXPECT_FALSE(a.authenticate("s3cret-henX"));  // a longer string
+  EXPECT_FALSE(a.authenticate("").who);
+  EXPECT_FALSE(a.authenticate("nope").who);
+  EXPECT_FALSE(a.authenticate("s3cret-he").who);    // a prefix
+  EXPECT_FALSE(a.authenticate("s3cret-henX").who);  // a longer string
 }
 
 TEST(Authenticator, UnscopedTokenSeesEveryTenant) {
-  auto p = two_tokens().authenticate("s3cret-ops");
+  auto p = two_tokens().authenticate("s3cret-ops").who;
   ASSERT_TRUE(p);
   EXPECT_TRUE(p->unscoped());
   EXPECT_TRUE(p->may_see_tenant("anything"));
@@ -44,7 +44,7 @@ TEST(Authenticator, UnscopedTokenSeesEveryTenant) {
 TEST(Authenticator, AuthNoneMakesEveryoneAnUnscopedAdmin) {
   authenticator a(auth_mode::none, {});
   EXPECT_FALSE(a.enabled());
-  auto p = a.authenticate("");
+  auto p = a.authenticate("").who;
   ASSERT_TRUE(p);
   EXPECT_TRUE(p->has(scope_admin));
   EXPECT_TRUE(p->unscoped());

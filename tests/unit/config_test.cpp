@@ -97,7 +97,7 @@ TEST_F(ConfigTest, DefaultsWhenServerSectionIsAbsent) {
 
 TEST_F(ConfigTest, AuthNoneMustBeExplicitAndThenNeedsNoTokens) {
   EXPECT_EQ(error("[server]\nlisten = \"127.0.0.1:1\"\n"),
-            "f.toml:1:1: no [[tokens]] are configured: add one, or set auth = \"none\" in [server] to run "
+            "f.toml:1:1: no [[tokens]] or [[jwt]] issuers are configured: add one, or set auth = \"none\" in [server] to run "
             "without authentication");
   EXPECT_EQ(ok("[server]\nauth = \"none\"\n").server.auth, auth_mode::none);
 }
@@ -285,6 +285,39 @@ TEST_F(ConfigTest, MissingFileIsAClearError) {
   auto r = load_config("/nonexistent/freshet.toml");
   ASSERT_TRUE(std::holds_alternative<config_error>(r));
   EXPECT_EQ(std::get<config_error>(r).message, "/nonexistent/freshet.toml: cannot open the config file");
+}
+
+}  // namespace
+}  // namespace freshet::app
+
+namespace freshet::app {
+namespace {
+
+TEST_F(ConfigTest, JwtIssuersParseAndEachMistakeHasItsPlace) {
+  setenv("FT_JWT_SECRET", "0123456789abcdef0123456789abcdef", 1);
+  setenv("FT_JWT_SHORT", "too-short", 1);
+  auto c = ok(R"([[jwt]]
+name = "portal"
+algorithm = "HS256"
+secret_env = "FT_JWT_SECRET"
+issuer = "portal"
+allow_all_tenants = true
+clock_skew_seconds = 5
+)");
+  ASSERT_EQ(c.jwt.size(), 1u);  // a [[jwt]] alone is enough authentication
+  EXPECT_EQ(c.jwt[0].secret, "0123456789abcdef0123456789abcdef");
+  EXPECT_TRUE(c.jwt[0].allow_all_tenants);
+  EXPECT_EQ(c.jwt[0].clock_skew_seconds, 5);
+  EXPECT_EQ(error("[[jwt]]\nname = \"p\"\nalgorithm = \"none\"\n"),
+            "f.toml:3:13: jwt issuer 'p': 'algorithm' must be \"HS256\", \"RS256\" or \"ES256\", not \"none\"");
+  EXPECT_EQ(error("[[jwt]]\nname = \"p\"\nalgorithm = \"HS256\"\nsecret_env = \"FT_JWT_SHORT\"\n"),
+            "f.toml:4:14: jwt issuer 'p': the secret in FT_JWT_SHORT is shorter than 32 bytes; HS256 needs 32 or more");
+  EXPECT_EQ(error("[[jwt]]\nname = \"p\"\nalgorithm = \"RS256\"\npublic_key_file = \"/nonexistent.pem\"\n"),
+            "f.toml:4:19: jwt issuer 'p': cannot read /nonexistent.pem");
+  EXPECT_EQ(error("[[jwt]]\nname = \"p\"\nalgorithm = \"RS256\"\nsecret_env = \"FT_JWT_SECRET\"\n"),
+            "f.toml:4:14: jwt issuer 'p': RS256 takes public_key_file, not a secret");
+  EXPECT_EQ(error("[[jwt]]\nname = \"p\"\nalgorithm = \"HS256\"\nsecret_env = \"FT_JWT_SECRET\"\nkid = 1\n"),
+            "f.toml:5:1: unknown key 'kid' in [[jwt]]");
 }
 
 }  // namespace
