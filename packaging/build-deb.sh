@@ -24,7 +24,7 @@ install -D -m 0644 "$here/freshet.toml" "$stage/etc/freshet/freshet.toml"
 # The man page: the top-level help, then each subcommand's.
 {
   echo "[SUBCOMMANDS]"
-  for sub in demo serve check-config sync simulate version; do
+  for sub in demo serve check-config sync init simulate version; do
     echo ".SS $sub"
     echo ".nf"
     "$bin" "$sub" --help | sed 's/\\/\\\\/g; s/^\./\\\&./'

@@ -1,6 +1,7 @@
 // freshet: the one binary. Subcommands as DESIGN.md's "Command line".
 #include "app/config.hpp"
 #include "app/demo_command.hpp"
+#include "app/init_command.hpp"
 #include "app/logging.hpp"
 #include "app/server_app.hpp"
 #include "app/simulate_command.hpp"
@@ -67,6 +68,14 @@ int main(int argc, char** argv) {
   sync->add_option("--tenant", sync_opts.tenant, "Only this tenant's records (objects with a tenant_field)");
   sync->add_flag("--full", sync_opts.full, "Read everything, not only what changed since the last sync");
   sync->add_flag("--once", once, "Sync once and exit (the only mode; `serve` syncs continuously)")->required();
+
+  auto* init = app.add_subcommand("init", "Print a [[sources]] block read from a Knack app's or Airtable base's schema");
+  freshet::app::init_options init_opts;
+  init->add_option("kind", init_opts.kind, "knack (needs KNACK_APP_ID) or airtable (AIRTABLE_BASE_ID, AIRTABLE_TOKEN)")
+      ->required()->check(CLI::IsMember({"knack", "airtable"}));
+  init->add_option("--base-url", init_opts.base_url, "The API's address (default: https://api.knack.com or https://api.airtable.com)");
+  init->add_option("--name", init_opts.name, "The source's name (default: from the application's name, or airtable)");
+  init->add_option("--ca-file", init_opts.ca_file, "PEM certificate authorities to trust instead of the system's");
 
   auto* simulate = app.add_subcommand("simulate", "Serve a simulated upstream API (knack or airtable) or Slack receiver (slack)");
   freshet::app::simulate_options sim;
@@ -154,6 +163,7 @@ int main(int argc, char** argv) {
       return freshet::app::run_simulate(sim);
     }
     if (*demo) return freshet::app::run_demo(demo_opts);
+    if (*init) return freshet::app::run_init(init_opts);
   } catch (const std::exception& e) {
     // Start-up failures (cannot bind, cannot open the store) end here.
     spdlog::critical("msg=\"cannot start\" error=\"{}\"", e.what());

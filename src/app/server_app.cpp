@@ -129,13 +129,8 @@ int run_server(const config& cfg, const run_options& opts) {
     server_owner = std::make_unique<http::server>(main_ioc, worker_executors, parse_listen(sc.listen), limits, handler);
   } catch (const boost::system::system_error& e) {
     // The first thing a newcomer meets when something else has the port.
-    if (e.code() == asio::error::address_in_use)
-      throw std::runtime_error("cannot listen on " + sc.listen +
-                               ": address already in use; is another Freshet running? use --port or [server] listen");
-    if (e.code() == asio::error::access_denied)
-      throw std::runtime_error("cannot listen on " + sc.listen +
-                               ": permission denied (ports below 1024 need privileges); use a port above 1024");
-    throw std::runtime_error("cannot listen on " + sc.listen + ": " + e.code().message());
+    throw std::runtime_error(
+        http::listen_failure(sc.listen, e.code(), "is another Freshet running? use --port or [server] listen"));
   }
   http::server& server = *server_owner;
   handler.attach_server(&server);

@@ -54,7 +54,16 @@ int serve(const simulate_options& opts, http::request_handler& handler, std::fun
     executors.push_back(workers.back()->get_executor());
   }
   prepare(executors.front());
-  http::server server(acceptor, executors, parse_endpoint(opts.listen), http::server_limits{}, handler);
+  std::unique_ptr<http::server> owner;
+  try {
+    owner = std::make_unique<http::server>(acceptor, executors, parse_endpoint(opts.listen), http::server_limits{},
+                                           handler);
+  } catch (const boost::system::system_error& e) {
+    std::cerr << "freshet simulate: "
+              << http::listen_failure(opts.listen, e.code(), "is another simulator running? use --listen") << "\n";
+    return 1;
+  }
+  http::server& server = *owner;
   server.start();
   std::cout << banner(server.local_endpoint().port()) << std::endl;
   bool stopping = false;

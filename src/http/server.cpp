@@ -264,4 +264,12 @@ asio::awaitable<void> server::run_session(tcp::socket socket, asio::ip::address 
 }
 
 
+std::string listen_failure(const std::string& where, const boost::system::error_code& ec, std::string_view in_use_hint) {
+  if (ec == boost::asio::error::address_in_use)
+    return "cannot listen on " + where + ": address already in use; " + std::string(in_use_hint);
+  if (ec == boost::asio::error::access_denied)
+    return "cannot listen on " + where + ": permission denied (ports below 1024 need privileges); use a port above 1024";
+  return "cannot listen on " + where + ": " + ec.message();
+}
+
 }  // namespace freshet::http

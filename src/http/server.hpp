@@ -112,4 +112,8 @@ class server {
   std::list<std::shared_ptr<session_entry>> sessions_;
 };
 
+// Why a listening socket on `where` (host:port) could not be made, in words a
+// newcomer can act on; `in_use_hint` says what to do when the port is taken.
+std::string listen_failure(const std::string& where, const boost::system::error_code& ec, std::string_view in_use_hint);
+
 }  // namespace freshet::http

@@ -1,5 +1,7 @@
 #include "sim/airtable_simulator.hpp"
 
+#include "core/names.hpp"
+
 #include "sim/airtable_datasets.hpp"
 #include "sim/airtable_formula.hpp"
 #include "sim/lenient_query.hpp"
@@ -160,6 +162,15 @@ asio::awaitable<http::handler_result> airtable_simulator::handle(http::request& 
 
 http::response airtable_simulator::route(const http::request& req, const lenient_query& q) {
   const auto parts = split(q.path);  // a doubled leading slash from endpointUrl/ is tolerated
+  // The metadata API: the base's tables and their fields (scope schema.bases:read).
+  if (parts.size() == 5 && parts[0] == "v0" && parts[1] == "meta" && parts[2] == "bases" && parts[4] == "tables" &&
+      req.method() == bhttp::verb::get) {
+    if (req[bhttp::field::authorization] != "Bearer " + opts_.token)
+      return error(status::unauthorized, "AUTHENTICATION_REQUIRED", "Authentication required");
+    std::lock_guard lk(mu_);
+    if (parts[3] != base_.id) return not_permitted();
+    return reply(status::ok, json::object{{"tables", tables_metadata()}});
+  }
   const bool webhook_route = parts.size() >= 4 && parts[0] == "v0" && parts[1] == "bases" && parts[3] == "webhooks";
   if (!webhook_route && (parts.size() < 3 || parts.size() > 4 || parts[0] != "v0" || parts[1] == "bases"))
     return reply(status::not_found, json::object{{"error", "NOT_FOUND"}});
@@ -553,6 +564,20 @@ json::array airtable_simulator::apply_changes(int n) {
   return out;
 }
 
+json::array airtable_simulator::tables_metadata() const {
+  json::array tables;
+  for (const auto& t : base_.tables) {
+    json::array fields;
+    for (const auto& f : t.fields) fields.push_back(json::object{{"id", f.id}, {"name", f.name}, {"type", f.type}});
+    tables.push_back(json::object{{"id", t.id},
+                                  {"name", t.name},
+                                  {"primaryFieldId", t.fields.empty() ? std::string() : t.fields.front().id},
+                                  {"fields", std::move(fields)},
+                                  {"views", json::array{}}});
+  }
+  return tables;
+}
+
 std::string airtable_simulator::freshet_config(const std::string& base_url) const {
   std::lock_guard lk(mu_);
   std::ostringstream os;
@@ -562,13 +587,11 @@ std::string airtable_simulator::freshet_config(const std::string& base_url) cons
      << "base_id_env = \"AIRTABLE_BASE_ID\"\ntoken_env = \"AIRTABLE_TOKEN\"\n"
      << "requests_per_second = " << opts_.requests_per_second << "\n";
   for (const auto& t : base_.tables) {
-    std::string local;
-    for (char c : t.name) local += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+    const std::string local = core::snake_case(t.name);
     os << "\n  [[sources.objects]]\n  name = \"" << local << "\"\n  key = \"" << t.id << "\"\n  fields = { ";
     bool quarter = false;
     for (std::size_t i = 0; i < t.fields.size(); ++i) {
-      std::string f;
-      for (char c : t.fields[i].name) f += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+      const std::string f = core::snake_case(t.fields[i].name);
       os << (i ? ", " : "") << f << " = \"" << t.fields[i].name << "\"";
       quarter = quarter || f == "quarter";
     }

@@ -14,6 +14,8 @@
 #include "sim/faults.hpp"
 #include "sim/lenient_query.hpp"
 
+#include <boost/json/array.hpp>
+
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -66,6 +68,7 @@ class airtable_simulator : public http::request_handler {
   http::response route(const http::request& req, const lenient_query& q);
   http::response list(airtable_table& t, const list_params& p);
   http::response page(const std::string& itr_id, iterator& it, std::size_t start, airtable_table& t);
+  boost::json::array tables_metadata() const;  // GET /v0/meta/bases/{base}/tables; mu_ held
   http::response write(const http::request& req, airtable_table& t, const std::string& record_id);
   http::response remove(const lenient_query& q, airtable_table& t, const std::string& record_id);
   http::response sim_route(const http::request& req, const lenient_query& q);

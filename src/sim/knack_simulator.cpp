@@ -1,5 +1,7 @@
 #include "sim/knack_simulator.hpp"
 
+#include "core/names.hpp"
+
 #include "sim/datasets.hpp"
 #include "sim/knack_filters.hpp"
 #include "sim/knack_format.hpp"
@@ -61,16 +63,6 @@ std::optional<long> positive_int(const std::string& s) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || p != s.data() + s.size() || v <= 0) return std::nullopt;
   return v;
-}
-
-std::string snake(std::string_view name) {
-  std::string out;
-  for (char c : name) {
-    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    else if (!out.empty() && out.back() != '_') out += '_';
-  }
-  while (!out.empty() && out.back() == '_') out.pop_back();
-  return out;
 }
 
 int compare_values(const json::value* a, const json::value* b) {
@@ -360,10 +352,10 @@ std::string knack_simulator::freshet_config(const std::string& base_url) const {
      << "app_id_env = \"KNACK_APP_ID\"\napi_key_env = \"KNACK_API_KEY\"\n"
      << "requests_per_second = " << opts_.requests_per_second << "\n";
   for (const auto& o : app_.objects) {
-    os << "\n  [[sources.objects]]\n  name = \"" << snake(o.name) << "\"\n  key = \"" << o.key << "\"\n  fields = { ";
+    os << "\n  [[sources.objects]]\n  name = \"" << core::snake_case(o.name) << "\"\n  key = \"" << o.key << "\"\n  fields = { ";
     std::string modified, county;
     for (std::size_t i = 0; i < o.fields.size(); ++i) {
-      const std::string local = snake(o.fields[i].name);
+      const std::string local = core::snake_case(o.fields[i].name);
       os << (i ? ", " : "") << local << " = \"" << o.fields[i].key << "\"";
       if (o.fields[i].key == o.modified_field) modified = local;
       // The partition a dashboard thinks in: a county (hti), a school (schools).

@@ -86,7 +86,7 @@ class Package(unittest.TestCase):
             run("dpkg-deb", "-x", self.deb, tree)
             page = run("man", "-l", os.path.join(tree, "usr/share/man/man1/freshet.1.gz"),
                        env={**os.environ, "MANWIDTH": "100", "MAN_KEEP_FORMATTING": ""}).stdout
-            for sub in ["demo", "serve", "check-config", "sync", "simulate"]:
+            for sub in ["demo", "serve", "check-config", "sync", "init", "simulate"]:
                 self.assertIn(run(BIN, sub, "--help").stdout.splitlines()[0], page, sub)
             self.assertIn("/etc/freshet/freshet.env", page)
 
