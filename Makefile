@@ -58,7 +58,7 @@ bench: build
 	@bash scripts/install-deps.sh bench
 	bash bench/run.sh $(BUILD)
 
-# The libFuzzer campaign: every target for FUZZ_SECONDS (CI: 20).
+# The libFuzzer campaign: every target for FUZZ_SECONDS (CI: 10).
 $(FUZZ_BUILD)/build.ninja: | deps
 	@bash scripts/install-deps.sh fuzz
 	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRESHET_FUZZ=ON

@@ -68,6 +68,20 @@ class HttpErrorsTest(unittest.TestCase):
                          403, "missing_scope")
         self.assertError(self.srv.request("GET", "/api/stats", token="read-secret"), 403, "missing_scope")
 
+    def test_query_parameters_are_checked_on_every_route(self):
+        # A typo is a 400 naming it, before the stream opens: not a stream of everything.
+        status, doc, _, _ = self.srv.request("GET", "/api/events?objct=laptops", token="read-secret")
+        self.assertEqual((status, doc["error"]["code"]), (400, "unknown_parameter"))
+        self.assertIn("'objct'", doc["error"]["message"])
+        self.assertError(self.srv.request("GET", "/api/events?tenant=a,b", token="read-secret"), 400, "invalid_parameter")
+        self.assertError(self.srv.request("GET", "/api/events?tenant=", token="read-secret"), 400, "invalid_parameter")
+        self.assertError(self.srv.request("GET", "/api/stats?verbose=1", token="admin-secret"), 400, "unknown_parameter")
+        self.assertError(self.srv.request("GET", "/api/audit?since=1&since=2", token="admin-secret"), 400,
+                         "invalid_parameter")
+        self.assertError(self.srv.request("GET", "/api/audit?latest=x", token="admin-secret"), 400, "invalid_parameter")
+        self.assertEqual(self.srv.request("GET", "/api/audit?latest=5", token="admin-secret")[0], 200)
+        self.assertEqual(self.srv.request("HEAD", "/api/events?tenant=Minneapolis%2C%20MN", token="read-secret")[0], 200)
+
     def test_unknown_object_in_a_subscription(self):
         self.assertError(self.srv.request("GET", "/api/events?object=ghosts", token="read-secret"),
                          404, "unknown_object")

@@ -223,7 +223,7 @@ class SlackRules(unittest.TestCase):
         self.assertEqual(self.server.request("GET", "/api/notifications?status=lost")[1]["error"]["code"],
                          "invalid_parameter")
         self.assertEqual(self.server.request("GET", "/api/notifications?rul=x")[1]["error"]["code"],
-                         "invalid_parameter")
+                         "unknown_parameter")
 
     def test_a_goal_crossing_a_threshold_is_announced_once(self):
         self.start(extra='''

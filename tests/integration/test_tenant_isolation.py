@@ -123,12 +123,15 @@ class TenantIsolation(unittest.TestCase):
                 spelled, same = variant(rng, t)
                 asked.append((t if same else urllib.parse.unquote(spelled), same))
                 q.append("tenant=" + spelled)
-            if rng.random() < 0.2:
-                q.append("tenant=")  # empty: ignored
+            empty = rng.random() < 0.2
+            if empty:
+                q.append("tenant=")  # malformed: refused before anything is read
             if rng.random() < 0.3:
                 q.append(f"limit={rng.randint(1, 50)}")
             path = f"/api/objects/{obj}/records" + ("?" + "&".join(q) if q else "")
             status, doc, raw, _ = self.server.request("GET", path, token=secret)
+            if empty:
+                return self.assertEqual((status, doc["error"]["code"]), (400, "invalid_parameter"), raw)
             return self.check_records(tok, obj, asked, status, doc, raw)
         if route == 3:  # one record by id
             (obj, rid), tenant = rng.choice(list(self.records.items()))

@@ -1,0 +1,106 @@
+#include "app/routes.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <map>
+
+namespace freshet::app {
+
+namespace bhttp = boost::beast::http;
+using bhttp::status;
+using bhttp::verb;
+
+namespace {
+
+constexpr query_param kEventsParams[] = {
+    {"object", true, true}, {"tenant", true, true}, {"last_event_id"}, {"access_token"}};
+constexpr query_param kTokenOnly[] = {{"access_token"}};
+constexpr query_param kRecordsParams[] = {{"tenant", true, true}, {"limit"}, {"cursor"}};
+constexpr query_param kAuditParams[] = {{"since"}, {"limit"}, {"latest"}};
+constexpr query_param kNotificationParams[] = {{"status"}, {"rule"}, {"since"}, {"limit"}};
+
+constexpr route_spec kRoutes[] = {
+    {verb::get, "/healthz", std::nullopt, {}},
+    {verb::get, "/readyz", std::nullopt, {}},
+    {verb::get, "/metrics", scope_admin, {}},
+    {verb::get, "/api/events", scope_read, kEventsParams},
+    {verb::get, "/api/ws", scope_read, kTokenOnly},
+    {verb::get, "/api/objects", scope_read, {}},
+    {verb::get, "/api/objects/{object}/records", scope_read, kRecordsParams},
+    {verb::get, "/api/objects/{object}/records/{id}", scope_read, {}},
+    {verb::post, "/api/webhooks/{source}", std::nullopt, {}, true},
+    {verb::post, "/api/refresh", scope_refresh, {}},
+    {verb::get, "/api/jobs/{id}", scope_read, {}},
+    {verb::post, "/api/broadcast", scope_admin, {}},
+    {verb::get, "/api/stats", scope_admin, {}},
+    {verb::get, "/api/audit", scope_admin, kAuditParams},
+    {verb::get, "/api/notifications", scope_admin, kNotificationParams},
+    {verb::post, "/api/notifications/{id}/retry", scope_admin, {}},
+};
+
+bool matches(std::string_view pattern, std::string_view path) {
+  while (!pattern.empty() && !path.empty()) {
+    if (pattern.front() != '/' || path.front() != '/') return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+    const auto pe = pattern.find('/'), se = path.find('/');
+    const auto want = pattern.substr(0, pe), got = path.substr(0, se);
+    if (want.starts_with('{') ? got.empty() : want != got) return false;
+    pattern = pe == std::string_view::npos ? std::string_view() : pattern.substr(pe);
+    path = se == std::string_view::npos ? std::string_view() : path.substr(se);
+  }
+  return pattern.empty() && path.empty();
+}
+
+std::string names_of(const route_spec& r) {
+  std::string out;
+  for (const auto& p : r.params)
+    if (p.name != "access_token") out += (out.empty() ? "" : ", ") + std::string(p.name);
+  return out.empty() ? "no query parameters" : out;
+}
+
+}  // namespace
+
+std::span<const route_spec> api_routes() { return kRoutes; }
+
+const route_spec* find_route(std::string_view path) {
+  for (const auto& r : kRoutes)
+    if (matches(r.pattern, path)) return &r;
+  return nullptr;
+}
+
+std::optional<http::api_error> check_query(const route_spec& route, const boost::urls::url_view& url) {
+  if (route.any_params) return std::nullopt;
+  auto bad = [&](std::string code, std::string message) {
+    return http::api_error{status::bad_request, std::move(code), std::move(message)};
+  };
+  const std::string where = fmt::format("{} {}", std::string(bhttp::to_string(route.method)), route.pattern);
+  std::map<std::string, int, std::less<>> seen;
+  for (auto p : url.params()) {
+    const std::string key = p.key;
+    if (key == "access_token") continue;
+    const query_param* spec = nullptr;
+    for (const auto& q : route.params)
+      if (q.name == key) spec = &q;
+    if (!spec)
+      return bad("unknown_parameter",
+                 fmt::format("'{}' is not a parameter of {}; it takes {}.", key, where, names_of(route)));
+    if (++seen[key] > 1 && !spec->repeatable)
+      return bad("invalid_parameter", fmt::format("'{}' is given twice; {} takes one.", key, where));
+    if (spec->list_like) {
+      if (!p.has_value || p.value.empty())
+        return bad("invalid_parameter", fmt::format("'{}' is empty: name one, or leave the parameter out.", key));
+      // Literal in the query, so a name with a comma can still be sent as %2C.
+      for (auto enc : url.encoded_params())
+        if (enc.key == key && enc.value.find(',') != std::string_view::npos)
+          return bad("invalid_parameter",
+                     fmt::format("'{}={}' reads as a list; repeat the parameter for each ({}=a&{}=b), or write a "
+                                 "comma that is part of a name as %2C.",
+                                 key, std::string(enc.value), key, key));
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace freshet::app
