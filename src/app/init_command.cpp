@@ -96,8 +96,10 @@ fetched get(const std::string& base_url, const std::string& ca_file, std::string
             std::vector<std::pair<std::string, std::string>> headers) {
   fetched out;
   try {
-    http::upstream_client client(base_url, std::chrono::seconds(30), 1, ca_file);
+    // The context first: the client's pooled connection lives on it, so the
+    // client must go before it does.
     asio::io_context io;
+    http::upstream_client client(base_url, std::chrono::seconds(30), 1, ca_file);
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {

@@ -1,7 +1,8 @@
 """The README's "Using it" block, run as written (bash, top to bottom) in a
 scratch folder: only the binary's path, the two ports (free ones instead of
 8080 and 9001) and the endless `curl -N` (cut after the first change event)
-are swapped. It must print records, a refresh job and a change event."""
+are swapped. It must print records, a refresh job and a change event. Its
+waits are loops, not sleeps: under the sanitizers a start takes seconds."""
 import os
 import re
 import subprocess
@@ -36,9 +37,9 @@ class ReadmeQuickStart(unittest.TestCase):
         with tempfile.TemporaryDirectory() as folder:
             r = subprocess.run(["bash", "-euo", "pipefail", "-c", "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n" + script],
                                cwd=folder, capture_output=True, text=True, timeout=120)
+            out = r.stdout
+            self.assertEqual(r.returncode, 0, out + r.stderr)
             self.assertTrue(os.path.exists(os.path.join(folder, "freshet-data", "freshet.db")))
-        out = r.stdout
-        self.assertEqual(r.returncode, 0, out + r.stderr)
         self.assertIn("freshet.toml is valid", out)
         self.assertRegex(out, r'"records":\[\{"id":"[0-9a-f]{24}"')
         self.assertRegex(out, r'"job_id":"[^"]+"')
