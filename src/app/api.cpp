@@ -47,17 +47,16 @@ std::string first_param(const boost::urls::url_view& u, std::string_view key) {
 // The route label for metrics and logs: the fixed path, never client text.
 // The metrics' route label: the route's pattern, so that ids and names in
 // paths do not make a series each.
-std::string_view route_label(std::string_view path) {
-  if (const route_spec* r = find_route(path)) return r->pattern;
+std::string_view route_label(const route_spec* r, std::string_view path) {
+  if (r) return r->pattern;
   if (path.starts_with("/api/")) return "/api/other";
   return "/static";
 }
 
 // The one method each API route accepts (GET routes take HEAD too), for the
 // CORS preflight; nothing for a path that is no API route.
-std::optional<bhttp::verb> api_route_method(std::string_view path) {
-  const route_spec* r = path.starts_with("/api/") ? find_route(path) : nullptr;
-  if (!r) return std::nullopt;
+std::optional<bhttp::verb> api_route_method(const route_spec* r, std::string_view path) {
+  if (!r || !path.starts_with("/api/")) return std::nullopt;
   return r->method;
 }
 
@@ -153,7 +152,9 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
   }
   const boost::urls::url_view url = *parsed;
   const std::string path = url.path();
-  const std::string_view route = route_label(path);
+  // Matched once: the label, the preflight and the query check all use it.
+  const route_spec* spec = find_route(path);
+  const std::string_view route = route_label(spec, path);
   const auto verb = req.method();
 
   // CORS (docs/configuration.md): answered for the configured origins only. Freshet
@@ -192,7 +193,7 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
 
   if (verb == bhttp::verb::options && path.starts_with("/api/")) {
     // A CORS preflight: what the route accepts, for an allowed origin.
-    const auto method = api_route_method(path);
+    const auto method = api_route_method(spec, path);
     if (!method)
       co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
     if (!cors)
@@ -210,8 +211,8 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
 
   // Every query checked against the route's declared parameters: a typo
   // (?objct=) is a 400 naming it, not a silently unfiltered stream.
-  if (const route_spec* r = find_route(path))
-    if (auto e = check_query(*r, url)) co_return finish(error_response(*e, version));
+  if (spec)
+    if (auto e = check_query(*spec, url)) co_return finish(error_response(*e, version));
 
   if (path == "/healthz") {
     if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));

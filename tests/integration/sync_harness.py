@@ -20,6 +20,21 @@ def free_port():
     return port
 
 
+# A generic Standard Webhooks source: contacts with a region for a tenant.
+CRM_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+CRM_SOURCE = '''[[sources]]
+name = "crm"
+kind = "webhook"
+webhook_secret_env = "CRM_SECRET"
+
+  [[sources.objects]]
+  name = "contacts"
+  key = "contacts"
+  fields = { name = "name", region = "region" }
+  tenant_field = "region"
+'''
+
+
 def source_config(sim, objects=None, extra_source=""):
     """The [[sources]] block the running simulator prints (same data set and
     seed), with `objects` (name -> dict of extra keys) added under each object

@@ -12,9 +12,9 @@ import time
 import unittest
 
 from harness import Server, SSEClient
-from sync_harness import signed_delivery
+from sync_harness import CRM_SECRET, CRM_SOURCE, signed_delivery
 
-WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+WEBHOOK_SECRET = CRM_SECRET
 HS_SECRET = "portal-backend-secret-0123456789abcdef"
 
 
@@ -94,17 +94,7 @@ algorithm = "ES256"
 public_key_file = "{cls.keys.ec_pub}"
 issuer = "mobile"
 
-[[sources]]
-name = "crm"
-kind = "webhook"
-webhook_secret_env = "CRM_SECRET"
-
-  [[sources.objects]]
-  name = "contacts"
-  key = "contacts"
-  fields = {{ name = "name", region = "region" }}
-  tenant_field = "region"
-'''
+''' + CRM_SOURCE
         cls.server = Server(config, env={"OPS_TOKEN": "ops-secret", "PORTAL_SECRET": HS_SECRET,
                                          "CRM_SECRET": WEBHOOK_SECRET}).start()
         for i, region in enumerate(["north", "north", "south"]):

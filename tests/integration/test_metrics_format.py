@@ -9,20 +9,10 @@ import subprocess
 import unittest
 
 from harness import Server, SSEClient
-from sync_harness import signed_delivery
+from sync_harness import CRM_SECRET, CRM_SOURCE, signed_delivery
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-CONFIG = f'''[[sources]]
-name = "crm"
-kind = "webhook"
-webhook_secret_env = "CRM_SECRET"
-
-  [[sources.objects]]
-  name = "contacts"
-  key = "contacts"
-  fields = {{ name = "name", region = "region" }}
-  tenant_field = "region"
-
+SECRET = CRM_SECRET
+CONFIG = CRM_SOURCE + '''
 [[notifiers]]
 name = "team"
 kind = "slack"
@@ -33,7 +23,7 @@ name = "new_contact"
 object = "contacts"
 when = "op = 'created'"
 notify = ["team"]
-message = "A new contact: {{name}}"
+message = "A new contact: {name}"
 
 [notifications]
 allow_private_targets = true

@@ -15,7 +15,7 @@ import unittest
 from harness import Server, SSEClient
 from sim_harness import AirtableSim
 from sync_harness import (airtable_truth, freshet_records, free_port, parse_objects, rebuild, replay_log,
-                          record_differences, signed_delivery, source_config, wait_until)
+                          record_differences, signed_delivery, source_config, wait_until, CRM_SECRET, CRM_SOURCE)
 
 
 def airtable_env(sim):
@@ -200,18 +200,8 @@ class WebhookCreationAnswerLost(unittest.TestCase):
         self.assertNotIn(self.sim.base, log)
 
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-GENERIC = f'''[[sources]]
-name = "crm"
-kind = "webhook"
-webhook_secret_env = "CRM_SECRET"
-
-  [[sources.objects]]
-  name = "contacts"
-  key = "contacts"
-  fields = {{ name = "name", region = "region" }}
-  tenant_field = "region"
-'''
+SECRET = CRM_SECRET
+GENERIC = CRM_SOURCE
 
 
 class GenericWebhooks(unittest.TestCase):
