@@ -2,6 +2,7 @@
 // encoding an event once, matching it against a subscription, and the
 // per-connection queue turn that every delivery goes through.
 #include "app/request_metrics.hpp"
+#include "app/routes.hpp"
 #include "core/event.hpp"
 #include "core/topic_filter.hpp"
 #include "hub/stream_queue.hpp"
@@ -11,6 +12,7 @@
 #include <benchmark/benchmark.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/url/parse.hpp>
 
 namespace {
 
@@ -69,6 +71,17 @@ void BM_RecordRequest(benchmark::State& state) {
   for (auto _ : state) metrics.record("/api/broadcast", 200, 0.0004);
 }
 BENCHMARK(BM_RecordRequest)->Threads(1)->Threads(2);
+
+// What every request now pays before its handler: finding its route in the
+// table and checking its query against the route's parameters.
+void BM_RouteAndQueryCheck(benchmark::State& state) {
+  const auto url = boost::urls::parse_origin_form("/api/objects/laptops/records?tenant=anoka&limit=100").value();
+  for (auto _ : state) {
+    const app::route_spec* r = app::find_route(url.path());
+    benchmark::DoNotOptimize(app::check_query(*r, url));
+  }
+}
+BENCHMARK(BM_RouteAndQueryCheck);
 
 }  // namespace
 

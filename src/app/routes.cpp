@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <array>
-#include <map>
 
 namespace freshet::app {
 
@@ -75,29 +74,29 @@ std::optional<http::api_error> check_query(const route_spec& route, const boost:
   auto bad = [&](std::string code, std::string message) {
     return http::api_error{status::bad_request, std::move(code), std::move(message)};
   };
-  const std::string where = fmt::format("{} {}", std::string(bhttp::to_string(route.method)), route.pattern);
-  std::map<std::string, int, std::less<>> seen;
+  // Built only for an error message: the common answer is "fine".
+  auto where = [&] { return fmt::format("{} {}", std::string(bhttp::to_string(route.method)), route.pattern); };
+  std::array<unsigned, 8> seen{};  // per declared parameter; routes declare a handful
   for (auto p : url.params()) {
-    const std::string key = p.key;
-    if (key == "access_token") continue;
-    const query_param* spec = nullptr;
-    for (const auto& q : route.params)
-      if (q.name == key) spec = &q;
-    if (!spec)
+    if (p.key == "access_token") continue;
+    std::size_t i = 0;
+    while (i < route.params.size() && route.params[i].name != p.key) ++i;
+    if (i == route.params.size())
       return bad("unknown_parameter",
-                 fmt::format("'{}' is not a parameter of {}; it takes {}.", key, where, names_of(route)));
-    if (++seen[key] > 1 && !spec->repeatable)
-      return bad("invalid_parameter", fmt::format("'{}' is given twice; {} takes one.", key, where));
-    if (spec->list_like) {
+                 fmt::format("'{}' is not a parameter of {}; it takes {}.", p.key, where(), names_of(route)));
+    const query_param& spec = route.params[i];
+    if (++seen.at(i) > 1 && !spec.repeatable)
+      return bad("invalid_parameter", fmt::format("'{}' is given twice; {} takes one.", p.key, where()));
+    if (spec.list_like) {
       if (!p.has_value || p.value.empty())
-        return bad("invalid_parameter", fmt::format("'{}' is empty: name one, or leave the parameter out.", key));
+        return bad("invalid_parameter", fmt::format("'{}' is empty: name one, or leave the parameter out.", p.key));
       // Literal in the query, so a name with a comma can still be sent as %2C.
       for (auto enc : url.encoded_params())
-        if (enc.key == key && enc.value.find(',') != std::string_view::npos)
+        if (enc.key == p.key && enc.value.find(',') != std::string_view::npos)
           return bad("invalid_parameter",
                      fmt::format("'{}={}' reads as a list; repeat the parameter for each ({}=a&{}=b), or write a "
                                  "comma that is part of a name as %2C.",
-                                 key, std::string(enc.value), key, key));
+                                 p.key, std::string(enc.value), p.key, p.key));
     }
   }
   return std::nullopt;
