@@ -25,6 +25,8 @@ elif [ "$purpose" != run ]; then
   # some of them read the store with, redis-server for scale-out, and chromium,
   # the browser the dashboard tests drive through playwright-core.
   packages+=(googletest libgtest-dev libgmock-dev libbenchmark-dev python3 sqlite3 curl redis-server chromium)
+  # test_jwt signs RS256 and ES256 tokens with the openssl command line.
+  packages+=(openssl)
   # The package's test (make deb's tools, systemd-analyze) and promtool, from
   # Debian's prometheus, which lints /metrics.
   packages+=("${packaging[@]}" prometheus)
