@@ -2,12 +2,12 @@
 // stream for the chosen tenant (or all), snapshots of records loaded when a
 // table is opened, and every change applied to them as it arrives.
 //
-// Gapless without comparing ids (they are opaque): the stream is opened
-// first; while an object's snapshot loads, that object's events are held;
-// once it has loaded they are applied in order on top of it. Each event
-// carries the whole record (or its deletion), so applying one the snapshot
-// already includes is harmless, and the last one applied is the newest.
-import { ApiError, call, setToken, snapshot, token } from "./api.js";
+// Gapless and exactly once: the stream is opened first; while an object's
+// snapshot loads, that object's events are held; once it has loaded they go
+// through the client's RecordSet, which skips what a snapshot page already
+// included (the same rule as the client's connect()).
+import { ApiError, call, client, setToken, token } from "./api.js";
+import { RecordSet } from "./freshet.js";
 import { ago, el } from "./format.js";
 import { LiveStream } from "./stream.js";
 import { renderGoals } from "./views/goals.js";
@@ -26,7 +26,7 @@ const model = {
   staleAfter: 3600,
   lastChange: new Map(),    // tenant -> ISO time of the newest change seen here
 };
-const records = new Map();  // object -> Map(id -> record), once its snapshot loaded
+const records = new Map();  // object -> RecordSet, once its snapshot loaded
 const held = new Map();     // object -> events held while its snapshot loads
 let view = null;            // {kind: "overview" | "table" | "ops", table?, ops?}
 let reloadOnLive = true;    // the stream starts (or restarts) with no resume point
@@ -86,25 +86,19 @@ function loadObjectsSoon() {
 
 async function loadRecords(object) {
   held.set(object, []);
-  const snap = await snapshot(object, model.tenant);
-  const map = new Map(snap.records.map((r) => [r.id, r]));
-  records.set(object, map);
-  for (const ev of held.get(object) || []) applyChange(map, ev);
+  const set = new RecordSet(await client.snapshot(object, { tenant: model.tenant || undefined }));
+  records.set(object, set);
+  for (const ev of held.get(object) || []) set.apply(ev);
   held.delete(object);
-  return map;
-}
-
-function applyChange(map, ev) {
-  if (ev.op === "deleted") map.delete(ev.record_id);
-  else if (ev.record) map.set(ev.record_id, ev.record);
+  return set;
 }
 
 function onChange(ev) {
   if (ev.tenant && ev.at) model.lastChange.set(ev.tenant, ev.at);
   if (held.has(ev.object)) held.get(ev.object).push(ev);
   else if (records.has(ev.object)) {
-    applyChange(records.get(ev.object), ev);
-    if (view?.kind === "table" && view.object === ev.object) view.table.applyChange(ev);
+    const applied = records.get(ev.object).apply(ev);
+    if (applied && view?.kind === "table" && view.object === ev.object) view.table?.applyChange(ev);
   }
   loadObjectsSoon();
   showUpdated();
@@ -211,9 +205,9 @@ async function showTable(object) {
     page.replaceChildren(el("h2", { className: "section" }, object), el("div", { id: "table" }, el("p", { className: "muted" }, "Loading records…")));
   }
   if (reloadOnLive) return;  // the snapshot is read once the stream is open (reloadAll)
-  const map = records.get(object) || (await loadRecords(object));
+  const set = records.get(object) || (await loadRecords(object));
   if (view?.kind !== "table" || view.object !== object) return;  // navigated away meanwhile
-  view.table = new ObjectTable($("table"), object, map);
+  view.table = new ObjectTable($("table"), object, set.records);
   // Held events were applied to the map already; the table starts from it.
 }
 
