@@ -66,13 +66,14 @@ function jwtClaims(token) {
   }
 }
 
-// When a token should be renewed: a minute before its `exp`, or at 80% of
-// its remaining life if that is sooner; null for a token with no `exp`.
+// When a token should be renewed: a minute before its `exp`, or, for a
+// token with less than five minutes to live, at 80% of what is left; null
+// for a token with no `exp` (a configured token).
 export function renewalDelayMs(token, nowMs = Date.now()) {
   const exp = jwtClaims(token)?.exp;
   if (typeof exp !== "number") return null;
   const left = exp * 1000 - nowMs;
-  return Math.max(0, Math.min(left - 60000, left * 0.8));
+  return Math.max(0, left - 60000, left * 0.8);
 }
 
 // ---- backoff ----
@@ -427,11 +428,13 @@ export class RecordSet {
   constructor(snapshot) {
     this.records = new Map();
     this.versions = new Map();
+    this.moved = new Map();  // id -> {to, record}: a move's departure, until its arrival
     if (snapshot) this.load(snapshot);
   }
 
   load({ records = [], versions = new Map() } = {}) {
     this.records.clear();
+    this.moved.clear();
     this.versions = new Map(versions);
     for (const r of records) this.records.set(r.id, r);
   }
@@ -446,10 +449,19 @@ export class RecordSet {
       if (order !== null && order <= 0) return null;
       this.versions.delete(id);  // from here on the stream is this record's truth
     }
-    const previous = this.records.get(id) ?? null;
+    // A record that moves to another tenant leaves with a `deleted` (with
+    // `moved_to`) and arrives with the `updated` right behind it; where a view
+    // follows both tenants, the update's `previous` is the record that left.
+    // (A view that does not follow the destination never sees the arrival:
+    // the departure is then kept only until this record's next change.)
+    const away = this.moved.get(id);
+    this.moved.delete(id);
+    const arrived = away && (away.to ?? null) === (ev.tenant ?? null);
+    const previous = this.records.get(id) ?? (arrived ? away.record : null);
     if (ev.op === "deleted") {
-      if (!previous) return null;
+      if (!this.records.has(id)) return null;
       this.records.delete(id);
+      if (ev.moved_to !== undefined) this.moved.set(id, { to: ev.moved_to, record: previous });
       return { record: null, previous };
     }
     this.records.set(id, ev.record);
