@@ -42,14 +42,19 @@ tests/browser/node_modules: tests/browser/package.json tests/browser/package-loc
 	cd tests/browser && npm ci --no-audit --no-fund
 	@touch $@
 
-test: build tests/peer/node_modules tests/browser/node_modules
+# The OpenAPI validator and ajv, which check the API reference against the server.
+tests/api/node_modules: tests/api/package.json tests/api/package-lock.json | deps
+	cd tests/api && npm ci --no-audit --no-fund
+	@touch $@
+
+test: build tests/peer/node_modules tests/browser/node_modules tests/api/node_modules
 	cd $(BUILD) && ctest $(CTEST_ARGS) -j $(JOBS)
 
 $(ASAN_BUILD)/build.ninja: | deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFRESHET_SANITIZE=ON -DFRESHET_BENCH=OFF
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
-test-sanitize: deps $(ASAN_BUILD)/build.ninja tests/peer/node_modules tests/browser/node_modules
+test-sanitize: deps $(ASAN_BUILD)/build.ninja tests/peer/node_modules tests/browser/node_modules tests/api/node_modules
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest $(CTEST_ARGS) -j $(JOBS)

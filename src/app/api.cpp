@@ -354,6 +354,11 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
     co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
   }
 
+  if (path == "/api/openapi.json") {  // public, as the API it describes is documented: no token
+    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
+    co_return finish(std::move(*static_file(req, path)));
+  }
+
   if (path.starts_with("/api/"))
     co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
 

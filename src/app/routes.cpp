@@ -36,6 +36,7 @@ constexpr route_spec kRoutes[] = {
     {verb::get, "/api/audit", scope_admin, kAuditParams},
     {verb::get, "/api/notifications", scope_admin, kNotificationParams},
     {verb::post, "/api/notifications/{id}/retry", scope_admin, {}},
+    {verb::get, "/api/openapi.json", std::nullopt, {}},
 };
 
 bool matches(std::string_view pattern, std::string_view path) {

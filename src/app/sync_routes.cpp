@@ -44,7 +44,12 @@ asio::awaitable<http::response> api::audit(const boost::urls::url_view& url, uns
                                 fmt::format("'{}' must be a non-negative whole number.", std::string(p.key))},
                                version);
   }
-  limit = std::clamp<std::int64_t>(latest > 0 ? latest : limit, 1, 1000);
+  // A page is 1 to 1000 entries: limit=0 is a mistake to say, not to round up.
+  if (limit < 1 || limit > 1000 || latest > 1000)
+    co_return error_response({status::bad_request, "invalid_parameter",
+                              fmt::format("'{}' is a whole number from 1 to 1000.", latest > 1000 ? "latest" : "limit")},
+                             version);
+  if (latest > 0) limit = latest;
   auto rows = co_await off_loop(streams_.blocking, [&, since, limit, latest] {
     return streams_.log.read([&](store::connection& db) { return store::list_audit(db, since, limit, latest > 0); });
   });

@@ -15,7 +15,11 @@ struct api_error {
   std::string message;
 };
 
-// The JSON body of an error.
+// Every code is in the one table (error_codes.cpp) with its one status: a
+// code that is not is logged, and stops a debug build.
+void check_listed(const api_error& e);
+
+// The JSON body of an error (checked with check_listed).
 std::string error_body(const api_error& e);
 
 // A write the store refused (overloaded, full, failed, stopping): 503 with the

@@ -43,6 +43,7 @@ struct ws_connection {
 };
 
 core::event_ptr error_frame(const http::api_error& e) {
+  http::check_listed(e);
   auto ev = std::make_shared<core::event>();
   ev->type = core::event_type::message;
   ev->json = json::serialize(json::object{
