@@ -214,22 +214,61 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
   if (spec)
     if (auto e = check_query(*spec, url)) co_return finish(error_response(*e, version));
 
-  if (path == "/healthz") {
+  if (!spec) {
+    if (path.starts_with("/api/"))
+      co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
     if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
-    co_return finish(json_response(status::ok, {{"status", "ok"}}, version));
-  }
-  if (path == "/readyz") {
-    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
-    co_return finish(readiness(version));
+    if (auto res = static_file(req, path)) co_return finish(std::move(*res));
+    co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no page {}.", path)}, version));
   }
 
-  if (path == "/api/events" || path == "/api/ws") {
-    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
-    auto who = authorize(req, url, scope_read, true);
-    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
-    const principal p = std::get<principal>(who);
+  // From the route table: the method, then the scope (routes with none are
+  // public or carry their own credential, a webhook's signature).
+  if (auto r = allow_only(spec->method)) co_return finish(std::move(*r));
+  principal who;  // no scope needed: nobody (no route without one reads it)
+  if (spec->needs) {
+    auto authorized = authorize(req, url, *spec->needs, spec->token_in_query);
+    if (auto* e = std::get_if<api_error>(&authorized)) co_return finish(error_response(*e, version));
+    who = std::move(std::get<principal>(authorized));
+  }
+  // The {name} segments of the pattern, in order.
+  const std::vector<std::string> args = path_arguments(spec->pattern, url);
 
-    if (path == "/api/ws") {
+  switch (spec->id) {
+    case route_id::health:
+      co_return finish(json_response(status::ok, {{"status", "ok"}}, version));
+    case route_id::ready:
+      co_return finish(readiness(version));
+    case route_id::metrics:
+      co_return finish(metrics(version));
+    case route_id::stats:
+      co_return finish(stats(version));
+    case route_id::openapi:
+      co_return finish(std::move(*static_file(req, path)));
+    case route_id::events: {
+      auto topics = resolve_topics(who, params(url, "object"), params(url, "tenant"));
+      if (auto* e = std::get_if<api_error>(&topics)) co_return finish(error_response(*e, version));
+      if (verb == bhttp::verb::head) {  // a probe (may I subscribe?), not a stream
+        http::response res{status::ok, version};
+        res.set(bhttp::field::content_type, "text/event-stream");
+        co_return finish(std::move(res));
+      }
+      hub::subscription sub{std::get<core::topic_filter>(topics), std::nullopt, false, {}};
+      if (varies) sub.extra_head += "Vary: Origin\r\n";
+      if (cors) sub.extra_head += "Access-Control-Allow-Origin: " + *cors + "\r\n";
+      std::string resume(req["Last-Event-ID"]);
+      if (resume.empty()) resume = first_param(url, "last_event_id");
+      if (!resume.empty()) {
+        sub.after = core::parse_event_id(resume);
+        sub.bad_resume_id = !sub.after;
+      }
+      requests_.record(route, 200, 0);
+      // Run once: the subscription moves into the stream rather than being copied.
+      co_return http::handler_result{std::nullopt, [this, sub = std::move(sub)](beast::tcp_stream s) mutable {
+                                       return hub::serve_sse(streams_, std::move(s), std::move(sub));
+                                     }};
+    }
+    case route_id::websocket: {
       // A browser always sends its page's Origin with an upgrade; one from
       // another site that the config does not name is refused.
       if (!origin.empty() && !cors && !same_origin(origin, req[bhttp::field::host]))
@@ -242,129 +281,54 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
                                          "/api/ws speaks WebSocket only: send an Upgrade request."},
                                         version));
       requests_.record(route, 101, 0);
-      hub::subscribe_policy policy = [this, p](const std::vector<std::string>& objects, const std::string& tenant) {
-        return resolve_topics(p, objects, tenant.empty() ? std::vector<std::string>{}
-                                                         : std::vector<std::string>{tenant});
+      hub::subscribe_policy policy = [this, who](const std::vector<std::string>& objects, const std::string& tenant) {
+        return resolve_topics(who, objects, tenant.empty() ? std::vector<std::string>{}
+                                                           : std::vector<std::string>{tenant});
       };
       co_return http::handler_result{
           std::nullopt, [this, upgrade = std::move(req), policy](beast::tcp_stream s) mutable {
             return hub::serve_ws(streams_, std::move(s), std::move(upgrade), std::move(policy));
           }};
     }
-
-    auto topics = resolve_topics(p, params(url, "object"), params(url, "tenant"));
-    if (auto* e = std::get_if<api_error>(&topics)) co_return finish(error_response(*e, version));
-    if (verb == bhttp::verb::head) {  // a probe (may I subscribe?), not a stream
-      http::response res{status::ok, version};
-      res.set(bhttp::field::content_type, "text/event-stream");
-      co_return finish(std::move(res));
-    }
-    hub::subscription sub{std::get<core::topic_filter>(topics), std::nullopt, false, {}};
-    if (varies) sub.extra_head += "Vary: Origin\r\n";
-    if (cors) sub.extra_head += "Access-Control-Allow-Origin: " + *cors + "\r\n";
-    std::string resume(req["Last-Event-ID"]);
-    if (resume.empty()) resume = first_param(url, "last_event_id");
-    if (!resume.empty()) {
-      sub.after = core::parse_event_id(resume);
-      sub.bad_resume_id = !sub.after;
-    }
-    requests_.record(route, 200, 0);
-    // Run once: the subscription moves into the stream rather than being copied.
-    co_return http::handler_result{std::nullopt, [this, sub = std::move(sub)](beast::tcp_stream s) mutable {
-                                     return hub::serve_sse(streams_, std::move(s), std::move(sub));
-                                   }};
-  }
-
-  if (path == "/api/broadcast") {
-    if (auto r = allow_only(bhttp::verb::post)) co_return finish(std::move(*r));
-    auto who = authorize(req, url, scope_admin);
-    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
-    co_return finish(co_await broadcast(req, std::get<principal>(who)));
-  }
-
-  if (path == "/api/stats" || path == "/metrics") {
-    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
-    auto who = authorize(req, url, scope_admin);
-    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
-    co_return finish(path == "/metrics" ? metrics(version) : stats(version));
-  }
-
-  if (path.starts_with("/api/webhooks/")) {
-    // No token: the upstream's signature is the credential.
-    if (auto r = allow_only(bhttp::verb::post)) co_return finish(std::move(*r));
-    const std::string source = path.substr(std::string_view("/api/webhooks/").size());
-    auto res = co_await webhook(req, source);
-    co_return finish(std::move(res));
-  }
-
-  if (path == "/api/objects" || path.starts_with("/api/objects/")) {
-    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
-    auto who = authorize(req, url, scope_read);
-    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
-    const principal& p = std::get<principal>(who);
-    if (path == "/api/objects") co_return finish(co_await objects(p, version));
-    // /api/objects/{object}/records[/{id}]
-    std::vector<std::string> segs;
-    for (auto seg : url.segments()) segs.push_back(seg);
-    if ((segs.size() == 4 || segs.size() == 5) && segs[3] == "records" && !segs[2].empty()) {
+    case route_id::objects:
+      co_return finish(co_await objects(who, version));
+    case route_id::records:
+    case route_id::record: {
       // Named first: GCC 12 mishandles temporaries inside a co_await expression.
-      const std::string object = segs[2], id = segs.size() == 5 ? segs[4] : std::string();
-      auto res = co_await records(req, p, url, object, id);
+      const std::string object = args.at(0), id = args.size() > 1 ? args[1] : std::string();
+      auto res = co_await records(req, who, url, object, id);
       co_return finish(std::move(res));
     }
-    co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
-  }
-
-  if (path == "/api/refresh") {
-    if (auto r = allow_only(bhttp::verb::post)) co_return finish(std::move(*r));
-    auto who = authorize(req, url, scope_refresh);
-    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
-    const principal p = std::get<principal>(who);
-    auto res = co_await refresh(req, p);
-    co_return finish(std::move(res));
-  }
-  if (path.starts_with("/api/jobs/")) {
-    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
-    auto who = authorize(req, url, scope_read);
-    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
-    co_return finish(job(std::get<principal>(who), path.substr(std::string_view("/api/jobs/").size()), version));
-  }
-
-  if (path == "/api/audit") {
-    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
-    auto who = authorize(req, url, scope_admin);
-    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
-    co_return finish(co_await audit(url, version));
-  }
-
-  if (path == "/api/notifications" || path.starts_with("/api/notifications/")) {
-    const bool list = path == "/api/notifications";
-    if (auto r = allow_only(list ? bhttp::verb::get : bhttp::verb::post)) co_return finish(std::move(*r));
-    auto who = authorize(req, url, scope_admin);
-    if (auto* e = std::get_if<api_error>(&who)) co_return finish(error_response(*e, version));
-    if (list) co_return finish(co_await notifications(url, version));
-    // /api/notifications/{id}/retry
-    std::vector<std::string> segs;
-    for (auto seg : url.segments()) segs.push_back(seg);
-    if (segs.size() == 4 && segs[3] == "retry") {
-      const std::string id = segs[2];
+    case route_id::webhook: {
+      const std::string source = args.at(0);
+      auto res = co_await webhook(req, source);
+      co_return finish(std::move(res));
+    }
+    case route_id::refresh: {
+      auto res = co_await refresh(req, who);
+      co_return finish(std::move(res));
+    }
+    case route_id::job:
+      co_return finish(job(who, args.at(0), version));
+    case route_id::broadcast: {
+      auto res = co_await broadcast(req, who);
+      co_return finish(std::move(res));
+    }
+    case route_id::audit: {
+      auto res = co_await audit(url, version);
+      co_return finish(std::move(res));
+    }
+    case route_id::notifications: {
+      auto res = co_await notifications(url, version);
+      co_return finish(std::move(res));
+    }
+    case route_id::retry_notification: {
+      const std::string id = args.at(0);
       auto res = co_await retry_notification(id, version);
       co_return finish(std::move(res));
     }
-    co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
   }
-
-  if (path == "/api/openapi.json") {  // public, as the API it describes is documented: no token
-    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
-    co_return finish(std::move(*static_file(req, path)));
-  }
-
-  if (path.starts_with("/api/"))
-    co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
-
-  if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
-  if (auto res = static_file(req, path)) co_return finish(std::move(*res));
-  co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no page {}.", path)}, version));
+  co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
 }
 
 asio::awaitable<http::response> api::broadcast(const http::request& req, const principal& who) {

@@ -19,24 +19,25 @@ constexpr query_param kRecordsParams[] = {{"tenant", true, true}, {"limit"}, {"c
 constexpr query_param kAuditParams[] = {{"since"}, {"limit"}, {"latest"}};
 constexpr query_param kNotificationParams[] = {{"status"}, {"rule"}, {"since"}, {"limit"}};
 
+using enum route_id;
 constexpr route_spec kRoutes[] = {
-    {verb::get, "/healthz", std::nullopt, {}},
-    {verb::get, "/readyz", std::nullopt, {}},
-    {verb::get, "/metrics", scope_admin, {}},
-    {verb::get, "/api/events", scope_read, kEventsParams},
-    {verb::get, "/api/ws", scope_read, kTokenOnly},
-    {verb::get, "/api/objects", scope_read, {}},
-    {verb::get, "/api/objects/{object}/records", scope_read, kRecordsParams},
-    {verb::get, "/api/objects/{object}/records/{id}", scope_read, {}},
-    {verb::post, "/api/webhooks/{source}", std::nullopt, {}, true},
-    {verb::post, "/api/refresh", scope_refresh, {}},
-    {verb::get, "/api/jobs/{id}", scope_read, {}},
-    {verb::post, "/api/broadcast", scope_admin, {}},
-    {verb::get, "/api/stats", scope_admin, {}},
-    {verb::get, "/api/audit", scope_admin, kAuditParams},
-    {verb::get, "/api/notifications", scope_admin, kNotificationParams},
-    {verb::post, "/api/notifications/{id}/retry", scope_admin, {}},
-    {verb::get, "/api/openapi.json", std::nullopt, {}},
+    {health, verb::get, "/healthz", std::nullopt, {}},
+    {ready, verb::get, "/readyz", std::nullopt, {}},
+    {metrics, verb::get, "/metrics", scope_admin, {}},
+    {events, verb::get, "/api/events", scope_read, kEventsParams, false, true},
+    {websocket, verb::get, "/api/ws", scope_read, kTokenOnly, false, true},
+    {objects, verb::get, "/api/objects", scope_read, {}},
+    {records, verb::get, "/api/objects/{object}/records", scope_read, kRecordsParams},
+    {record, verb::get, "/api/objects/{object}/records/{id}", scope_read, {}},
+    {webhook, verb::post, "/api/webhooks/{source}", std::nullopt, {}, true},
+    {refresh, verb::post, "/api/refresh", scope_refresh, {}},
+    {job, verb::get, "/api/jobs/{id}", scope_read, {}},
+    {broadcast, verb::post, "/api/broadcast", scope_admin, {}},
+    {stats, verb::get, "/api/stats", scope_admin, {}},
+    {audit, verb::get, "/api/audit", scope_admin, kAuditParams},
+    {notifications, verb::get, "/api/notifications", scope_admin, kNotificationParams},
+    {retry_notification, verb::post, "/api/notifications/{id}/retry", scope_admin, {}},
+    {openapi, verb::get, "/api/openapi.json", std::nullopt, {}},
 };
 
 bool matches(std::string_view pattern, std::string_view path) {
@@ -68,6 +69,17 @@ const route_spec* find_route(std::string_view path) {
   for (const auto& r : kRoutes)
     if (matches(r.pattern, path)) return &r;
   return nullptr;
+}
+
+std::vector<std::string> path_arguments(std::string_view pattern, const boost::urls::url_view& url) {
+  std::vector<std::string> out;
+  auto seg = url.segments().begin();
+  for (std::size_t at = 1; at < pattern.size() && seg != url.segments().end(); ++seg) {
+    const auto end = std::min(pattern.find('/', at), pattern.size());
+    if (pattern[at] == '{') out.push_back(*seg);  // decoded: a %2F in an id is part of the id
+    at = end + 1;
+  }
+  return out;
 }
 
 std::optional<http::api_error> check_query(const route_spec& route, const boost::urls::url_view& url) {
