@@ -4,6 +4,7 @@
 // EventSource (token in the stream URL) and over fetch streaming (token in a
 // header). The page's Map is compared with the store at the end.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { SLOW, eventually, freePort, json, startStack } from "./harness.mjs";
@@ -14,6 +15,12 @@ const TOKEN = "client-page-secret";
 const canonical = (v) => JSON.stringify(v, (k, x) =>
   x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x);
 const sorted = (entries) => canonical(entries.sort(([a], [b]) => a.localeCompare(b)));
+
+// The plain HTML page of docs/api.md, as written there.
+function docsExample() {
+  const doc = readFileSync(new URL("../../docs/api.md", import.meta.url), "utf8");
+  return doc.match(/### A plain HTML page[\s\S]*?```html\n([\s\S]*?)```/)[1];
+}
 
 function page(freshet, transport) {
   return `<!doctype html><meta charset="utf-8"><title>a dashboard elsewhere</title><p id="size">loading</p>
@@ -50,8 +57,14 @@ describe("the client on a page of another origin", () => {
     siteUrl = `http://127.0.0.1:${sitePort}`;
     let freshet = "";
     site = createServer((req, res) => {
+      const url = new URL(req.url, siteUrl);
+      if (url.pathname === "/freshet-token") {  // the backend that mints the page's token
+        res.writeHead(200, { "Content-Type": "text/plain" });
+        return res.end(TOKEN);
+      }
       res.writeHead(200, { "Content-Type": "text/html" });
-      res.end(page(freshet, new URL(req.url, siteUrl).searchParams.get("transport")));
+      if (url.pathname === "/example.html") return res.end(docsExample().replaceAll("https://freshet.example.org", freshet));
+      res.end(page(freshet, url.searchParams.get("transport")));
     });
     await new Promise((r) => site.listen(sitePort, "127.0.0.1", r));
     const tokens = `[[tokens]]\nname = "page"\nsecret_env = "PAGE_TOKEN"\nscopes = ["read", "refresh"]\n`;
@@ -104,4 +117,17 @@ describe("the client on a page of another origin", () => {
       assert.deepEqual(errors.filter((e) => !/status of 429/.test(e)), []);  // a cooldown answer is no error of the page
     });
   }
+
+  test("the plain HTML page of docs/api.md runs as written and shows the tenant's laptops, live", async () => {
+    const { page: p, errors } = st.browser;
+    await p.goto(`${siteUrl}/example.html`);
+    await p.waitForFunction(() => document.getElementById("status").textContent === "live", null, { timeout: 15000 * SLOW });
+    await json(st.sim.url + "/_sim/changes", { method: "POST", body: { count: 20 } });
+    await eventually(async () => {
+      const want = (await stored(st.server.url)).length;
+      const shown = await p.evaluate(() => [document.getElementById("count").textContent, document.querySelectorAll("#rows tr").length]);
+      return shown[0] === String(want) && shown[1] === want;
+    }, 10000 * SLOW, "the page to show as many laptops as the store holds");
+    assert.deepEqual(errors.filter((e) => !/status of 429/.test(e)), []);
+  });
 });
