@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { CLIENT_DIR, TOKEN, deliver, freePort, startServe, tempDir } from "./harness.mjs";
+import { BIN, CLIENT_DIR, TOKEN, deliver, freePort, startServe, tempDir } from "./harness.mjs";
 
 let dir, server;
 before(async () => {
@@ -46,4 +46,11 @@ test("the binary serves the same client at /freshet.js, and its declarations", a
   assert.equal(await res.text(), readFileSync(join(CLIENT_DIR, "freshet.js"), "utf8"));
   const types = await fetch(server.url + "/freshet.d.ts");
   assert.equal(await types.text(), readFileSync(join(CLIENT_DIR, "freshet.d.ts"), "utf8"));
+});
+
+test("the client, the API reference and the binary carry one version", async () => {
+  const binary = execFileSync(BIN, ["--version"], { encoding: "utf8" }).trim().replace(/^freshet /, "");
+  const pkg = JSON.parse(readFileSync(join(CLIENT_DIR, "package.json"), "utf8"));
+  const api = await (await fetch(server.url + "/api/openapi.json")).json();
+  assert.deepEqual([pkg.version, api.info.version], [binary, binary]);
 });
