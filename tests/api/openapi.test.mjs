@@ -7,9 +7,7 @@
 // WebSocket messages alike.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createHmac } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,23 +15,12 @@ import { after, before, describe, test } from "node:test";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
+import * as common from "../common/harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.FRESHET_BIN || join(here, "../../build/src/freshet");
-const SLOW = process.env.FRESHET_SANITIZED === "1" ? 5 : 1;
+const { BIN, SLOW, CRM_SOURCE, LAPTOPS_GOAL, freePort, knackSource, signedHeaders, sleep } = common;
 const ADMIN = "openapi-admin-token", READER = "openapi-reader-token";
 const CRM_SECRET = "whsec_" + Buffer.from("openapi-tests-webhook-secret-32b").toString("base64");
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function start(args, env, ready) {
   const proc = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
@@ -43,15 +30,7 @@ function start(args, env, ready) {
   return { proc, out: () => out, err: () => err, ready: ready(() => out) };
 }
 
-async function eventually(check, ms, what) {
-  const until = Date.now() + ms * SLOW;
-  while (Date.now() < until) {
-    const v = await check();
-    if (v) return v;
-    await sleep(50);
-  }
-  throw new Error("timed out waiting for " + what);
-}
+const eventually = (check, ms, what) => common.eventually(check, ms * SLOW, what);
 
 describe("the OpenAPI document", () => {
   let dir, sim, server, base, doc, ajv;
@@ -82,41 +61,11 @@ secret_env = "READER_TOKEN"
 scopes = ["read", "refresh"]
 tenants = ["hennepin"]
 
-[[sources]]
-name = "hti"
-kind = "knack"
-base_url = "${simUrl}"
-app_id_env = "KNACK_APP_ID"
-api_key_env = "KNACK_API_KEY"
-webhook_secret_env = "CRM_SECRET"
-
-  [[sources.objects]]
-  name = "laptops"
-  key = "object_1"
-  fields = { serial = "field_1", model = "field_2", status = "field_3", county = "field_5", modified = "field_20" }
-  modified_field = "modified"
-  tenant_field = "county"
-
-[[sources]]
-name = "crm"
-kind = "webhook"
-webhook_secret_env = "CRM_SECRET"
-
-  [[sources.objects]]
-  name = "contacts"
-  key = "contacts"
-  fields = { name = "name", region = "region" }
-  tenant_field = "region"
-
-[[goals]]
-name = "laptops_donated"
-label = "Laptops donated"
-object = "laptops"
-where = { status = "Donated" }
-target = 3500
-`);
+${knackSource(simUrl)}
+${CRM_SOURCE}
+${LAPTOPS_GOAL}`);
     server = start(["serve", "--config", join(dir, "freshet.toml")],
-                   { ADMIN_TOKEN: ADMIN, READER_TOKEN: READER, KNACK_APP_ID: appId, KNACK_API_KEY: apiKey, CRM_SECRET }, () => null);
+                   { ADMIN_TOKEN: ADMIN, READER_TOKEN: READER, KNACK_APP_ID: appId, KNACK_API_KEY: apiKey, KNACK_WEBHOOK_SECRET: CRM_SECRET, CRM_SECRET }, () => null);
     await eventually(async () => {
       if (server.proc.exitCode !== null) throw new Error("serve exited: " + server.err());
       const r = await fetch(base + "/api/objects", { headers: { Authorization: `Bearer ${ADMIN}` } }).catch(() => null);
@@ -204,9 +153,7 @@ target = 3500
     // A Standard Webhooks delivery, signed here with node:crypto.
     const W = "/api/webhooks/{source}";
     const delivery = JSON.stringify({ type: "record.created", data: { object: "contacts", id: "k1", fields: { name: "Ada", region: "north" } } });
-    const ts = String(Math.floor(Date.now() / 1000));
-    const sig = createHmac("sha256", Buffer.from(CRM_SECRET.slice(6), "base64")).update(`m1.${ts}.${delivery}`).digest("base64");
-    const signed = { "webhook-id": "m1", "webhook-timestamp": ts, "webhook-signature": "v1," + sig };
+    const signed = signedHeaders(CRM_SECRET, "m1", delivery);
     assert.equal((await call("post", W, "/api/webhooks/crm", { token: null, body: delivery, headers: signed })).status, 200);
     assert.equal((await call("post", W, "/api/webhooks/crm", { token: null, body: delivery, headers: { ...signed, "webhook-signature": "v1,AAAA" } })).json.error.code, "bad_signature");
     assert.equal((await call("post", W, "/api/webhooks/crm", { token: null, body: delivery })).json.error.code, "missing_signature");

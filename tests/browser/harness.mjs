@@ -1,34 +1,14 @@
 // What the browser tests run: the real freshet binary (demo, serve, simulate)
 // over loopback, and Debian's chromium driven by playwright-core.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { BIN, LAPTOPS_GOAL, SLOW, eventually, freePort, knackSource, sleep, stopProcess, tempDir } from "../common/harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const BIN = process.env.FRESHET_BIN || join(here, "../../build/src/freshet");
-// The sanitizer build is several times slower: its bounds are wider.
-export const SLOW = process.env.FRESHET_SANITIZED === "1" ? 5 : 1;
+export { BIN, SLOW, eventually, freePort, sleep, stopProcess, tempDir };
 export const ARTIFACTS = process.env.FRESHET_ARTIFACTS || tmpdir();
-
-export function tempDir(prefix) {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  return { path: d, remove: () => rmSync(d, { recursive: true, force: true }) };
-}
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // Starts `freshet args...` and resolves once stdout matched every pattern.
 export function startProcess(args, patterns, env = {}) {
@@ -51,18 +31,6 @@ export function startProcess(args, patterns, env = {}) {
     });
     proc.stderr.on("data", (d) => (err += d));
     proc.once("exit", (code) => fail(new Error(`freshet ${args[0]} exited (${code}): ${err.slice(-2000)}`)));
-  });
-}
-
-export function stopProcess(proc, signal = "SIGTERM") {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => proc.kill("SIGKILL"), 10000);
-    proc.once("exit", (code) => {
-      clearTimeout(kill);
-      resolve(code);
-    });
-    proc.kill(signal);
   });
 }
 
@@ -96,36 +64,8 @@ auth = "${tokens ? "tokens" : "none"}"
 ${server}
 ${tokens}
 
-[[sources]]
-name = "hti"
-kind = "knack"
-base_url = "${simUrl}"
-app_id_env = "KNACK_APP_ID"
-api_key_env = "KNACK_API_KEY"
-webhook_secret_env = "KNACK_WEBHOOK_SECRET"
-requests_per_second = 10
-
-  [[sources.objects]]
-  name = "laptops"
-  key = "object_1"
-  fields = { serial = "field_1", model = "field_2", status = "field_3", received = "field_4", county = "field_5", donation = "field_6", modified = "field_20" }
-  modified_field = "modified"
-  tenant_field = "county"
-
-  [[sources.objects]]
-  name = "donations"
-  key = "object_2"
-  fields = { organisation = "field_7", laptops = "field_8", date = "field_9", county = "field_10", modified = "field_21" }
-  modified_field = "modified"
-  tenant_field = "county"
-
-[[goals]]
-name = "laptops_donated"
-label = "Laptops donated"
-object = "laptops"
-where = { status = "Donated" }
-target = 3500
-${extra}`;
+${knackSource(simUrl)}
+${LAPTOPS_GOAL}${extra}`;
 }
 
 export async function startServe(dir, opts, env) {
@@ -172,8 +112,6 @@ export async function startStack(prefix, { simArgs = [], server = "", tokens = "
   return stack;
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 export async function json(url, { method = "GET", body } = {}) {
   const res = await fetch(url, { method, body: body === undefined ? undefined : JSON.stringify(body),
                                  headers: body === undefined ? {} : { "Content-Type": "application/json" } });
@@ -210,14 +148,3 @@ export async function openBrowser() {
   return { browser, page, errors };
 }
 
-// Runs `fn` until it returns a truthy value, at most `ms`; returns the value or throws with `what`.
-export async function eventually(fn, ms, what) {
-  const until = Date.now() + ms;
-  let last;
-  while (Date.now() < until) {
-    last = await fn();
-    if (last) return last;
-    await sleep(50);
-  }
-  throw new Error(`not within ${ms} ms: ${what}`);
-}

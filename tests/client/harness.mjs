@@ -3,49 +3,20 @@
 // records the tests write by signed deliveries, and the client itself.
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import * as common from "../common/harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const BIN = process.env.FRESHET_BIN || join(here, "../../build/src/freshet");
-export const CLIENT_DIR = join(here, "../../clients/js");
-export const SLOW = process.env.FRESHET_SANITIZED === "1" ? 5 : 1;
+export const { BIN, SLOW, sleep, tempDir, freePort, stopProcess } = common;
+export const CLIENT_DIR = join(dirname(fileURLToPath(import.meta.url)), "../../clients/js");
 
 export const TOKEN = "client-tests-reader-token";
 export const PORTAL_SECRET = "client-tests-portal-secret-of-32-bytes-or-more";
 export const WEBHOOK_SECRET = "whsec_" + Buffer.from("client-tests-webhook-secret-32by").toString("base64");
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-export async function eventually(check, ms, what) {
-  const until = Date.now() + ms * SLOW;
-  let last;
-  while (Date.now() < until) {
-    last = await check();
-    if (last) return last;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-export function tempDir(prefix) {
-  const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
-}
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+// Waits scale with the sanitizer build's slowness.
+export const eventually = (check, ms, what) => common.eventually(check, ms * SLOW, what);
 
 export function config({ port, dataDir, server = "" }) {
   return `[server]
@@ -64,17 +35,7 @@ algorithm = "HS256"
 secret_env = "PORTAL_SECRET"
 issuer = "portal"
 
-[[sources]]
-name = "crm"
-kind = "webhook"
-webhook_secret_env = "CRM_SECRET"
-
-  [[sources.objects]]
-  name = "contacts"
-  key = "contacts"
-  fields = { name = "name", region = "region", visits = "visits" }
-  tenant_field = "region"
-`;
+${common.CRM_SOURCE}`;
 }
 
 // `freshet serve` on `port` with the data in `dataDir`; resolves once /readyz answers.
@@ -95,30 +56,12 @@ export async function startServe({ port, dataDir, server = "" }) {
   return { proc, url, stderr: () => err, stop: (signal) => stopProcess(proc, signal) };
 }
 
-export function stopProcess(proc, signal = "SIGTERM") {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => proc.kill("SIGKILL"), 10000);
-    proc.once("exit", () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    proc.kill(signal);
-  });
-}
-
 // One signed Standard Webhooks delivery (signed here with node:crypto, not by Freshet).
 let deliveries = 0;
 export async function deliver(url, type, id, fields) {
   const body = JSON.stringify({ type, data: { object: "contacts", id, ...(fields ? { fields } : {}) } });
   const msgId = `d${process.pid}-${++deliveries}`;
-  const ts = String(Math.floor(Date.now() / 1000));
-  const key = Buffer.from(WEBHOOK_SECRET.slice("whsec_".length), "base64");
-  const sig = createHmac("sha256", key).update(`${msgId}.${ts}.${body}`).digest("base64");
-  const res = await fetch(`${url}/api/webhooks/crm`, {
-    method: "POST", body,
-    headers: { "Content-Type": "application/json", "webhook-id": msgId, "webhook-timestamp": ts, "webhook-signature": "v1," + sig },
-  });
+  const res = await fetch(`${url}/api/webhooks/crm`, { method: "POST", body, headers: common.signedHeaders(WEBHOOK_SECRET, msgId, body) });
   if (res.status !== 200) throw new Error(`webhook ${type} ${id}: ${res.status} ${await res.text()}`);
 }
 
