@@ -1,3 +1,4 @@
+#include "app/request_metrics.hpp"
 #include "app/routes.hpp"
 
 #include <boost/url/parse.hpp>
@@ -51,6 +52,28 @@ TEST(Routes, QueriesAreCheckedAgainstTheRoute) {
   EXPECT_EQ(check("/api/stats?access_token=x"), "ok");
   // A webhook sender's own query is not Freshet's to judge.
   EXPECT_EQ(check("/api/webhooks/hti?anything=1"), "ok");
+}
+
+}  // namespace
+}  // namespace freshet::app
+
+namespace freshet::app {
+namespace {
+
+// Every route is counted under its own pattern: a pattern missing from the
+// metrics' labels would count as "/other", as webhooks and record pages once did.
+TEST(Routes, EveryPatternIsAMetricsLabel) {
+  for (const auto& r : api_routes()) {
+    bool listed = false;
+    for (auto label : request_metrics::kRoutes) listed = listed || label == r.pattern;
+    EXPECT_TRUE(listed) << r.pattern;
+  }
+  request_metrics m;
+  m.record("/api/webhooks/{source}", 200, 0.001);
+  std::string out;
+  m.write_prometheus(out);
+  EXPECT_NE(out.find("freshet_http_requests_total{route=\"/api/webhooks/{source}\",status=\"200\"} 1"), std::string::npos) << out;
+  EXPECT_EQ(out.find("route=\"/other\""), std::string::npos) << out;
 }
 
 }  // namespace

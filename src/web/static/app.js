@@ -10,6 +10,9 @@ import { ApiError, call, client, setToken, token } from "./api.js";
 import { RecordSet } from "./freshet.js";
 import { ago, el } from "./format.js";
 import { LiveStream } from "./stream.js";
+import { breakdownFields, renderBreakdown } from "./views/breakdown.js";
+import { capacityFields, renderCapacity } from "./views/capacity.js";
+import { Feed } from "./views/feed.js";
 import { renderGoals } from "./views/goals.js";
 import { newest, renderOverview, tenantRows } from "./views/overview.js";
 import { OpsPage } from "./views/ops.js";
@@ -31,6 +34,9 @@ const held = new Map();     // object -> events held while its snapshot loads
 let view = null;            // {kind: "overview" | "table" | "ops", table?, ops?}
 let reloadOnLive = true;    // the stream starts (or restarts) with no resume point
 const refresh = new RefreshDialog();
+const feed = new Feed();
+const BREAKDOWN_KEY = "freshet-breakdown";
+const breakdownChoice = JSON.parse(sessionStorage.getItem(BREAKDOWN_KEY) || "{}");  // object -> field
 
 const stream = new LiveStream({
   onState: showState,
@@ -39,6 +45,7 @@ const stream = new LiveStream({
     else if (type === "metric") onMetric(ev);
     else if (type === "job") refresh.onJob(ev);
     else if (type === "message") showMessage(ev);
+    if (type !== "change") feed.add(type, ev);
     else if (type === "reset") reloadAll();
   },
 });
@@ -71,17 +78,87 @@ async function loadObjects() {
   }
   fillTenants();
   renderGoals($("goals"), model.goals, model.tenant);
-  if (view?.kind === "overview") renderOverview($("page"), model);
+  if (view?.kind === "overview") drawOverview();
   showUpdated();
+  watchStaleness();
 }
 
-let objectsTimer = null;
-function loadObjectsSoon() {
-  if (objectsTimer) return;
-  objectsTimer = setTimeout(() => {
-    objectsTimer = null;
-    loadObjects().catch(() => {});
-  }, 1000);
+// Counts and sync times come once from /api/objects; after that the change
+// events keep the counts (the page makes no periodic request while live).
+// What events cannot tell, a sync that changed nothing, matters only for the
+// stale warning: the objects are read again once, when the first of them
+// would turn stale.
+let staleTimer = null;
+function watchStaleness() {
+  clearTimeout(staleTimer);
+  const syncs = model.objects.flatMap((o) => o.tenants.map((t) => Date.parse(t.last_sync_at || 0))).filter((t) => t > 0);
+  if (!syncs.length) return;
+  const due = Math.min(...syncs) + model.staleAfter * 1000 - Date.now();
+  staleTimer = setTimeout(() => loadObjects().catch(() => {}), Math.max(60000, due + 1000));
+}
+
+// A change moves its object's and tenant's counts (a move between tenants:
+// the deleted with moved_to leaves one tenant and joins the other).
+function countChange(ev) {
+  const o = model.objects.find((x) => x.name === ev.object);
+  if (!o) return;
+  const tenantRow = (t) => {
+    let row = o.tenants.find((x) => x.tenant === (t ?? null));
+    if (!row) o.tenants.push((row = { tenant: t ?? null, records: 0, last_sync_at: null, stale: false }));
+    return row;
+  };
+  if (ev.op === "created") {
+    o.records++;
+    tenantRow(ev.tenant).records++;
+  } else if (ev.op === "deleted") {
+    tenantRow(ev.tenant).records--;
+    if (ev.moved_to !== undefined) tenantRow(ev.moved_to).records++;
+    else o.records--;
+  }
+}
+
+let overviewFrame = 0;
+function redrawOverviewSoon() {
+  if (overviewFrame || view?.kind !== "overview") return;
+  overviewFrame = requestAnimationFrame(() => {
+    overviewFrame = 0;
+    if (view?.kind === "overview") drawOverview();
+  });
+}
+
+function drawOverview() {
+  renderOverview($("page"), model, feed.box);
+  const charts = $("breakdowns");
+  for (const o of model.objects) {
+    const set = records.get(o.name);
+    if (!set) continue;
+    const fields = breakdownFields(set.records.values());
+    if (!fields.length) continue;
+    const field = fields.includes(breakdownChoice[o.name]) ? breakdownChoice[o.name] : fields[0];
+    const cap = capacityFields(set.records.values());
+    if (cap) {
+      let capBox = charts.querySelector(`.capacity-card[data-object="${CSS.escape(o.name)}"]`);
+      if (!capBox) charts.append((capBox = el("div", { className: "breakdown-card capacity-card", dataset: { object: o.name } })));
+      renderCapacity(capBox, o.name, set.records, cap);
+    }
+    let box = charts.querySelector(`.breakdown-card:not(.capacity-card)[data-object="${CSS.escape(o.name)}"]`);
+    if (!box) charts.append((box = el("div", { className: "breakdown-card", dataset: { object: o.name } })));
+    renderBreakdown(box, {
+      object: o.name, records: set.records, field, fields,
+      seriesField: model.tenant ? null : o.tenant_field,
+      onField: (f) => {
+        breakdownChoice[o.name] = f;
+        sessionStorage.setItem(BREAKDOWN_KEY, JSON.stringify(breakdownChoice));
+        drawOverview();
+      },
+    });
+  }
+}
+
+// Every object's records, for the charts (once the stream is open).
+async function loadAllRecords() {
+  for (const o of model.objects) if (!records.has(o.name) && !held.has(o.name)) await loadRecords(o.name);
+  redrawOverviewSoon();
 }
 
 async function loadRecords(object) {
@@ -100,7 +177,9 @@ function onChange(ev) {
     const applied = records.get(ev.object).apply(ev);
     if (applied && view?.kind === "table" && view.object === ev.object) view.table?.applyChange(ev);
   }
-  loadObjectsSoon();
+  countChange(ev);
+  feed.add("change", ev);
+  redrawOverviewSoon();
   showUpdated();
 }
 
@@ -123,6 +202,7 @@ async function reloadAll() {
   try {
     await loadObjects();
     if (view?.kind === "table") await showTable(view.object);
+    await loadAllRecords();
   } catch (e) {
     showError(e);
   }
@@ -173,7 +253,7 @@ function showUpdated() {
 }
 setInterval(() => {
   showUpdated();
-  if (view?.kind === "overview") renderOverview($("page"), model);
+  redrawOverviewSoon();
 }, 15000);
 
 let messageTimer = null;
@@ -230,7 +310,7 @@ async function route() {
   } else {
     view = { kind: "overview" };
     document.querySelector('nav a[data-page="overview"]').setAttribute("aria-current", "page");
-    renderOverview($("page"), model);
+    drawOverview();
   }
 }
 addEventListener("hashchange", route);

@@ -3,7 +3,8 @@
 // then every tenant with "last updated N minutes ago".
 import { ago, el, formatNumber } from "../format.js";
 
-export function renderOverview(container, model) {
+// feedBox: the activity feed's element, kept across redraws (it holds its own state).
+export function renderOverview(container, model, feedBox) {
   const cards = el("div", { className: "cards" });
   for (const o of model.objects) {
     const tenants = o.tenants.filter((t) => t.tenant !== null);
@@ -26,8 +27,18 @@ export function renderOverview(container, model) {
       el("td", {}, t.tenant), el("td", {}, formatNumber(t.records)),
       el("td", { className: "ago" }, ago(t.updated)),
       el("td", {}, t.stale ? el("span", { className: "badge stale" }, "stale") : el("span", { className: "badge ok" }, "fresh"))))));
-  container.replaceChildren(el("h2", { className: "section" }, "Objects"), cards,
-                            el("h2", { className: "section" }, "Tenants"), el("div", { className: "scroll" }, table));
+  // The page's parts are made once and then filled: a redraw (every frame
+  // with changes) keeps the charts' controls, the feed and its scroll.
+  if (!container.querySelector("#object-cards")) {
+    container.replaceChildren(el("h2", { className: "section" }, "Objects"), el("div", { id: "object-cards" }),
+                              el("h2", { className: "section" }, "Breakdowns"),
+                              el("div", { id: "breakdowns", className: "charts" }),
+                              el("div", { className: "columns" }, feedBox ?? "",
+                                 el("section", { "aria-label": "Tenants" }, el("h2", { className: "section" }, "Tenants"),
+                                    el("div", { className: "scroll", id: "tenant-table" }))));
+  }
+  container.querySelector("#object-cards").replaceChildren(cards);
+  container.querySelector("#tenant-table").replaceChildren(table);
 }
 
 // One row per tenant across objects: records summed, the newest sync or
