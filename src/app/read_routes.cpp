@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <map>
 
 namespace freshet::app {
 
@@ -60,14 +61,20 @@ asio::awaitable<http::response> api::objects(const principal& who, unsigned vers
     const object_config* obj;
     std::vector<store::tenant_summary> tenants;
   };
-  auto rows = co_await off_loop(streams_.blocking, [&] {
+  struct read_out {
+    std::vector<row> objects;
+    std::map<std::string, std::vector<std::pair<std::int64_t, double>>> goal_days;  // for the pace sparkline
+  };
+  auto read = co_await off_loop(streams_.blocking, [&] {
     return streams_.log.read([&](store::connection& db) {
-      std::vector<row> out;
+      read_out out;
       for (const auto& s : cfg_.sources)
-        for (const auto& o : s.objects) out.push_back({&s, &o, store::summarize_object(db, s.name, o.name)});
+        for (const auto& o : s.objects) out.objects.push_back({&s, &o, store::summarize_object(db, s.name, o.name)});
+      for (const auto& g : cfg_.goals) out.goal_days[g.name] = store::goal_days(db, g.name);
       return out;
     });
   });
+  const auto& rows = read.objects;
   const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
@@ -107,6 +114,19 @@ asio::awaitable<http::response> api::objects(const principal& who, unsigned vers
                      {"source", g.source}, {"object", g.object},
                      {"target", rules::goal_number(g.target)},
                      {"value", g.value ? rules::goal_number(*g.value) : json::value(nullptr)}};
+      // The deadline and the last 60 days' closing figures, for the page's
+      // sparkline and its projection (kept by the rules: empty without them).
+      const app::goal_config* gc = nullptr;
+      for (const auto& c : cfg_.goals) gc = c.name == g.name ? &c : gc;
+      o["deadline"] = gc && !gc->deadline.empty() ? json::value(gc->deadline) : json::value(nullptr);
+      json::array days;
+      const auto& history = read.goal_days[g.name];
+      for (std::size_t i = history.size() > 60 ? history.size() - 60 : 0; i < history.size(); ++i) {
+        const auto date = core::civil_from_days(history[i].first);
+        days.push_back(json::object{{"day", fmt::format("{:04}-{:02}-{:02}", date.year, date.month, date.day)},
+                                    {"value", rules::goal_number(history[i].second)}});
+      }
+      o["days"] = std::move(days);
       if (g.per_tenant) {
         json::object per;
         for (const auto& [t, v] : g.tenants)

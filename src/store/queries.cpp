@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
+#include <charconv>
 
 namespace freshet::store {
 
@@ -78,6 +79,25 @@ std::optional<stored_record> find_record(connection& db, const std::string& sour
   s.bind(1, source).bind(2, object).bind(3, id);
   if (!s.step()) return std::nullopt;
   return row_to_record(s);
+}
+
+std::vector<std::pair<std::int64_t, double>> goal_days(connection& db, const std::string& goal) {
+  // The prefix as a key range: a per-tenant figure ("day:goal|tenant:...") sorts elsewhere.
+  const std::string from = "day:" + goal + ":", to = "day:" + goal + ";";
+  statement s(db.get(), "SELECT key, value FROM rule_state WHERE key >= ? AND key < ?");
+  s.bind(1, from).bind(2, to);
+  std::vector<std::pair<std::int64_t, double>> out;
+  while (s.step()) {
+    const std::string key(s.column_text(0)), value(s.column_text(1));
+    std::int64_t day = 0;
+    double v = 0;
+    const auto* k = key.data() + from.size();
+    if (std::from_chars(k, key.data() + key.size(), day).ec != std::errc{}) continue;
+    if (std::from_chars(value.data(), value.data() + value.size(), v).ec != std::errc{}) continue;
+    out.emplace_back(day, v);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::vector<tenant_summary> summarize_object(connection& db, const std::string& source, const std::string& object) {

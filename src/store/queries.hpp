@@ -58,6 +58,10 @@ struct tenant_summary {
 // Record counts and last sync times per tenant of one object.
 std::vector<tenant_summary> summarize_object(connection& db, const std::string& source, const std::string& object);
 
+// A goal's total at the end of each day the rules saw it (rule_state's
+// "day:<goal>:<day>" rows: day numbers since 1970-01-01), oldest first.
+std::vector<std::pair<std::int64_t, double>> goal_days(connection& db, const std::string& goal);
+
 // Whether any stored record of the object belongs to `tenant`.
 bool tenant_has_records(connection& db, const std::string& source, const std::string& object, const std::string& tenant);
 

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ARTIFACTS, SLOW, eventually, json, openBrowser, startDemo, storeRecords, tempDir } from "./harness.mjs";
+import { execFileSync } from "node:child_process";
+import { ARTIFACTS, SLOW, eventually, json, openBrowser, startDemo, startServe, startStack, storeRecords, tempDir } from "./harness.mjs";
 
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 
@@ -119,6 +120,45 @@ describe("the overview, live", () => {
     await page.mouse.move(0, 0);
     await page.waitForFunction((h) => document.querySelector(".feed-item .what").textContent !== h, held, { timeout: 2000 * SLOW });
     assert.equal(await page.textContent(".feed-note"), "");
+  });
+});
+
+describe("goal pace against known days", () => {
+  let st;
+  const GOAL = `[[goals]]\nname = "laptops_ready"\nlabel = "Laptops ready"\nobject = "laptops"\n` +
+               `where = { status = "Ready for Donation" }\ntarget = 5000\ndeadline = 2027-01-15\n`;
+  before(async () => {
+    st = await startStack("freshet-browser-pace-", { extra: GOAL });
+    await eventually(async () => (await json(st.server.url + "/api/objects")).doc.objects.every((o) => o.last_sync_at),
+                     30000 * SLOW, "the first sync");
+    // The closing figures of three past days, as the rules would have kept them.
+    await st.server.stop();
+    const today = Math.floor((Date.now() - new Date().getTimezoneOffset() * 60000) / 86400000);
+    const rows = [[today - 14, 100], [today - 7, 150], [today - 1, 190]];
+    execFileSync("sqlite3", [join(st.dir.path, "freshet.db"),
+      rows.map(([d, v]) => `INSERT INTO rule_state(key, value) VALUES ('day:laptops_ready:${d}', '${v}');`).join("\n")]);
+    st.server = await startServe(st.dir.path, st.opts, st.env);
+  });
+  after(async () => st && (await st.stop()));
+
+  test("the sparkline has the days, the projection is the 14-day pace's, and it says behind the deadline", async () => {
+    const { page, errors } = st.browser;
+    await page.goto(st.server.url + "/");
+    const goal = '.goal[data-goal="laptops_ready"]';
+    await page.waitForSelector(`${goal} svg.sparkline`, { timeout: 15000 * SLOW });
+    const value = Number(await page.getAttribute(goal, "data-value"));
+    const points = (await page.getAttribute(`${goal} svg.sparkline polyline`, "points")).trim().split(/\s+/);
+    assert.equal(points.length, 4, "three days and now");
+    // Worked out here, independently: (value now - value 14 days ago) / 14 a day.
+    const perDay = (value - 100) / 14;
+    const today = Math.floor((Date.now() - new Date().getTimezoneOffset() * 60000) / 86400000);
+    const reached = new Date((today + Math.ceil((5000 - value) / perDay)) * 86400000).toISOString().slice(0, 10);
+    assert.equal(await page.getAttribute(`${goal} .pace`, "data-reached"), reached);
+    const behind = reached > "2027-01-15";
+    assert.equal(await page.getAttribute(`${goal} .pace`, "data-behind"), String(behind));
+    assert.equal(await page.$eval(`${goal} .pace`, (e) => e.classList.contains("behind")), behind);
+    assert.match(await page.textContent(`${goal} .pace`), behind ? /after the 2027-01-15 deadline/ : /before the 2027-01-15 deadline/);
+    assert.deepEqual(errors, []);
   });
 });
 

@@ -75,6 +75,7 @@ async function loadObjects() {
     const mine = model.goals.get(g.name);
     // A metric event may have overtaken this read: keep the newer figure.
     if (!mine || mine.fromEvent !== true) model.goals.set(g.name, g);
+    else model.goals.set(g.name, { ...g, value: mine.value ?? g.value, tenants: mine.tenants ?? g.tenants, fromEvent: true });
   }
   fillTenants();
   renderGoals($("goals"), model.goals, model.tenant);
