@@ -120,6 +120,7 @@ describe("freshet demo in the browser", () => {
     assert.equal(await page.getAttribute('th[data-field="serial"]', "aria-sort"), "descending");
     const serials = await page.$$eval("tbody tr[data-id]", (trs) => trs.slice(0, 20).map((t) => t.querySelector('td[data-field="serial"]').textContent));
     assert.deepEqual(serials, [...serials].sort((a, b) => b.localeCompare(a, undefined, { numeric: true })));
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-table.png") });
   });
 });
 
