@@ -69,7 +69,7 @@ class Goals(unittest.TestCase):
         wait_until(lambda: self.goals()["laptops_donated"]["value"] == 0 or "not yet", 10, "the first computation")
         self.assertEqual(self.goals()["laptops_donated"],
                          {"name": "laptops_donated", "label": "Laptops donated", "source": "hti", "object": "laptops",
-                          "target": 3, "value": 0})
+                          "target": 3, "value": 0, "deadline": None, "days": []})
         self.assertEqual(self.goals()["units_in_anoka"]["label"], "units_in_anoka")
 
         sse = SSEClient(self.server.port, "/api/events?tenant=anoka")

@@ -51,7 +51,9 @@ export function renderGoals(container, goals, tenant = "") {
     const meter = el("progress", { max: g.target, value, "aria-label": g.label });
     // The days are the total's: a tenant's figure has no history to project.
     const days = !tenant || !g.tenants ? g.days ?? [] : [];
-    const pace = days.length ? projectPace(days, value, g.target, g.deadline) : null;
+    // No projection from a figure not known yet (computed again after a restart).
+    const known = (tenant && g.tenants ? g.tenants[tenant] : g.value) != null;
+    const pace = days.length && known ? projectPace(days, value, g.target, g.deadline) : null;
     let paceText = null;
     if (pace) {
       const rate = `${formatNumber(Math.round(pace.perDay * 10) / 10)} a day`;
