@@ -7,6 +7,9 @@ FUZZ_SECONDS ?= 300
 JOBS       ?= $(shell nproc)
 PORT       ?= 8080
 CTEST_ARGS ?= --output-on-failure --timeout 300
+# Unity batches for faster clean builds (CMakeLists.txt); UNITY=OFF for an
+# edit-compile loop.
+UNITY      ?= ON
 
 .PHONY: all deps run-deps configure build run test test-sanitize bench fuzz soak deb clean
 
@@ -22,7 +25,7 @@ run-deps:
 # dir first made by `make run`, without GoogleTest, gains the tests once
 # `make test` has installed it.
 configure:
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRESHET_UNITY=$(UNITY) > /dev/null
 
 build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -51,7 +54,7 @@ test: build tests/peer/node_modules tests/browser/node_modules tests/api/node_mo
 	cd $(BUILD) && ctest $(CTEST_ARGS) -j $(JOBS)
 
 $(ASAN_BUILD)/build.ninja: | deps
-	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFRESHET_SANITIZE=ON -DFRESHET_BENCH=OFF
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFRESHET_SANITIZE=ON -DFRESHET_BENCH=OFF -DFRESHET_UNITY=$(UNITY)
 
 # The suite under AddressSanitizer and UndefinedBehaviorSanitizer: every
 # test but the browser suites, which check the page (not sanitized) and run
@@ -69,7 +72,7 @@ bench: build
 # The libFuzzer campaign: every target for FUZZ_SECONDS (CI: 10).
 $(FUZZ_BUILD)/build.ninja: | deps
 	@bash scripts/install-deps.sh fuzz
-	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRESHET_FUZZ=ON
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRESHET_FUZZ=ON -DFRESHET_UNITY=$(UNITY)
 
 fuzz: deps $(FUZZ_BUILD)/build.ninja
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)

@@ -7,6 +7,16 @@
 
 namespace freshet::core {
 
+inline constexpr std::int64_t kDayMs = 86'400'000;
+
+// Milliseconds since the Unix epoch, by the system clock: what the store, the
+// rules, the webhooks and the simulators stamp rows and events with (each
+// takes an injectable clock where tests need to set the time).
+inline std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // "2026-11-22T10:15:03.120Z": UTC, millisecond precision, as events carry it.
 std::string format_iso8601_ms(std::chrono::system_clock::time_point t);
 inline std::string now_iso8601_ms() { return format_iso8601_ms(std::chrono::system_clock::now()); }

@@ -39,7 +39,7 @@ struct refresh_jobs::job {
   std::optional<std::uint64_t> total;
   std::map<std::string, sources::fetch_progress> progress;  // per object
   clock::time_point started = clock::now();
-  std::int64_t started_ms = sources::now_epoch_ms();
+  std::int64_t started_ms = core::wall_ms();
   std::optional<clock::time_point> ended;
   json::object summary;
   std::string error;
@@ -66,7 +66,7 @@ struct refresh_jobs::job {
 };
 
 refresh_jobs::refresh_jobs(const app::config& cfg, store::event_log& log, sources::sync_service& sync)
-    : cfg_(cfg), log_(log), sync_(sync), id_prefix_(fmt::format("r{:x}", sources::now_epoch_ms() / 1000)) {}
+    : cfg_(cfg), log_(log), sync_(sync), id_prefix_(fmt::format("r{:x}", core::wall_ms() / 1000)) {}
 
 refresh_jobs::~refresh_jobs() = default;
 

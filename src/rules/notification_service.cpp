@@ -1,21 +1,15 @@
 #include "rules/notification_service.hpp"
 
+#include "core/clock.hpp"
 #include "store/event_log.hpp"
 
 namespace freshet::rules {
 
 namespace json = boost::json;
 
-namespace {
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
-
 notification_service::notification_service(const app::config& cfg, store::event_log& log, const std::string& db_path)
     : cfg_(cfg), log_(log) {
-  box_ = std::make_unique<outbox>(db_path, static_cast<std::size_t>(cfg.notifications.max_outbox), wall_ms);
+  box_ = std::make_unique<outbox>(db_path, static_cast<std::size_t>(cfg.notifications.max_outbox), core::wall_ms);
   dispatch_ = std::make_unique<dispatcher>(cfg, *box_, [this](const notification& n) { return summarize(n); });
 }
 

@@ -1,5 +1,6 @@
 #include "rules/rule_engine.hpp"
 
+#include "core/clock.hpp"
 #include "rules/goal_pace.hpp"
 #include "rules/goal_tracker.hpp"
 #include "store/event_log.hpp"
@@ -17,11 +18,6 @@ namespace {
 constexpr std::size_t kChunk = 1000;  // events read and committed at once
 constexpr std::int64_t kDaysKept = 400;  // daily goal values older than this are forgotten
 
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string number_text(double v) {
   auto j = goal_number(v);
   if (j.is_int64()) return std::to_string(j.get_int64());
@@ -35,7 +31,7 @@ rule_engine::rule_engine(const app::config& cfg, store::event_log& log, outbox& 
                          std::function<void()> on_firings, std::function<std::int64_t()> now_ms)
     : cfg_(cfg),
       rules_(cfg.rules),
-      now_ms_(now_ms ? std::move(now_ms) : std::function<std::int64_t()>(wall_ms)),
+      now_ms_(now_ms ? std::move(now_ms) : std::function<std::int64_t()>(core::wall_ms)),
       log_(log),
       box_(box),
       link_base_(std::move(link_base)),

@@ -31,11 +31,6 @@ constexpr std::size_t kMaxPayloadsPerCall = 50;
 
 std::string core_now() { return core::now_iso8601_ms(); }
 
-std::int64_t now_utc_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 json::object err(std::string type, std::string message) {
   return json::object{{"error", json::object{{"type", std::move(type)}, {"message", std::move(message)}}}};
 }
@@ -300,7 +295,7 @@ asio::awaitable<void> airtable_webhooks::ping_loop(std::string id) {
       }
       hook->last_result = std::move(result);
       if (ok) {
-        hook->last_success_ms = now_utc_ms();
+        hook->last_success_ms = core::wall_ms();
         ++pings_sent_;
       }
       again = ok ? hook->ping_again : attempt < 3;

@@ -1,5 +1,6 @@
 #include "sim/datasets.hpp"
 
+#include "core/clock.hpp"
 #include "sim/knack_format.hpp"
 
 #include <boost/json/array.hpp>
@@ -13,7 +14,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::int64_t kDayMs = 86400000;
 const char* const kStatuses[] = {"Received", "Data Wiped", "Refurbished", "Ready for Donation", "Donated"};
 const char* const kCounties[] = {"hennepin", "ramsey", "anoka", "dakota", "washington"};
 const char* const kModels[] = {"ThinkPad T480", "ThinkPad X270", "Latitude 5490", "EliteBook 840 G5",
@@ -75,7 +75,7 @@ knack_record new_laptop(std::mt19937_64& rng, std::int64_t created, int serial) 
   r.values["field_1"] = s;
   r.values["field_2"] = pick(kModels, rng);
   r.values["field_3"] = kStatuses[0];
-  r.values["field_4"] = created - created % kDayMs;
+  r.values["field_4"] = created - created % core::kDayMs;
   r.values["field_5"] = pick(kCounties, rng);
   r.values["field_20"] = created;
   return r;
@@ -115,7 +115,7 @@ knack_app make_hti(std::uint64_t seed) {
     r.id = knack_record_id(times[i], rng);
     r.values["field_7"] = pick(kOrgs, rng);
     r.values["field_8"] = between(rng, 1, 12);
-    r.values["field_9"] = times[i] - times[i] % kDayMs;
+    r.values["field_9"] = times[i] - times[i] % core::kDayMs;
     r.values["field_10"] = pick(kCounties, rng);
     r.values["field_21"] = times[i];
     donations.records.push_back(std::move(r));
@@ -136,7 +136,7 @@ knack_app make_hti(std::uint64_t seed) {
     const double age = static_cast<double>(end - times[i]) / static_cast<double>(end - start);
     const int status = std::min(4, static_cast<int>(age * 5.5 + static_cast<double>(rng() % 100) / 100.0));
     r.values["field_3"] = kStatuses[status];
-    r.values["field_20"] = std::min(end, times[i] + between(rng, 0, 40) * kDayMs);
+    r.values["field_20"] = std::min(end, times[i] + between(rng, 0, 40) * core::kDayMs);
     if (status == 4) r.values["field_6"] = json::array{json::value(donations.records[rng() % 300].id)};
     laptops.records.push_back(std::move(r));
   }
@@ -155,7 +155,7 @@ knack_app make_hti(std::uint64_t seed) {
     r.id = knack_record_id(times[i], rng);
     const std::int64_t capacity = between(rng, 8, 24);
     r.values["field_11"] = pick(topics, rng);
-    r.values["field_12"] = times[i] - times[i] % kDayMs + 30 * kDayMs;
+    r.values["field_12"] = times[i] - times[i] % core::kDayMs + 30 * core::kDayMs;
     r.values["field_13"] = pick(kCounties, rng);
     r.values["field_14"] = capacity;
     r.values["field_15"] = between(rng, 0, capacity);
@@ -346,7 +346,7 @@ applied_change apply_random_change(knack_app& app, std::mt19937_64& rng, std::in
     r.id = knack_record_id(now, rng);
     r.values["field_7"] = pick(kOrgs, rng);
     r.values["field_8"] = between(rng, 1, 12);
-    r.values["field_9"] = now - now % kDayMs;
+    r.values["field_9"] = now - now % core::kDayMs;
     r.values["field_10"] = pick(kCounties, rng);
     r.values["field_21"] = now;
     donations.records.push_back(std::move(r));

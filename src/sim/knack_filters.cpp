@@ -1,5 +1,6 @@
 #include "sim/knack_filters.hpp"
 
+#include "core/clock.hpp"
 #include "sim/knack_format.hpp"
 
 #include <boost/json/parse.hpp>
@@ -13,7 +14,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::int64_t kDayMs = 86400000;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -59,8 +59,8 @@ bool needs_value(const std::string& op) {
 
 // `n` units from `ms` (negative: back), calendar-aware for months and years.
 std::int64_t shift(std::int64_t ms, const std::string& unit, int n) {
-  if (unit == "days") return ms + n * kDayMs;
-  if (unit == "weeks") return ms + n * 7 * kDayMs;
+  if (unit == "days") return ms + n * core::kDayMs;
+  if (unit == "weeks") return ms + n * 7 * core::kDayMs;
   const civil_date c = to_civil(ms);
   if (unit == "months") return from_civil(c.y, c.m + n, c.d);
   return from_civil(c.y + n, c.m, c.d);  // years
@@ -70,8 +70,8 @@ std::int64_t shift(std::int64_t ms, const std::string& unit, int n) {
 std::pair<std::int64_t, std::int64_t> current_period(std::int64_t today, const std::string& unit) {
   const civil_date c = to_civil(today);
   if (unit == "week") {
-    const std::int64_t start = today - weekday(today) * kDayMs;
-    return {start, start + 7 * kDayMs};
+    const std::int64_t start = today - weekday(today) * core::kDayMs;
+    return {start, start + 7 * core::kDayMs};
   }
   if (unit == "month") return {from_civil(c.y, c.m, 1), from_civil(c.y, c.m + 1, 1)};
   if (unit == "quarter") {
@@ -87,7 +87,7 @@ bool blank(const json::value* v) {
 }
 
 bool rule_matches(const filter_rule& r, const knack_record& rec, std::int64_t now) {
-  const std::int64_t today = now - ((now % kDayMs) + kDayMs) % kDayMs;
+  const std::int64_t today = now - ((now % core::kDayMs) + core::kDayMs) % core::kDayMs;
   const json::value* v = rec.values.if_contains(r.field->key);
   const std::string& op = r.op;
   if (op == "is any") return true;
@@ -98,7 +98,7 @@ bool rule_matches(const filter_rule& r, const knack_record& rec, std::int64_t no
   if (is_date(t)) {
     if (blank(v)) return false;
     const std::int64_t ms = v->as_int64();
-    const std::int64_t tomorrow = today + kDayMs;
+    const std::int64_t tomorrow = today + core::kDayMs;
     if (op == "is today") return ms >= today && ms < tomorrow;
     if (op == "is today or before") return ms < tomorrow;
     if (op == "is today or after") return ms >= today;
@@ -121,7 +121,7 @@ bool rule_matches(const filter_rule& r, const knack_record& rec, std::int64_t no
     if (!d) return false;
     // Date-only values compare by day; a value with a time compares by minute.
     const std::int64_t lo = d->local_ms;
-    const std::int64_t hi = d->has_time ? lo + 60000 : lo + kDayMs;
+    const std::int64_t hi = d->has_time ? lo + 60000 : lo + core::kDayMs;
     if (op == "is") return ms >= lo && ms < hi;
     if (op == "is not") return !(ms >= lo && ms < hi);
     if (op == "is before") return ms < lo;

@@ -1,5 +1,7 @@
 #include "sim/slack_receiver.hpp"
 
+#include "core/clock.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -19,11 +21,6 @@ http::response text_reply(const http::request& req, status s, std::string body, 
   res.body() = std::move(body);
   res.prepare_payload();
   return res;
-}
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace
@@ -81,7 +78,7 @@ http::response slack_receiver::answer(const http::request& req) {
   last_accepted_[path] = now;
   messages_.push_back(json::object{{"url", path},
                                    {"text", o->contains("text") ? o->at("text") : json::value("")},
-                                   {"at_ms", wall_ms()},
+                                   {"at_ms", core::wall_ms()},
                                    {"body", *o}});
   return text_reply(req, status::ok, "ok");
 }

@@ -1,5 +1,6 @@
 #include "sources/source_sync.hpp"
 
+#include "core/clock.hpp"
 #include "sources/airtable_connector.hpp"
 #include "sources/airtable_webhook_client.hpp"
 #include "sources/commit_pipeline.hpp"
@@ -21,11 +22,6 @@ namespace freshet::sources {
 namespace asio = boost::asio;
 using asio::as_tuple;
 using asio::use_awaitable;
-
-std::int64_t now_epoch_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 struct source_sync::loop_state {
   explicit loop_state(asio::any_io_executor ex) : wake(ex) {}
@@ -118,7 +114,7 @@ asio::awaitable<object_sync_result> source_sync::sync_object(const app::object_c
   req.since = since;
   req.tenant = tenant;
   res.full = req.what == fetch_request::mode::full;
-  const std::int64_t started_ms = now_epoch_ms();
+  const std::int64_t started_ms = core::wall_ms();
 
   // A full read commits page by page (progress, bounded memory), without
   // waiting for each commit before fetching on; an incremental one keeps its
@@ -172,7 +168,7 @@ asio::awaitable<object_sync_result> source_sync::sync_object(const app::object_c
   counters.updated += res.updated;
   counters.deleted += res.deleted;
   if (res.full) ++counters.full_reads;
-  counters.last_success_ms = now_epoch_ms();
+  counters.last_success_ms = core::wall_ms();
   co_return res;
 }
 
@@ -233,7 +229,7 @@ void source_sync::hint(const std::string& object) {
     for (auto& [name, loop] : loops_) {
       const auto* o = find_object(name);
       if (!object.empty() && find_object(object) && o != find_object(object)) continue;
-      stats_.at(name)->last_webhook_ms = now_epoch_ms();
+      stats_.at(name)->last_webhook_ms = core::wall_ms();
       loop->hinted = true;
       loop->wake.cancel();
     }
@@ -241,7 +237,7 @@ void source_sync::hint(const std::string& object) {
 }
 
 void source_sync::note_webhook() {
-  for (auto& [name, c] : stats_) c->last_webhook_ms = now_epoch_ms();
+  for (auto& [name, c] : stats_) c->last_webhook_ms = core::wall_ms();
 }
 
 asio::awaitable<void> source_sync::poll_loop(const app::object_config* obj) {
@@ -252,7 +248,7 @@ asio::awaitable<void> source_sync::poll_loop(const app::object_config* obj) {
   while (!stopping_) {
     loop.hinted = false;
     const auto last = last_reconcile_.count(obj->name) ? last_reconcile_[obj->name] : 0;
-    const bool full = watermark(obj->name).empty() || now_epoch_ms() - last >= obj->reconcile_seconds * 1000LL;
+    const bool full = watermark(obj->name).empty() || core::wall_ms() - last >= obj->reconcile_seconds * 1000LL;
     ++counters.polls;
     try {
       auto r = co_await sync_object(*obj, full);
@@ -268,7 +264,7 @@ asio::awaitable<void> source_sync::poll_loop(const app::object_config* obj) {
                    obj->name, e.what(), interval);
     }
     // Pings are arriving: polling is only the safety net.
-    const bool webhooks_live = now_epoch_ms() - counters.last_webhook_ms.load() < max_ms;
+    const bool webhooks_live = core::wall_ms() - counters.last_webhook_ms.load() < max_ms;
     const std::int64_t wait = webhooks_live ? max_ms : interval;
     counters.interval_ms = wait;
     if (loop.hinted || stopping_) continue;  // a hint arrived during the fetch: one more, now

@@ -123,6 +123,4 @@ class source_sync {
   bool stopping_ = false;
 };
 
-std::int64_t now_epoch_ms();
-
 }  // namespace freshet::sources

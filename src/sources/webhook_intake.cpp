@@ -1,5 +1,6 @@
 #include "sources/webhook_intake.hpp"
 
+#include "core/clock.hpp"
 #include "core/standard_webhooks.hpp"
 #include "sources/airtable_webhook_client.hpp"
 #include "sources/source_sync.hpp"
@@ -18,11 +19,6 @@ using status = boost::beast::http::status;
 using http::api_error;
 
 namespace {
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string str_of(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   return v && v->is_string() ? std::string(v->get_string()) : std::string();
@@ -38,12 +34,12 @@ webhook_intake::webhook_intake(const app::config& cfg, store::event_log& log,
 webhook_intake::answer webhook_intake::reject(const app::source_config& src, api_error e, std::string who) {
   ++counters_.at(src.name)->rejected;
   // Counted, not written: the ledger writes one row per reason and interval.
-  rejections_.add(src.name, e.code, static_cast<int>(e.status), e.message, who, wall_ms());
+  rejections_.add(src.name, e.code, static_cast<int>(e.status), e.message, who, core::wall_ms());
   return answer{{}, std::move(e)};
 }
 
 void webhook_intake::flush_rejections(bool force) {
-  auto rows = rejections_.take_due(wall_ms(), force);
+  auto rows = rejections_.take_due(core::wall_ms(), force);
   if (rows.empty()) return;
   store::change_set cs;
   cs.audit = std::move(rows);

@@ -18,11 +18,6 @@ namespace {
 // Free bytes the file system must report before a full store probes again.
 constexpr std::uint64_t kSpaceToRecover = 1024 * 1024;
 
-std::int64_t system_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 // What a JSON value holds in memory, roughly: its strings and a word per scalar.
 // Cheaper than serializing, and enough to bound the queue.
 std::size_t approx_bytes(const json::value& v) {
@@ -64,7 +59,7 @@ std::size_t event_log::cost_of(const pending& p) {
   return n;
 }
 
-std::int64_t event_log::now_ms() const { return opts_.wall_ms ? opts_.wall_ms() : system_ms(); }
+std::int64_t event_log::now_ms() const { return opts_.wall_ms ? opts_.wall_ms() : core::wall_ms(); }
 
 event_log::event_log(event_log_options opts) : opts_(std::move(opts)) {
   writer_db_ = std::make_unique<connection>(opts_.path, true);
@@ -386,7 +381,8 @@ std::vector<core::event_ptr> event_log::read_range(std::uint64_t after, std::uin
   {
     statement s(db->get(), sql);
     int i = 1;
-    s.bind(i++, static_cast<std::int64_t>(after)).bind(i++, static_cast<std::int64_t>(upto));
+    s.bind(i++, static_cast<std::int64_t>(after));
+    s.bind(i++, static_cast<std::int64_t>(upto));
     for (const auto& o : filter.objects) s.bind_text(i++, o);
     for (const auto& t : filter.tenants) s.bind_text(i++, t);
     s.bind(i, static_cast<std::int64_t>(limit));
