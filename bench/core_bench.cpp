@@ -5,11 +5,13 @@
 #include "app/routes.hpp"
 #include "core/event.hpp"
 #include "core/topic_filter.hpp"
+#include "hub/hub.hpp"
 #include "hub/stream_queue.hpp"
 #include "rules/condition.hpp"
 #include "rules/message_template.hpp"
 
 #include <benchmark/benchmark.h>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
@@ -82,6 +84,49 @@ void BM_RouteAndQueryCheck(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_RouteAndQueryCheck);
+
+// The hub's fan-out of one committed event on one worker, with 10,000
+// subscribers: spread over range(1) tenants (a token each for one tenant), an
+// event of one tenant reaches 10,000 / range(1) of them; with 0 tenants every
+// subscriber is on one topic (no tenant filter) and each event reaches all.
+// The subscribers that got the event take it, as their sessions would.
+// Counters: deliveries per event, and CPU time per delivery.
+void BM_HubFanout(benchmark::State& state) {
+  const auto subscribers = static_cast<std::size_t>(state.range(0));
+  const auto tenants = static_cast<std::size_t>(state.range(1));
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  hub::hub h({ioc.get_executor()}, 0);
+  std::vector<std::vector<std::shared_ptr<hub::stream_queue>>> takers(std::max<std::size_t>(tenants, 1));
+  for (std::size_t i = 0; i < subscribers; ++i) {
+    core::topic_filter f;
+    if (tenants > 0) f.tenants = {"t" + std::to_string(i % tenants)};
+    auto q = std::make_shared<hub::stream_queue>(ioc.get_executor(), hub::transport::sse, f, 1 << 20);
+    h.attach(q);
+    takers[tenants > 0 ? i % tenants : 0].push_back(std::move(q));
+  }
+  std::vector<core::event_ptr> events;
+  for (std::size_t t = 0; t < takers.size(); ++t)
+    events.push_back(core::make_event(t + 1, core::event_type::change, "laptops",
+                                      tenants > 0 ? "t" + std::to_string(t) : "hennepin", std::string(300, 'x')));
+  std::size_t next = 0, deliveries = 0;
+  std::vector<core::event_ptr> out;
+  for (auto _ : state) {
+    const std::size_t t = next++ % takers.size();
+    h.publish({events[t]});
+    ioc.poll();
+    for (const auto& q : takers[t]) {
+      q->take(out);
+      deliveries += out.size();
+      for (const auto& ev : out) q->written(q->frame_size(*ev));
+    }
+  }
+  if (deliveries == 0) state.SkipWithError("no event was delivered");
+  state.counters["deliveries_per_event"] = static_cast<double>(deliveries) / static_cast<double>(state.iterations());
+  state.counters["cpu_per_delivery"] =
+      benchmark::Counter(static_cast<double>(deliveries), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_HubFanout)->Args({10000, 1000})->Args({10000, 10})->Args({10000, 0})->Args({1000, 0});
 
 }  // namespace
 

@@ -42,6 +42,7 @@ std::uint64_t hub::attach(const std::shared_ptr<stream_queue>& q) {
   }
   q->start_after(s.last_delivered);
   s.queues.push_back(q);
+  s.index.add(q.get());
   std::lock_guard lk(s.stats_mu);
   ++s.topics[q->filter().label()];
   ++(q->kind() == transport::sse ? s.sse : s.ws);
@@ -52,6 +53,7 @@ void hub::detach(const std::shared_ptr<stream_queue>& q) {
   shard& s = shard_of(*q);
   auto it = std::find(s.queues.begin(), s.queues.end(), q);
   if (it == s.queues.end()) return;
+  s.index.remove(q.get());
   *it = std::move(s.queues.back());
   s.queues.pop_back();
   std::lock_guard lk(s.stats_mu);
@@ -63,10 +65,10 @@ void hub::detach(const std::shared_ptr<stream_queue>& q) {
 void hub::publish(const std::vector<core::event_ptr>& batch) {
   if (batch.empty()) return;
   published_.fetch_add(batch.size(), std::memory_order_relaxed);
-  auto shared = std::make_shared<const std::vector<core::event_ptr>>(batch);
-  on_every_shard([shared](shard& s) {
-    for (const auto& q : s.queues) q->push(*shared);
-    s.last_delivered = shared->back()->id;
+  auto routed = std::make_shared<const routed_batch>(batch);
+  on_every_shard([routed](shard& s) {
+    s.index.deliver(*routed);
+    s.last_delivered = routed->events.back()->id;
   });
 }
 

@@ -3,9 +3,11 @@
 // Threading: connections live on worker threads, one io_context each, and the
 // hub keeps one shard per worker. A shard's subscriber list is touched only on
 // its own thread, so fan-out takes no lock per connection: publish(), called
-// by the store's writer with each committed batch in id order, posts the batch
-// once to every shard, and the shard's thread appends it to its connections'
-// bounded queues.
+// by the store's writer with each committed batch in id order, groups the
+// batch by tenant once and posts it to every shard, and the shard's thread
+// appends it to the bounded queues of the connections that may match
+// (subscriber_index: an event costs work for its tenant's subscribers, not
+// for every connection).
 //
 // The seam between replay and live: attach() (on the connection's thread)
 // returns the id of the last event its shard has delivered. Every later event
@@ -17,6 +19,7 @@
 #pragma once
 
 #include "hub/stream_queue.hpp"
+#include "hub/subscriber_index.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -67,7 +70,8 @@ class hub {
   struct shard {
     boost::asio::any_io_executor executor;
     // On the shard's thread only:
-    std::vector<std::shared_ptr<stream_queue>> queues;
+    std::vector<std::shared_ptr<stream_queue>> queues;  // owns them; ticks and close_all
+    subscriber_index index;                               // whom an event may reach
     std::uint64_t last_delivered = 0;
     bool closed = false;
     // For stats, read from any thread (changed only on attach and detach).
