@@ -2,7 +2,6 @@
 
 #include <boost/asio/post.hpp>
 
-#include <algorithm>
 #include <stdexcept>
 
 namespace freshet::hub {
@@ -41,8 +40,7 @@ std::uint64_t hub::attach(const std::shared_ptr<stream_queue>& q) {
     return s.last_delivered;
   }
   q->start_after(s.last_delivered);
-  s.queues.push_back(q);
-  s.index.add(q.get());
+  s.queues.add(q);
   std::lock_guard lk(s.stats_mu);
   ++s.topics[q->filter().label()];
   ++(q->kind() == transport::sse ? s.sse : s.ws);
@@ -51,11 +49,7 @@ std::uint64_t hub::attach(const std::shared_ptr<stream_queue>& q) {
 
 void hub::detach(const std::shared_ptr<stream_queue>& q) {
   shard& s = shard_of(*q);
-  auto it = std::find(s.queues.begin(), s.queues.end(), q);
-  if (it == s.queues.end()) return;
-  s.index.remove(q.get());
-  *it = std::move(s.queues.back());
-  s.queues.pop_back();
+  if (!s.queues.remove(q.get())) return;
   std::lock_guard lk(s.stats_mu);
   auto t = s.topics.find(q->filter().label());
   if (t != s.topics.end() && --t->second == 0) s.topics.erase(t);
@@ -67,7 +61,7 @@ void hub::publish(const std::vector<core::event_ptr>& batch) {
   published_.fetch_add(batch.size(), std::memory_order_relaxed);
   auto routed = std::make_shared<const routed_batch>(batch);
   on_every_shard([routed](shard& s) {
-    s.index.deliver(*routed);
+    s.queues.deliver(*routed);
     s.last_delivered = routed->events.back()->id;
   });
 }
@@ -76,7 +70,7 @@ void hub::keepalive_tick() {
   on_every_shard([this](shard& s) {
     const auto now = std::chrono::steady_clock::now();
     std::uint64_t dropped = 0;
-    for (const auto& q : s.queues) dropped += q->tick(now, behind_limit_);
+    for (const auto& q : s.queues.all()) dropped += q->tick(now, behind_limit_);
     if (dropped) drops_.fetch_add(dropped, std::memory_order_relaxed);
   });
 }
@@ -85,7 +79,7 @@ void hub::close_all() {
   on_every_shard([](shard& s) {
     s.closed = true;
     // close() only posts the session's wake-up, so the list stays intact here.
-    for (const auto& q : s.queues) q->close(close_reason::shutdown);
+    for (const auto& q : s.queues.all()) q->close(close_reason::shutdown);
   });
 }
 

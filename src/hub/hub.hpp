@@ -70,8 +70,7 @@ class hub {
   struct shard {
     boost::asio::any_io_executor executor;
     // On the shard's thread only:
-    std::vector<std::shared_ptr<stream_queue>> queues;  // owns them; ticks and close_all
-    subscriber_index index;                               // whom an event may reach
+    subscriber_index queues;  // the shard's connections, and whom an event may reach
     std::uint64_t last_delivered = 0;
     bool closed = false;
     // For stats, read from any thread (changed only on attach and detach).

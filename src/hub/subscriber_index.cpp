@@ -7,7 +7,7 @@
 namespace freshet::hub {
 
 namespace {
-void erase_one(std::vector<stream_queue*>& v, stream_queue* q) {
+void erase_one(std::vector<stream_queue*>& v, const stream_queue* q) {
   auto it = std::find(v.begin(), v.end(), q);
   if (it == v.end()) return;
   *it = v.back();
@@ -28,37 +28,39 @@ routed_batch::routed_batch(std::vector<core::event_ptr> batch) : events(std::mov
   }
 }
 
-void subscriber_index::add(stream_queue* q) {
-  all_.push_back(q);
-  const auto& tenants = q->filter().tenants;
+void subscriber_index::add(std::shared_ptr<stream_queue> q) {
+  stream_queue* p = q.get();
+  all_.push_back(std::move(q));
+  const auto& tenants = p->filter().tenants;
   if (tenants.empty()) {
-    any_tenant_.push_back(q);
+    any_tenant_.push_back(p);
     return;
   }
   for (const auto& t : tenants) {
     auto& list = by_tenant_[t];
-    if (std::find(list.begin(), list.end(), q) == list.end()) list.push_back(q);
+    if (std::find(list.begin(), list.end(), p) == list.end()) list.push_back(p);
   }
 }
 
-void subscriber_index::remove(stream_queue* q) {
-  erase_one(all_, q);
+bool subscriber_index::remove(const stream_queue* q) {
+  auto at = std::find_if(all_.begin(), all_.end(), [q](const auto& p) { return p.get() == q; });
+  if (at == all_.end()) return false;
   const auto& tenants = q->filter().tenants;
-  if (tenants.empty()) {
-    erase_one(any_tenant_, q);
-    return;
-  }
+  if (tenants.empty()) erase_one(any_tenant_, q);
   for (const auto& t : tenants) {
     auto it = by_tenant_.find(std::string_view(t));
     if (it == by_tenant_.end()) continue;
     erase_one(it->second, q);
     if (it->second.empty()) by_tenant_.erase(it);
   }
+  *at = std::move(all_.back());  // last, since `q` may be kept alive only by this entry
+  all_.pop_back();
+  return true;
 }
 
 void subscriber_index::deliver(const routed_batch& b) {
   if (b.reaches_every_tenant) {
-    for (stream_queue* q : all_) q->push(b.events);
+    for (const auto& q : all_) q->push(b.events);
     return;
   }
   for (stream_queue* q : any_tenant_) q->push(b.events);

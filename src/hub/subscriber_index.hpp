@@ -17,6 +17,7 @@
 
 #include "core/event.hpp"
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -40,12 +41,16 @@ struct routed_batch {
 
 class subscriber_index {
  public:
-  void add(stream_queue* q);
-  void remove(stream_queue* q);
+  // The index holds the shard's connections (keeps them alive while attached).
+  void add(std::shared_ptr<stream_queue> q);
+  // False if `q` was not here.
+  bool remove(const stream_queue* q);
   // Pushes to every queue that may match an event of `b`, once each, the
   // events of `b` it may match, in id order.
   void deliver(const routed_batch& b);
 
+  // Every connection, for what concerns them all (ticks, shutdown).
+  const std::vector<std::shared_ptr<stream_queue>>& all() const { return all_; }
   std::size_t size() const { return all_.size(); }
 
  private:
@@ -54,7 +59,7 @@ class subscriber_index {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
 
-  std::vector<stream_queue*> all_;          // every queue of the shard
+  std::vector<std::shared_ptr<stream_queue>> all_;  // every queue of the shard
   std::vector<stream_queue*> any_tenant_;   // queues whose filter names no tenant
   std::vector<stream_queue*> scratch_;      // multi-tenant queues met in one batch
   std::unordered_map<std::string, std::vector<stream_queue*>, string_hash, std::equal_to<>> by_tenant_;

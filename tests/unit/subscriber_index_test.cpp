@@ -42,7 +42,7 @@ TEST(SubscriberIndex, DeliversWhatEveryFilterMatchesAndNothingElse) {
     core::topic_filter f{pick(objects), pick(tenants)};
     pair_of_queues p{std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, f, 1 << 24),
                      std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, f, 1 << 24)};
-    index.add(p.indexed.get());
+    index.add(p.indexed);
     subs.push_back(std::move(p));
   };
   for (int i = 0; i < 40; ++i) subscribe();
@@ -79,7 +79,7 @@ TEST(SubscriberIndex, AnEventOfOneTenantAsksOnlyThatTenantsAndTheUnfilteredSubsc
   auto make = [&](std::vector<std::string> tenants) {
     auto q = std::make_shared<stream_queue>(ioc.get_executor(), transport::ws, core::topic_filter{{}, std::move(tenants)},
                                             1 << 20);
-    index.add(q.get());
+    index.add(q);
     return q;
   };
   auto anoka = make({"anoka"}), both = make({"anoka", "ramsey"}), ramsey = make({"ramsey"}), all = make({});
