@@ -18,7 +18,7 @@ namespace {
 constexpr std::size_t kChunk = 1000;  // events read and committed at once
 constexpr std::int64_t kDaysKept = 400;  // daily goal values older than this are forgotten
 
-std::string number_text(double v) {
+std::string goal_value_text(double v) {
   auto j = goal_number(v);
   if (j.is_int64()) return std::to_string(j.get_int64());
   char buf[32];
@@ -115,10 +115,10 @@ void rule_engine::on_metric(const json::object& ev, std::uint64_t id, std::vecto
     for (double t : r.thresholds) {
       const double level = g->target * t / 100.0;
       if (prev->second < level && value >= level) {
-        auto f = goal_firing(r, {{"goal", goal}, {"label", g->label}, {"value", number_text(value)},
-                                 {"target", number_text(g->target)}, {"tenant", tenant},
-                                 {"percent", number_text(std::floor(100.0 * value / g->target))},
-                                 {"threshold", number_text(t)}, {"deadline", g->deadline}},
+        auto f = goal_firing(r, {{"goal", goal}, {"label", g->label}, {"value", goal_value_text(value)},
+                                 {"target", goal_value_text(g->target)}, {"tenant", tenant},
+                                 {"percent", goal_value_text(std::floor(100.0 * value / g->target))},
+                                 {"threshold", goal_value_text(t)}, {"deadline", g->deadline}},
                              id);
         f.tenant = tenant;
         for (const auto& n : r.notify) {
@@ -129,11 +129,11 @@ void rule_engine::on_metric(const json::object& ev, std::uint64_t id, std::vecto
     }
   }
   goal_values_[key] = value;
-  state["goal:" + key] = number_text(value);
+  state["goal:" + key] = goal_value_text(value);
   const std::int64_t today = local_day(now_ms_());
   auto& days = goal_days_[key];
   days[today] = value;
-  state["day:" + key + ":" + std::to_string(today)] = number_text(value);
+  state["day:" + key + ":" + std::to_string(today)] = goal_value_text(value);
   while (!days.empty() && days.begin()->first < today - kDaysKept) {
     state["day:" + key + ":" + std::to_string(days.begin()->first)] = "";  // deleted
     days.erase(days.begin());
@@ -180,10 +180,10 @@ void rule_engine::run_pace(std::vector<firing>& out, std::map<std::string, std::
       const std::string tenant = total ? std::string() : key.substr(r.goal.size() + 1);
       const auto p = project_pace(value, g->target, goal_days_[key], today, r.pace_days, *deadline);
       if (!p.known || !p.behind) continue;
-      auto f = goal_firing(r, {{"goal", r.goal}, {"label", g->label}, {"value", number_text(value)},
-                               {"target", number_text(g->target)}, {"tenant", tenant},
-                               {"percent", number_text(std::floor(100.0 * value / g->target))},
-                               {"per_day", number_text(p.per_day)},
+      auto f = goal_firing(r, {{"goal", r.goal}, {"label", g->label}, {"value", goal_value_text(value)},
+                               {"target", goal_value_text(g->target)}, {"tenant", tenant},
+                               {"percent", goal_value_text(std::floor(100.0 * value / g->target))},
+                               {"per_day", goal_value_text(p.per_day)},
                                {"projected", p.reached_day ? format_day(*p.reached_day) : std::string("never, at no progress")},
                                {"deadline", format_day(*deadline)}},
                            0);
