@@ -44,13 +44,14 @@ std::string first_param(const boost::urls::url_view& u, std::string_view key) {
   return all.empty() ? std::string() : all.front();
 }
 
-// The route label for metrics and logs: the fixed path, never client text.
-// The metrics' route label: the route's pattern, so that ids and names in
-// paths do not make a series each.
-std::string_view route_label(const route_spec* r, std::string_view path) {
-  if (r) return r->pattern;
-  if (path.starts_with("/api/")) return "/api/other";
-  return "/static";
+// The request-metrics slot: the route's pattern, so that ids and names in
+// paths do not make a series each, and never client text.
+std::size_t route_metrics_slot(const route_spec* r, std::string_view path) {
+  static constexpr std::size_t api_other = request_metrics::slot_of("/api/other");
+  static constexpr std::size_t other_path = request_metrics::slot_of("/static");
+  static_assert(api_other != request_metrics::kOtherSlot && other_path != request_metrics::kOtherSlot);
+  if (r) return metrics_slot(*r);
+  return path.starts_with("/api/") ? api_other : other_path;
 }
 
 // The one method each API route accepts (GET routes take HEAD too), for the
@@ -154,7 +155,7 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
   const std::string path = url.path();
   // Matched once: the label, the preflight and the query check all use it.
   const route_spec* spec = find_route(path);
-  const std::string_view route = route_label(spec, path);
+  const std::size_t route = route_metrics_slot(spec, path);
   const auto verb = req.method();
 
   // CORS (docs/configuration.md): answered for the configured origins only. Freshet
@@ -382,6 +383,7 @@ http::response api::stats(unsigned version) const {
   const auto hs = streams_.subscribers.stats();
   const auto lc = streams_.log.counters();
   const auto sc = server_ ? server_->counters() : http::server_counters{};
+  const auto gc = streams_.blocking.counters();
   json::object topics;
   for (const auto& [label, n] : hs.topics) topics[label] = n;
   const std::size_t streams = hs.sse + hs.ws;
@@ -404,7 +406,10 @@ http::response api::stats(unsigned version) const {
         {"pruned", lc.pruned},
         {"audit_pruned", lc.audit_pruned},
         {"full_failures", lc.full_failures},
-        {"rejected", lc.rejected}}},
+        {"rejected", lc.rejected},
+        {"reads_in_flight", gc.in_use},
+        {"reads_waited", gc.waited},
+        {"reads_refused", gc.refused}}},
       {"http",
        {{"accepted", sc.accepted},
         {"refused_busy", sc.rejected_busy},
@@ -412,6 +417,7 @@ http::response api::stats(unsigned version) const {
         {"read_timeouts", sc.read_timeouts},
         {"refused_per_address", sc.rejected_address},
         {"requests", requests_.total()}}},
+      {"cache", cache_.stats(upstream_requests())},
       {"sources", sources_stats()},
       {"notifications", notifications_ ? json::value(notifications_->stats()) : json::value(nullptr)},
       {"uptime_seconds",
@@ -443,6 +449,11 @@ http::response api::metrics(unsigned version) const {
   counter("freshet_store_rejected_total", "Appends refused by the store.", lc.rejected);
   counter("freshet_store_full_failures_total", "Commits the file system refused for want of space.", lc.full_failures);
   counter("freshet_audit_pruned_total", "Audit rows removed by retention.", lc.audit_pruned);
+  const auto gc = streams_.blocking.counters();
+  counter("freshet_store_reads_waited_total", "Store reads and replays that waited for a slot on the read pool.",
+          gc.waited);
+  counter("freshet_store_reads_refused_total", "Record and page reads refused with 503: the read pool was saturated.",
+          gc.refused);
   counter("freshet_event_deliveries_total", "Events written to stream connections.", hs.deliveries);
   counter("freshet_slow_client_drops_total", "Stream connections cut for staying behind longer than slow_client_seconds.", hs.drops);
   counter("freshet_http_connections_accepted_total", "TCP connections accepted.", sc.accepted);
@@ -454,6 +465,7 @@ http::response api::metrics(unsigned version) const {
   counter("freshet_http_connections_refused_per_address_total",
           "Connections refused over max_connections_per_address.", sc.rejected_address);
   requests_.write_prometheus(out);
+  cache_.write_prometheus(out);
   sources_metrics(out);
   notifications_metrics(out);
   http::response res{status::ok, version};

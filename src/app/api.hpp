@@ -4,6 +4,7 @@
 #pragma once
 
 #include "app/auth.hpp"
+#include "app/cache_figures.hpp"
 #include "app/config.hpp"
 #include "app/rate_window.hpp"
 #include "app/request_metrics.hpp"
@@ -66,6 +67,7 @@ class api : public http::request_handler {
   boost::asio::awaitable<http::response> refresh(const http::request& req, const principal& who);
   http::response job(const principal& who, const std::string& id, unsigned version) const;
   boost::json::object sources_stats() const;
+  std::uint64_t upstream_requests() const;  // all sources'
   const source_config* source_of(const std::string& object, const object_config** obj = nullptr) const;
   boost::asio::awaitable<http::response> objects(const principal& who, unsigned version);
   boost::asio::awaitable<http::response> records(const http::request& req, const principal& who,
@@ -90,6 +92,7 @@ class api : public http::request_handler {
   const http::server* server_ = nullptr;
   rules::notification_service* notifications_ = nullptr;
   request_metrics requests_;
+  cache_figures cache_;
   rate_window committed_rate_;
   bucket_history committed_history_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -65,7 +65,7 @@ asio::awaitable<http::response> api::objects(const principal& who, unsigned vers
     std::vector<row> objects;
     std::map<std::string, std::vector<std::pair<std::int64_t, double>>> goal_days;  // for the pace sparkline
   };
-  auto read = co_await off_loop(streams_.blocking, [&] {
+  auto read_or_busy = co_await off_loop_or_busy(streams_.blocking, [&] {
     return streams_.log.read([&](store::connection& db) {
       read_out out;
       for (const auto& s : cfg_.sources)
@@ -74,6 +74,8 @@ asio::awaitable<http::response> api::objects(const principal& who, unsigned vers
       return out;
     });
   });
+  if (!read_or_busy) co_return busy_response(version);
+  auto& read = *read_or_busy;
   const auto& rows = read.objects;
   const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
@@ -166,14 +168,17 @@ asio::awaitable<http::response> api::records(const http::request& req, const pri
                              version);
 
   if (!id.empty()) {
-    auto rec = co_await off_loop(streams_.blocking, [&] {
+    auto found = co_await off_loop_or_busy(streams_.blocking, [&] {
       return streams_.log.read([&](store::connection& db) { return store::find_record(db, src->name, object, id); });
     });
+    if (!found) co_return busy_response(version);
+    auto& rec = *found;
     // Another tenant's record is "not found" to a scoped token: its existence is not theirs to know.
     if (!rec || (!who.unscoped() && (rec->tenant.empty() || !who.may_see_tenant(rec->tenant))))
       co_return error_response({status::not_found, "unknown_record",
                                 fmt::format("No record '{}' in '{}'.", id, object)},
                                version);
+    cache_.served();
     co_return json_response(status::ok, json::object{{"record", record_json(*rec)}, {"tenant", rec->tenant}}, version);
   }
 
@@ -213,6 +218,7 @@ asio::awaitable<http::response> api::records(const http::request& req, const pri
   if (req[bhttp::field::if_none_match] == etag) {
     http::response res{status::not_modified, version};
     res.set(bhttp::field::etag, etag);
+    cache_.not_modified();
     co_return res;
   }
   // The page is read and its body written on the pool: each record's stored
@@ -221,7 +227,7 @@ asio::awaitable<http::response> api::records(const http::request& req, const pri
     std::string body;
     std::string etag;
   };
-  auto page = co_await off_loop(streams_.blocking, [&] {
+  auto page = co_await off_loop_or_busy(streams_.blocking, [&] {
     auto snap = streams_.log.read([&](store::connection& db) {
       return store::read_snapshot(db, src->name, object, tenants, cursor, limit + 1);
     });
@@ -247,8 +253,10 @@ asio::awaitable<http::response> api::records(const http::request& req, const pri
     // From what the read itself saw (one transaction), so it names this page.
     return built{std::move(body), etag_of(snap.last_event_id, snap.records_version)};
   });
-  auto res = raw_json_response(status::ok, std::move(page.body), version);
-  res.set(bhttp::field::etag, page.etag);
+  if (!page) co_return busy_response(version);
+  auto res = raw_json_response(status::ok, std::move(page->body), version);
+  res.set(bhttp::field::etag, page->etag);
+  cache_.served();
   co_return res;
 }
 

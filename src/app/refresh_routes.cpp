@@ -51,6 +51,7 @@ asio::awaitable<http::response> api::refresh(const http::request& req, const pri
     co_return res;
   }
   const auto& s = std::get<jobs::refresh_started>(started);
+  if (!s.joined) cache_.refresh_started();  // a joined job reads upstream once for all who asked
   auto res = json_response(status::accepted, json::object{{"job_id", s.job_id}, {"joined", s.joined}}, version);
   res.set(bhttp::field::location, "/api/jobs/" + s.job_id);
   co_return res;

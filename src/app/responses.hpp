@@ -13,5 +13,8 @@ http::response json_response(boost::beast::http::status st, const boost::json::v
 // The same for a body already written as JSON text.
 http::response raw_json_response(boost::beast::http::status st, std::string body, unsigned version);
 http::response error_response(const http::api_error& e, unsigned version);
+// A read the saturated blocking pool refused (off_loop_or_busy): 503
+// reads_overloaded with Retry-After: 1.
+http::response busy_response(unsigned version);
 
 }  // namespace freshet::app

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "app/request_metrics.hpp"
+
+#include <algorithm>
 #include <array>
 
 namespace freshet::app {
@@ -40,6 +43,17 @@ constexpr route_spec kRoutes[] = {
     {openapi, verb::get, "/api/openapi.json", std::nullopt, {}},
 };
 
+// Each route's request-metrics slot, found at compile time: a pattern
+// missing from request_metrics::kRoutes would count as "/other" (as webhooks
+// and record pages once did), so it does not compile.
+constexpr auto kMetricsSlots = [] {
+  std::array<std::size_t, std::size(kRoutes)> slots{};
+  for (std::size_t i = 0; i < slots.size(); ++i) slots[i] = request_metrics::slot_of(kRoutes[i].pattern);
+  return slots;
+}();
+static_assert(std::ranges::none_of(kMetricsSlots, [](std::size_t s) { return s == request_metrics::kOtherSlot; }),
+              "every route pattern must be one of request_metrics::kRoutes");
+
 bool matches(std::string_view pattern, std::string_view path) {
   while (!pattern.empty() && !path.empty()) {
     if (pattern.front() != '/' || path.front() != '/') return false;
@@ -64,6 +78,8 @@ std::string names_of(const route_spec& r) {
 }  // namespace
 
 std::span<const route_spec> api_routes() { return kRoutes; }
+
+std::size_t metrics_slot(const route_spec& r) { return kMetricsSlots[static_cast<std::size_t>(&r - kRoutes)]; }
 
 const route_spec* find_route(std::string_view path) {
   for (const auto& r : kRoutes)

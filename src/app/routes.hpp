@@ -44,6 +44,9 @@ struct route_spec {
 
 std::span<const route_spec> api_routes();
 
+// The route's slot in request_metrics (its pattern's), found at compile time.
+std::size_t metrics_slot(const route_spec& r);
+
 // The route a path matches ({x} matches one non-empty segment), or nullptr.
 const route_spec* find_route(std::string_view path);
 

@@ -4,6 +4,7 @@
 #include "app/auth.hpp"
 #include "app/reload.hpp"
 #include "core/clock.hpp"
+#include "core/work_gate.hpp"
 #include "http/server.hpp"
 #include "hub/hub.hpp"
 #include "jobs/refresh_jobs.hpp"
@@ -36,6 +37,11 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto kShutdownGrace = std::chrono::milliseconds(4000);
+// The blocking pool's bound (two threads): 64 tasks on it at once is a few tens
+// of milliseconds of queued reads; 256 more page reads may wait their turn
+// before the next is told to come back in a second.
+constexpr std::size_t kReadSlots = 64;
+constexpr std::size_t kReadWaiters = 256;
 
 tcp::endpoint parse_listen(const std::string& listen) {
   auto colon = listen.rfind(':');
@@ -87,6 +93,11 @@ int run_server(const config& cfg, const run_options& opts) {
   }
   asio::io_context& main_ioc = *workers.front();
   asio::thread_pool blocking(2);  // log reads for resume: disk I/O stays off the workers
+  // At most kReadSlots tasks on that pool at once (queued or running): a
+  // resuming stream waits for a slot, a record or page read waits while
+  // fewer than kReadWaiters others do and is refused with 503 beyond them
+  // (core/work_gate.hpp, docs/hardening.md).
+  core::work_gate reads(blocking.get_executor(), kReadSlots, kReadWaiters);
 
   hub::hub subscribers(worker_executors, log.last_id(), std::chrono::seconds(sc.slow_client_seconds));
   // Goals recompute on the blocking pool after commits to their objects.
@@ -102,7 +113,7 @@ int run_server(const config& cfg, const run_options& opts) {
         if (n) n->on_commit();
       });
 
-  hub::stream_context streams{subscribers, log, blocking.get_executor(), std::chrono::seconds(sc.keepalive_seconds),
+  hub::stream_context streams{subscribers, log, reads, std::chrono::seconds(sc.keepalive_seconds),
                               sc.send_buffer_bytes};
   authenticator auth(sc.auth, cfg.tokens, cfg.jwt);
   // The sync engine runs on a thread of its own; it outlives the log (whose
@@ -243,6 +254,7 @@ int run_server(const config& cfg, const run_options& opts) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&, i] { workers[i]->run(); });
   main_ioc.run();
   for (auto& t : pool) t.join();
+  reads.close();  // what still waits for a slot ends with its worker's context
   blocking.join();
   const auto committed = log.counters().committed;
   // Teardown order: the log first (its writer may still hand a last batch to

@@ -101,6 +101,13 @@ json::object api::sources_stats() const {
   return out;
 }
 
+std::uint64_t api::upstream_requests() const {
+  std::uint64_t n = 0;
+  for (const auto& src : cfg_.sources)
+    if (auto* sync = sync_ ? sync_->find(src.name) : nullptr) n += sync->upstream().requests.load();
+  return n;
+}
+
 void api::sources_metrics(std::string& out) const {
   if (cfg_.sources.empty()) return;
   auto family = [&](std::string_view name, std::string_view help, auto value_of) {

@@ -54,12 +54,9 @@ boost::asio::awaitable<bool> replay(stream_context& ctx, const std::shared_ptr<s
     cursor = ahead ? live_from : (first ? first - 1 : 0);
   }
   while (cursor < live_from) {
-    auto chunk = co_await asio::co_spawn(
-        ctx.blocking,
-        [&]() -> asio::awaitable<std::vector<core::event_ptr>> {
-          co_return ctx.log.read_range(cursor, live_from, q->filter(), kReplayChunk);
-        },
-        asio::use_awaitable);
+    // Waits for a slot when the pool is saturated (a reconnect storm): a
+    // client that only resumed is never refused.
+    auto chunk = co_await ctx.blocking.run([&] { return ctx.log.read_range(cursor, live_from, q->filter(), kReplayChunk); });
     if (q->closed() != close_reason::none) co_return false;
     if (!chunk.empty()) {
       auto [ec] = co_await out.async_write_batch(chunk, asio::as_tuple(asio::use_awaitable));

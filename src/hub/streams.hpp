@@ -6,6 +6,7 @@
 #pragma once
 
 #include "core/topic_filter.hpp"
+#include "core/work_gate.hpp"
 #include "http/api_error.hpp"
 #include "hub/hub.hpp"
 
@@ -29,7 +30,7 @@ namespace freshet::hub {
 struct stream_context {
   hub& subscribers;
   store::event_log& log;
-  boost::asio::any_io_executor blocking;  // runs log reads, off the event loop
+  core::work_gate& blocking;  // runs log reads off the event loop, a bounded number at once
   std::chrono::seconds keepalive{15};
   std::size_t send_buffer_bytes = 256 * 1024;
   std::chrono::milliseconds sse_retry{3000};

@@ -174,6 +174,45 @@ class Refresh(unittest.TestCase):
         status, doc, _, _ = server.request("GET", f"/api/jobs/{answers[0][1]['job_id']}", token="other-secret")
         self.assertEqual(status, 404)
 
+    def test_cache_figures_count_reads_304s_and_refreshes(self):
+        server = self.start(cooldown=60)
+
+        def figures():
+            return server.stats(token="admin-secret")["cache"]
+        before = figures()
+        # A page, the same page with its ETag (304), one record, one missing
+        # record (404: not a read the store answered), two refreshes of which
+        # one joins the other's job, and one refused by the cooldown.
+        status, doc, _, res = server.request("GET", "/api/objects/students/records?limit=3", token="admin-secret")
+        self.assertEqual(status, 200)
+        status, _, _, _ = server.request("GET", "/api/objects/students/records?limit=3", token="admin-secret",
+                                         headers={"If-None-Match": res.getheader("ETag")})
+        self.assertEqual(status, 304)
+        one = doc["records"][0]["id"]
+        self.assertEqual(server.request("GET", f"/api/objects/students/records/{one}", token="admin-secret")[0], 200)
+        self.assertEqual(server.request("GET", "/api/objects/students/records/nope", token="admin-secret")[0], 404)
+        first = server.request("POST", "/api/refresh", {"tenant": self.school}, token="admin-secret")
+        joined = server.request("POST", "/api/refresh", {"tenant": self.school}, token="admin-secret")
+        self.assertEqual((first[0], joined[0], joined[1]["joined"]), (202, 202, True))
+        self.wait_job(server, first[1]["job_id"])
+        self.assertEqual(server.request("POST", "/api/refresh", {"tenant": self.school}, token="admin-secret")[0], 429)
+        after = figures()
+        delta = {k: after[k] - before[k] for k in ("reads", "served_from_store", "not_modified", "refreshes_started")}
+        self.assertEqual(delta, {"reads": 3, "served_from_store": 2, "not_modified": 1, "refreshes_started": 1})
+        # The refresh went upstream; the reads did not.
+        self.assertGreater(after["upstream_requests"], before["upstream_requests"])
+        self.assertAlmostEqual(after["reads_per_upstream_request"], after["reads"] / after["upstream_requests"])
+        self.assertAlmostEqual(after["no_upstream_share"],
+                               after["reads"] / (after["reads"] + after["refreshes_started"]))
+        # /metrics says the same.
+        status, _, raw, _ = server.request("GET", "/metrics", token="admin-secret")
+        self.assertEqual(status, 200)
+        text = raw.decode()
+        now = server.stats(token="admin-secret")["cache"]
+        self.assertIn(f'freshet_store_reads_total{{answer="served"}} {now["served_from_store"]}\n', text)
+        self.assertIn(f'freshet_store_reads_total{{answer="not_modified"}} {now["not_modified"]}\n', text)
+        self.assertIn(f'freshet_refreshes_started_total {now["refreshes_started"]}\n', text)
+
     def test_a_slow_upstream_times_out_and_leaves_the_store_consistent(self):
         server = self.start(timeout=1)
         # The same server, now reading a slow upstream: every answer takes 1.5 s.

@@ -30,7 +30,8 @@ TEST(SseAttach, TheStreamIsAttachedBeforeTheClientSeesItsHead) {
     store::event_log log({.path = (dir / "f.db").string()});
     hub h({ioc.get_executor()}, log.last_id());
     asio::thread_pool blocking(1);
-    stream_context ctx{h, log, blocking.get_executor()};
+    core::work_gate reads(blocking.get_executor(), 4, 4);
+    stream_context ctx{h, log, reads};
 
     tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
     tcp::socket client(ioc);
