@@ -62,6 +62,15 @@ core::event_draft change_event(const object_changes& oc, const std::string& tena
 
 }  // namespace
 
+void prepare_upserts(change_set& cs) {
+  for (auto& oc : cs.objects)
+    for (auto& up : oc.upserts) {
+      if (!up.data.empty()) continue;
+      up.data = core::canonical_json(up.fields);
+      up.hash = core::sha256_hex(up.data);
+    }
+}
+
 change_applier::change_applier(connection& db) : db_(db), st_(std::make_unique<statements>(db.get())) {}
 change_applier::~change_applier() = default;
 
@@ -81,9 +90,15 @@ void change_applier::remove(const object_changes& oc, const std::string& id, con
 
 void change_applier::apply_object(object_changes& oc, const emit_fn& emit, change_result& out) {
   for (auto& up : oc.upserts) {
-    // The stored data is the canonical JSON, so its hash is the content hash.
-    const std::string data = core::canonical_json(up.fields);
-    const std::string hash = core::sha256_hex(data);
+    // The stored data is the canonical JSON, so its hash is the content hash
+    // (made before the transaction by prepare_upserts, unless the caller
+    // came straight here).
+    if (up.data.empty()) {
+      up.data = core::canonical_json(up.fields);
+      up.hash = core::sha256_hex(up.data);
+    }
+    const std::string& data = up.data;
+    const std::string& hash = up.hash;
     st_->find.bind(1, oc.source).bind(2, oc.object).bind(3, up.id);
     const bool found = st_->find.step();
     std::string old_tenant, old_hash, old_data;

@@ -25,6 +25,11 @@ struct record_upsert {
   std::string id;
   std::string tenant;  // "" when the object has no tenant_field or the value is empty
   boost::json::object fields;
+  // The fields' canonical JSON (what is stored) and its SHA-256 (the content
+  // hash), made by prepare_upserts on the caller's thread before the set is
+  // queued, so the one writer thread spends its transaction on SQL, not on
+  // serializing and hashing. Empty: the writer makes them.
+  std::string data, hash;
 };
 
 struct object_changes {
@@ -65,6 +70,9 @@ struct change_set {
   std::vector<tenant_sync> synced;
   std::vector<core::event_draft> events;  // extra events (job progress), after the record events
 };
+
+// Fills every upsert's data and hash (store/change_applier.cpp).
+void prepare_upserts(change_set& cs);
 
 struct change_result {
   std::uint64_t created = 0, updated = 0, deleted = 0, unchanged = 0;

@@ -48,7 +48,9 @@ std::size_t event_log::cost_of(const pending& p) {
   const change_set& cs = *p.changes;
   std::size_t n = 128;
   for (const auto& oc : cs.objects) {
-    for (const auto& u : oc.upserts) n += 32 + u.id.size() + u.tenant.size() + approx_bytes(json::value(u.fields));
+    // The canonical JSON is made by then (prepare_upserts): its size, twice
+    // (the fields and the stored text), without walking the fields again.
+    for (const auto& u : oc.upserts) n += 96 + u.id.size() + u.tenant.size() + 2 * u.data.size();
     for (const auto& id : oc.deletes) n += 16 + id.size();
     if (oc.keep_only)
       for (const auto& id : *oc.keep_only) n += 16 + id.size();
@@ -127,6 +129,7 @@ void event_log::enqueue(core::event_draft draft, append_callback done) {
 }
 
 void event_log::enqueue_changes(change_set cs, changes_callback done) {
+  prepare_upserts(cs);  // on the caller's thread, not in the writer's transaction
   pending p;
   p.changes = std::make_unique<change_set>(std::move(cs));
   p.changes_done = std::move(done);
