@@ -39,11 +39,13 @@ struct dispatcher::target {
   notifier_status status;
 };
 
-dispatcher::dispatcher(const app::config& cfg, outbox& box, std::function<std::string(const notification&)> summary)
+dispatcher::dispatcher(const app::config& cfg, outbox& box, std::function<std::string(const notification&)> summary,
+                       std::function<void(const notification&)> delivered)
     : opts_(cfg.notifications),
       box_(box),
       guard_{cfg.notifications.allow_private_targets, 0},
-      summary_(std::move(summary)) {
+      summary_(std::move(summary)),
+      delivered_(std::move(delivered)) {
   for (const auto& n : cfg.notifiers) {
     auto t = std::make_unique<target>();
     t->cfg = &n;
@@ -203,12 +205,15 @@ asio::awaitable<void> dispatcher::run_target(target& t) {
       switch (verdict.kind) {
         case answer_kind::delivered: {
           box_.record_attempt(msg->id, status, said, attempt_outcome::delivered);
-          std::lock_guard lk(mu_);
-          ++t.status.sent;
-          if (t.status.state != "ok") {
-            t.status.state = "ok";
-            t.status.reason.clear();
+          {
+            std::lock_guard lk(mu_);
+            ++t.status.sent;
+            if (t.status.state != "ok") {
+              t.status.state = "ok";
+              t.status.reason.clear();
+            }
           }
+          if (delivered_) delivered_(*msg);
           break;
         }
         case answer_kind::rate_limited: {

@@ -43,8 +43,11 @@ class dispatcher {
  public:
   static constexpr std::chrono::seconds kFailingProbe{300};
 
-  // summary(msg) renders a coalesced message when its window closes.
-  dispatcher(const app::config& cfg, outbox& box, std::function<std::string(const notification&)> summary);
+  // summary(msg) renders a coalesced message when its window closes;
+  // delivered(msg), when given, is told of each message its target took
+  // (on the dispatcher's thread, after the outbox has recorded it).
+  dispatcher(const app::config& cfg, outbox& box, std::function<std::string(const notification&)> summary,
+             std::function<void(const notification&)> delivered = {});
   ~dispatcher();
 
   // own_port: the server's listen port, never a notification target.
@@ -66,6 +69,7 @@ class dispatcher {
   outbox& box_;
   target_rules guard_;  // set by start()
   std::function<std::string(const notification&)> summary_;
+  std::function<void(const notification&)> delivered_;
   boost::asio::io_context ioc_{1};
   std::vector<std::unique_ptr<target>> targets_;  // fixed after construction
   std::map<std::string, std::int64_t> last_slack_send_;  // per URL; the loop's thread only

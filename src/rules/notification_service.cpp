@@ -3,6 +3,8 @@
 #include "core/clock.hpp"
 #include "store/event_log.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace freshet::rules {
 
 namespace json = boost::json;
@@ -10,7 +12,9 @@ namespace json = boost::json;
 notification_service::notification_service(const app::config& cfg, store::event_log& log, const std::string& db_path)
     : cfg_(cfg), log_(log) {
   box_ = std::make_unique<outbox>(db_path, static_cast<std::size_t>(cfg.notifications.max_outbox), core::wall_ms);
-  dispatch_ = std::make_unique<dispatcher>(cfg, *box_, [this](const notification& n) { return summarize(n); });
+  dispatch_ = std::make_unique<dispatcher>(
+      cfg, *box_, [this](const notification& n) { return summarize(n); },
+      [this](const notification& n) { announce(n); });
 }
 
 notification_service::~notification_service() { stop(); }
@@ -50,6 +54,36 @@ std::string notification_service::summarize(const notification& n) const {
                 {"names", names},     {"id", ""},           {"op", ""},         {"link", link_base_ + "/#/objects/" + n.object}};
   if (!rule) return std::to_string(n.count) + " × " + n.rule + ": " + names;  // the rule left the config
   return rule->summary.render(ctx);
+}
+
+// A `message` event whose message is {"notification": {...}} (docs/rules.md).
+// It reaches whoever may see what the notification is about: its tenant's
+// subscribers when it has a tenant; a goal's total (no tenant) goes to
+// everyone, as the goal's `metric` events do. A change rule's notification
+// about a record with no tenant is not announced: the change itself reaches
+// unscoped subscribers only, and a tenantless message would reach all.
+void notification_service::announce(const notification& n) {
+  const app::rule_config* rule = nullptr;
+  for (const auto& r : cfg_.rules)
+    if (r.name == n.rule) rule = &r;
+  if (!rule) return;  // the rule left the config: what it was about is not known
+  if (n.tenant.empty() && rule->kind == app::rule_config::change) return;
+  core::event_draft d;
+  d.type = core::event_type::message;
+  d.object = n.object;
+  d.tenant = n.tenant;
+  d.body["message"] = json::object{{"notification", json::object{{"id", n.id},
+                                                                {"rule", n.rule},
+                                                                {"notifier", n.notifier},
+                                                                {"count", n.count},
+                                                                {"text", n.text}}}};
+  // Best effort: the notification is delivered and recorded whatever
+  // becomes of its announcement (a full store queue drops it, and says so).
+  log_.enqueue(std::move(d), [id = n.id](boost::system::error_code ec, core::event_ptr) {
+    if (ec)
+      spdlog::warn("msg=\"a delivered notification was not announced on the stream\" id={} error=\"{}\"", id,
+                   ec.message());
+  });
 }
 
 json::object notification_service::stats() {

@@ -49,6 +49,8 @@ class notification_service {
 
  private:
   std::string summarize(const notification& n) const;
+  // A delivered notification on the stream, for dashboards' feeds.
+  void announce(const notification& n);
 
   const app::config& cfg_;
   store::event_log& log_;

@@ -1,7 +1,9 @@
 // Notifications on the operations page, in a real browser: rules fire on
 // changes the Knack simulator makes, one notifier delivers to the Slack
 // receiver (`freshet simulate slack`) and one is refused by it for good; the
-// page shows both notifiers' states and the messages with their status.
+// overview's feed tells each delivered one as it arrives on the stream, and
+// the operations page shows both notifiers' states and the messages with
+// their status.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { join } from "node:path";
@@ -52,10 +54,25 @@ describe("notifications on the operations page", () => {
     // Wait for the first sync, so that the changes below are updates the rules see.
     await eventually(async () => (await json(st.server.url + "/api/objects")).doc.objects.every((o) => o.last_sync_at),
                      30000 * SLOW, "the first sync");
+    // The overview's feed, live before the changes: each delivered
+    // notification arrives on the stream and is told there.
+    await page.goto(st.server.url + "/");
+    await page.waitForSelector('#state[data-state="live"]', { timeout: 15000 * SLOW });
     const { doc: made } = await json(st.sim.url + "/_sim/changes", { method: "POST", body: { count: 40 } });
     assert.ok(made.applied.some((c) => c.op === "updated" && c.object === "object_1"), "some laptop was updated");
     await eventually(async () => (await json(slack.matches[0][1] + "/_sim/messages")).doc.messages.length > 0,
                      15000 * SLOW, "a message at the Slack receiver");
+    const told = () => page.$$eval("ol.feed li.feed-item.notification .what", (els) => els.map((e) => e.textContent));
+    await eventually(async () => (await told()).length > 0, 15000 * SLOW, "a delivered notification in the feed");
+    {
+      const { doc: got } = await json(slack.matches[0][1] + "/_sim/messages");
+      // Every one told was delivered by "good", in the words the receiver got;
+      // "broken" delivered nothing, so the feed has nothing of it.
+      for (const line of await told()) {
+        assert.match(line, /^Notified good: /);
+        assert.ok(got.messages.some((m) => m.text === line.replace(/^Notified good: /, "")), line);
+      }
+    }
 
     await page.goto(st.server.url + "/#/ops");
     const notifier = (name) => page.$$eval('table[aria-label="Notifiers"] tbody tr', (trs, n) =>

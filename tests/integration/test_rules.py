@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from harness import Server
+from harness import Server, SSEClient, tokens_config
 from sim_harness import SlackSim
 from sync_harness import signed_delivery, wait_until
 
@@ -252,6 +252,55 @@ message = "{label}: {value} of {target} ({percent}%)"
         wait_until(lambda: len(self.texts()) >= 2 or self.texts(), 15, "two milestones")
         time.sleep(1)
         self.assertEqual(self.texts(), ["Laptops donated: 2 of 4 (50%)", "Laptops donated: 4 of 4 (100%)"])
+
+    def test_delivered_notifications_reach_the_streams_of_those_who_may_see_them(self):
+        self.server = Server(
+            SOURCE + SLACK_RULES.replace("COALESCE", "2") +
+            tokens_config(("ops", "FT_OPS", ["read", "admin"], None), ("hen", "FT_HEN", ["read"], ["hennepin"])),
+            env={"HTI_SECRET": SOURCE_SECRET, "SLACK_URL": self.slack.url("/services/T000/B000/main"),
+                 "FT_OPS": "ops-secret", "FT_HEN": "hennepin-secret"}).start()
+        self.addCleanup(self.server.cleanup)
+        streams = {}
+        for name, secret in (("ops", "ops-secret"), ("hen", "hennepin-secret")):
+            streams[name] = SSEClient(self.server.port, "/api/events", headers={"Authorization": "Bearer " + secret})
+            self.addCleanup(streams[name].close)
+            self.assertEqual(streams[name].read_head(), 200)  # attached from here on
+        p = Pusher(self.server)
+        # Delivered one at a time, oldest first: the session's (a record with
+        # no tenant) before the two donations, so had it been announced, the
+        # streams would show it before them.
+        p.push("created", "sessions", "S1", {"title": "Tuesday training", "registrations": 8, "capacity": 10})
+        p.push("updated", "sessions", "S1", {"title": "Tuesday training", "registrations": 9, "capacity": 10})
+        p.push("created", "laptops", "L1", {"status": "Received", "county": "hennepin", "donor": "Acme", "units": 4,
+                                            "serial": "HTI-1"})
+        p.push("created", "laptops", "L2", {"status": "Received", "county": "ramsey", "donor": "Bolt", "units": 2,
+                                            "serial": "HTI-2"})
+
+        def announced(stream, until):
+            seen = []
+            while True:
+                ev = stream.next_frame()["json"]
+                if ev["type"] == "message" and isinstance(ev["message"], dict):
+                    if "notification" in ev["message"]:
+                        seen.append((ev["tenant"], ev["object"], ev["message"]["notification"]))
+                    if ev["message"].get("marker") == until:
+                        return seen
+                if seen and seen[-1][0] == until:
+                    return seen
+        ops = announced(streams["ops"], "ramsey")
+        self.assertEqual([(t, o) for t, o, _ in ops], [("hennepin", "laptops"), ("ramsey", "laptops")])
+        self.assertEqual([n["text"] for _, _, n in ops], ["A new donation: Acme, 4 laptops in hennepin",
+                                                         "A new donation: Bolt, 2 laptops in ramsey"])
+        self.assertEqual({(n["rule"], n["notifier"], n["count"]) for _, _, n in ops}, {("new_donation", "donations", 1)})
+        # What the receiver got is what was announced, the session's included.
+        self.assertEqual(self.texts(), ["Tuesday training is nearly full: 9 of 10"] + [n["text"] for _, _, n in ops])
+        # Hennepin's token: its own only. A marker for hennepin, committed
+        # after ramsey's announcement, ends the read.
+        status = self.server.request("POST", "/api/broadcast", {"message": {"marker": "end"}, "tenant": "hennepin"},
+                                     token="ops-secret")[0]
+        self.assertEqual(status, 200)
+        hen = announced(streams["hen"], "end")
+        self.assertEqual([(t, n["text"]) for t, _, n in hen], [("hennepin", "A new donation: Acme, 4 laptops in hennepin")])
 
     def test_private_targets_are_refused_unless_allowed(self):
         self.server = Server(SOURCE + SLACK_RULES.replace("COALESCE", "2").replace("allow_private_targets = true",

@@ -44,7 +44,7 @@ const stream = new LiveStream({
     if (type === "change") onChange(ev);
     else if (type === "metric") onMetric(ev);
     else if (type === "job") refresh.onJob(ev);
-    else if (type === "message") showMessage(ev);
+    else if (type === "message" && !ev.message?.notification) showMessage(ev);  // a notification is the feed's
     if (type !== "change") feed.add(type, ev);
     else if (type === "reset") reloadAll();
   },

@@ -1,6 +1,6 @@
 // The activity feed: the latest changes as sentences ("HTI-01234 status:
-// Received → Ready for Donation · hennepin · 3 s ago"), messages and the ends
-// of refresh jobs, newest first. New items slide in; while the pointer is
+// Received → Ready for Donation · hennepin · 3 s ago"), messages, delivered
+// notifications and the ends of refresh jobs, newest first. New items slide in; while the pointer is
 // over the feed (or it has focus) it holds still and counts what waits.
 import { ago, cellText, el, formatNumber } from "../format.js";
 
@@ -22,6 +22,13 @@ export function describe(type, ev) {
     const [field, d] = Object.entries(ev.changed ?? {}).find(([f]) => f !== "modified") ?? Object.entries(ev.changed ?? {})[0] ?? [];
     if (!field) return `${who} updated${where}`;
     return `${who} ${field}: ${cellText(d.old) || "(none)"} → ${cellText(d.new) || "(none)"}${where}`;
+  }
+  if (type === "message" && ev.message?.notification) {
+    // A delivered notification (docs/rules.md): its text as sent, which for
+    // Slack has &, < and > escaped.
+    const n = ev.message.notification;
+    const text = String(n.text ?? "").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+    return `Notified ${n.notifier}: ${text}`;
   }
   if (type === "message") return `Message: ${typeof ev.message === "string" ? ev.message : ev.message?.text ?? JSON.stringify(ev.message)}`;
   if (type === "job" && ev.status !== "running") {
@@ -54,7 +61,8 @@ export class Feed {
   add(type, ev) {
     const text = describe(type, ev);
     if (!text) return;
-    const item = { text, at: ev.at ?? new Date().toISOString(), kind: type, object: ev.object, id: ev.record_id };
+    const kind = type === "message" && ev.message?.notification ? "notification" : type;
+    const item = { text, at: ev.at ?? new Date().toISOString(), kind, object: ev.object, id: ev.record_id };
     if (this.held) {
       this.waiting.push(item);
       this.note.textContent = `Paused while the pointer is here: ${this.waiting.length} new`;
