@@ -3,7 +3,8 @@
 # scenario on freshly started servers, three runs each, medians reported.
 #   bash bench/run.sh [BUILD_DIR]     (make bench does the set-up)
 # REPS=1 for a quick look. ONLY=sync runs only the sync benchmarks
-# (bench/sync_bench.py), ONLY=hub only the hub's.
+# (bench/sync_bench.py), ONLY=hub only the hub's, ONLY=micro only the
+# Google Benchmark binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -61,6 +62,15 @@ run() {
 
 if [ "${ONLY:-}" = sync ]; then REPS=$REPS python3 bench/sync_bench.py "$BUILD"; exit; fi
 
+# The Google Benchmark micro-benchmarks (per-event CPU, the replay read, the
+# writer's transaction): medians of REPS repetitions. ONLY=micro: these only.
+micro() {
+  for b in core_bench replay_bench store_write_bench; do
+    "$BUILD/bench/$b" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true
+  done
+}
+if [ "${ONLY:-}" = micro ]; then micro; exit; fi
+
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, $(uname -r); results in $RESULTS" >&2
 for rep in $(seq "$REPS"); do
   for target in ${TARGETS:-freshet nchan}; do
@@ -103,6 +113,8 @@ for key in sorted(k for k in groups if k[0] == "publish"):
     print(f"\ndurable publish, {g[0]['publishers']} publishers: median {med([r['acked_per_second'] for r in g]):,.0f} "
           f"acknowledged broadcasts/s over {len(g)} runs (failed: {sum(r['failed'] for r in g)})")
 PY
+
+[ "${ONLY:-}" = hub ] || micro
 
 # The sync engine: full syncs against the rate-limit floor, change-to-browser latency.
 [ "${ONLY:-}" = hub ] || REPS=$REPS python3 bench/sync_bench.py "$BUILD"
