@@ -40,8 +40,8 @@ std::vector<raw_record> list_raw_records(connection& db, const std::string& sour
   }
   sql += " ORDER BY id LIMIT ?";
   statement s(db.get(), sql);
-  int i = 1;
-  s.bind(i++, source).bind(i++, object).bind_text(i++, after_id);
+  s.bind(1, source).bind(2, object).bind_text(3, after_id);
+  int i = 4;
   for (const auto& t : tenants) s.bind(i++, t);
   s.bind(i, static_cast<std::int64_t>(limit));
   std::vector<raw_record> out;
@@ -163,8 +163,14 @@ double aggregate(connection& db, const std::string& source, const std::string& o
   statement s(db.get(), sql);
   int i = 1;
   if (!sum_field.empty()) s.bind(i++, sum_field);
-  s.bind(i++, source).bind(i++, object);
-  for (const auto& [field, value] : where) s.bind(i++, field).bind(i++, value);
+  // One bind a statement: a chain with i++ in two links is sequenced since
+  // C++17, but GCC warns that it may not be.
+  s.bind(i++, source);
+  s.bind(i++, object);
+  for (const auto& [field, value] : where) {
+    s.bind(i++, field);
+    s.bind(i++, value);
+  }
   if (!by_tenant) {
     s.step();
     return s.column_double(0);

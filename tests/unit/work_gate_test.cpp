@@ -56,101 +56,104 @@ void run_until(asio::io_context& ioc, const std::function<bool()>& done) {
   }
 }
 
-TEST(WorkGate, NeverMoreTasksOnThePoolThanSlotsAndWaitersGoInTurn) {
-  asio::thread_pool pool(4);  // more threads than slots: only the gate bounds them
-  asio::io_context ioc(1);
-  work_gate gate(pool.get_executor(), 2, 8);
+// A pool, the caller's loop and a gate over the pool; the latch is opened
+// and the pool joined at the end, whatever the test left waiting.
+struct rig {
+  asio::thread_pool pool;
+  asio::io_context ioc{1};
+  work_gate gate;
   latch l;
+  rig(int threads, std::size_t slots, std::size_t waiting)
+      : pool(threads), gate(pool.get_executor(), slots, waiting) {}
+  ~rig() {
+    l.release();
+    pool.join();
+  }
+  template <class F>
+  void spawn(F f) {
+    asio::co_spawn(ioc, std::move(f), asio::detached);
+  }
+  void until(const std::function<bool()>& done) { run_until(ioc, done); }
+  work_gate_counters counters() const { return gate.counters(); }
+};
+
+TEST(WorkGate, NeverMoreTasksOnThePoolThanSlotsAndWaitersGoInTurn) {
+  rig r(4, 2, 8);  // more threads than slots: only the gate bounds them
   int finished = 0;
   for (int i = 0; i < 6; ++i)
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { finished += co_await gate.run([&] { return l.enter(); }); },
-                   asio::detached);
-  run_until(ioc, [&] { return gate.counters().waited == 4; });
-  l.wait_running(2);
-  EXPECT_EQ(gate.counters().in_use, 2u);
-  EXPECT_EQ(gate.counters().waited, 4u);
-  l.release();
-  run_until(ioc, [&] { return finished == 6; });
+    r.spawn([&]() -> asio::awaitable<void> { finished += co_await r.gate.run([&] { return r.l.enter(); }); });
+  r.until([&] { return r.counters().waited == 4; });
+  r.l.wait_running(2);
+  EXPECT_EQ(r.counters().in_use, 2u);
+  EXPECT_EQ(r.counters().waited, 4u);
+  r.l.release();
+  r.until([&] { return finished == 6; });
   EXPECT_EQ(finished, 6);
-  EXPECT_EQ(l.most, 2);
-  EXPECT_EQ(gate.counters().in_use, 0u);
-  pool.join();
+  EXPECT_EQ(r.l.most, 2);
+  EXPECT_EQ(r.counters().in_use, 0u);
 }
 
 TEST(WorkGate, TryRunIsRefusedOnlyWhenSlotsAndWaitingRoomAreFull) {
-  asio::thread_pool pool(2);
-  asio::io_context ioc(1);
-  work_gate gate(pool.get_executor(), 1, 2);
-  latch l;
+  rig r(2, 1, 2);
   std::vector<std::optional<int>> answers;
   // One on the pool, two waiting (the room allows two), then two refused.
   for (int i = 0; i < 5; ++i) {
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { answers.push_back(co_await gate.try_run([&] { return l.enter(); })); },
-                   asio::detached);
-    run_until(ioc, [&] { return i == 0 ? gate.counters().in_use == 1 : gate.counters().waited + gate.counters().refused == std::uint64_t(i); });
+    r.spawn([&]() -> asio::awaitable<void> { answers.push_back(co_await r.gate.try_run([&] { return r.l.enter(); })); });
+    r.until([&] { return i == 0 ? r.counters().in_use == 1 : r.counters().waited + r.counters().refused == std::uint64_t(i); });
   }
-  l.wait_running(1);
+  r.l.wait_running(1);
   EXPECT_EQ(answers.size(), 2u);  // the refusals answer at once
   for (const auto& a : answers) EXPECT_FALSE(a);
-  EXPECT_EQ(gate.counters().refused, 2u);
-  l.release();
-  run_until(ioc, [&] { return answers.size() == 5; });
+  EXPECT_EQ(r.counters().refused, 2u);
+  r.l.release();
+  r.until([&] { return answers.size() == 5; });
   ASSERT_EQ(answers.size(), 5u);
   for (std::size_t i = 2; i < 5; ++i) EXPECT_EQ(answers[i], 1) << i;
   // With the pool free again, try_run runs.
   std::optional<int> later;
-  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { later = co_await gate.try_run([] { return 7; }); }, asio::detached);
-  run_until(ioc, [&] { return later.has_value(); });
+  r.spawn([&]() -> asio::awaitable<void> { later = co_await r.gate.try_run([] { return 7; }); });
+  r.until([&] { return later.has_value(); });
   EXPECT_EQ(later, 7);
-  pool.join();
 }
 
 TEST(WorkGate, ATaskThatThrowsGivesItsSlotBack) {
-  asio::thread_pool pool(1);
-  asio::io_context ioc(1);
-  work_gate gate(pool.get_executor(), 1, 1);
+  rig r(1, 1, 1);
   int caught = 0, ran = 0;
   for (int i = 0; i < 3; ++i)
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+    r.spawn([&]() -> asio::awaitable<void> {
       try {
-        co_await gate.run([]() -> int { throw std::runtime_error("disk"); });
+        co_await r.gate.run([]() -> int { throw std::runtime_error("disk"); });
       } catch (const std::runtime_error&) {
         ++caught;
       }
-    }, asio::detached);
-  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { ran = co_await gate.run([] { return 1; }); }, asio::detached);
-  run_until(ioc, [&] { return ran == 1; });
+    });
+  r.spawn([&]() -> asio::awaitable<void> { ran = co_await r.gate.run([] { return 1; }); });
+  r.until([&] { return ran == 1; });
   EXPECT_EQ(caught, 3);
   EXPECT_EQ(ran, 1);
-  EXPECT_EQ(gate.counters().in_use, 0u);
-  pool.join();
+  EXPECT_EQ(r.counters().in_use, 0u);
 }
 
 TEST(WorkGate, CloseEndsTheWaiters) {
-  asio::thread_pool pool(1);
-  asio::io_context ioc(1);
-  work_gate gate(pool.get_executor(), 1, 4);
-  latch l;
+  rig r(1, 1, 4);
   int ended = 0, closed = 0;
-  asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { ended += co_await gate.run([&] { return l.enter(); }); },
-                 asio::detached);
+  r.spawn([&]() -> asio::awaitable<void> { ended += co_await r.gate.run([&] { return r.l.enter(); }); });
   for (int i = 0; i < 2; ++i)
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+    r.spawn([&]() -> asio::awaitable<void> {
       try {
-        co_await gate.run([] { return 0; });
+        co_await r.gate.run([] { return 0; });
       } catch (const boost::system::system_error&) {
         ++closed;
       }
-    }, asio::detached);
-  run_until(ioc, [&] { return gate.counters().waited == 2; });
-  l.wait_running(1);
-  gate.close();
-  run_until(ioc, [&] { return closed == 2; });
+    });
+  r.until([&] { return r.counters().waited == 2; });
+  r.l.wait_running(1);
+  r.gate.close();
+  r.until([&] { return closed == 2; });
   EXPECT_EQ(closed, 2);
-  l.release();
-  run_until(ioc, [&] { return ended == 1; });
+  r.l.release();
+  r.until([&] { return ended == 1; });
   EXPECT_EQ(ended, 1);
-  pool.join();
 }
 
 }  // namespace
