@@ -148,7 +148,7 @@ asio::awaitable<http::handler_result> api::handle(http::request& req) {
   if (!parsed) {
     auto res = error_response({status::bad_request, "bad_target", "The request target is not a valid path."}, version);
     res.keep_alive(req.keep_alive());  // as every answer: Connection: close is honoured
-    requests_.record("/other", 400, 0);
+    requests_.record(request_metrics::kOtherSlot, 400, 0);
     co_return http::handler_result{std::move(res), {}};
   }
   const boost::urls::url_view url = *parsed;

@@ -31,12 +31,12 @@ class request_metrics {
   // The slot of a label, "/other"'s for one not listed. constexpr, so the
   // route table finds each route's slot at compile time (routes.cpp) and a
   // request is counted without comparing strings.
+  static constexpr std::size_t kOtherSlot = kRoutes.size() - 1;
   static constexpr std::size_t slot_of(std::string_view label) {
     for (std::size_t i = 0; i < kRoutes.size(); ++i)
       if (kRoutes[i] == label) return i;
-    return kRoutes.size() - 1;
+    return kOtherSlot;
   }
-  static constexpr std::size_t kOtherSlot = kRoutes.size() - 1;
 
   void record(std::size_t slot, unsigned status, double seconds);
   void record(std::string_view route, unsigned status, double seconds) { record(slot_of(route), status, seconds); }

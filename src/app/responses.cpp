@@ -30,15 +30,11 @@ http::response error_response(const http::api_error& e, unsigned version) {
   return res;
 }
 
-}  // namespace freshet::app
-
-namespace freshet::app {
-
 http::response busy_response(unsigned version) {
-  auto res = error_response({boost::beast::http::status::service_unavailable, "reads_overloaded",
+  auto res = error_response({bhttp::status::service_unavailable, "reads_overloaded",
                              "The server has as many store reads queued as it takes; try again in a second."},
                             version);
-  res.set(boost::beast::http::field::retry_after, "1");
+  res.set(bhttp::field::retry_after, "1");
   return res;
 }
 

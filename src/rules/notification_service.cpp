@@ -39,10 +39,14 @@ bool notification_service::retry(std::int64_t id) {
   return true;
 }
 
-std::string notification_service::summarize(const notification& n) const {
-  const app::rule_config* rule = nullptr;
+const app::rule_config* notification_service::rule_named(const std::string& name) const {
   for (const auto& r : cfg_.rules)
-    if (r.name == n.rule) rule = &r;
+    if (r.name == name) return &r;
+  return nullptr;  // the rule left the config since it fired
+}
+
+std::string notification_service::summarize(const notification& n) const {
+  const app::rule_config* rule = rule_named(n.rule);
   // "A, B, C, D, E and 7 more": the names kept were escaped when they fired.
   std::string names;
   for (const auto& v : n.names)
@@ -63,9 +67,7 @@ std::string notification_service::summarize(const notification& n) const {
 // about a record with no tenant is not announced: the change itself reaches
 // unscoped subscribers only, and a tenantless message would reach all.
 void notification_service::announce(const notification& n) {
-  const app::rule_config* rule = nullptr;
-  for (const auto& r : cfg_.rules)
-    if (r.name == n.rule) rule = &r;
+  const app::rule_config* rule = rule_named(n.rule);
   if (!rule) return;  // the rule left the config: what it was about is not known
   if (n.tenant.empty() && rule->kind == app::rule_config::change) return;
   core::event_draft d;

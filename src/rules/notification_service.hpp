@@ -48,6 +48,7 @@ class notification_service {
   }
 
  private:
+  const app::rule_config* rule_named(const std::string& name) const;
   std::string summarize(const notification& n) const;
   // A delivered notification on the stream, for dashboards' feeds.
   void announce(const notification& n);

@@ -62,13 +62,15 @@ core::event_draft change_event(const object_changes& oc, const std::string& tena
 
 }  // namespace
 
+void prepare_upsert(record_upsert& up) {
+  if (!up.data.empty()) return;
+  up.data = core::canonical_json(up.fields);
+  up.hash = core::sha256_hex(up.data);
+}
+
 void prepare_upserts(change_set& cs) {
   for (auto& oc : cs.objects)
-    for (auto& up : oc.upserts) {
-      if (!up.data.empty()) continue;
-      up.data = core::canonical_json(up.fields);
-      up.hash = core::sha256_hex(up.data);
-    }
+    for (auto& up : oc.upserts) prepare_upsert(up);
 }
 
 change_applier::change_applier(connection& db) : db_(db), st_(std::make_unique<statements>(db.get())) {}
@@ -93,10 +95,7 @@ void change_applier::apply_object(object_changes& oc, const emit_fn& emit, chang
     // The stored data is the canonical JSON, so its hash is the content hash
     // (made before the transaction by prepare_upserts, unless the caller
     // came straight here).
-    if (up.data.empty()) {
-      up.data = core::canonical_json(up.fields);
-      up.hash = core::sha256_hex(up.data);
-    }
+    prepare_upsert(up);
     const std::string& data = up.data;
     const std::string& hash = up.hash;
     st_->find.bind(1, oc.source).bind(2, oc.object).bind(3, up.id);

@@ -71,7 +71,9 @@ struct change_set {
   std::vector<core::event_draft> events;  // extra events (job progress), after the record events
 };
 
-// Fills every upsert's data and hash (store/change_applier.cpp).
+// Fills an upsert's data and hash, unless made already; the second for each
+// upsert of a set (store/change_applier.cpp).
+void prepare_upsert(record_upsert& up);
 void prepare_upserts(change_set& cs);
 
 struct change_result {

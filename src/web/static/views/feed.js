@@ -24,8 +24,8 @@ export function describe(type, ev) {
     return `${who} ${field}: ${cellText(d.old) || "(none)"} → ${cellText(d.new) || "(none)"}${where}`;
   }
   if (type === "message" && ev.message?.notification) {
-    // A delivered notification (docs/rules.md): its text as sent, which for
-    // Slack has &, < and > escaped.
+    // A delivered notification (docs/rules.md): its text as sent, with &, <
+    // and > escaped as Slack wants them (every notifier's text is).
     const n = ev.message.notification;
     const text = String(n.text ?? "").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
     return `Notified ${n.notifier}: ${text}`;
