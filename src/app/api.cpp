@@ -141,7 +141,7 @@ api::filter_or_error api::resolve_topics(const principal& who, std::vector<std::
   return core::topic_filter{std::move(objects), std::move(tenants)};
 }
 
-asio::awaitable<http::handler_result> api::handle(http::request& req) {
+asio::awaitable<http::handler_result> api::handle(http::request& req, const http::request_context&) {
   const auto started = std::chrono::steady_clock::now();
   const unsigned version = req.version();
   auto parsed = boost::urls::parse_origin_form(req.target());

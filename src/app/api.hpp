@@ -45,7 +45,7 @@ class api : public http::request_handler {
   // Called once a second: samples counters for rates.
   void tick();
 
-  boost::asio::awaitable<http::handler_result> handle(http::request& req) override;
+  boost::asio::awaitable<http::handler_result> handle(http::request& req, const http::request_context&) override;
 
  private:
   using principal_or_error = std::variant<principal, http::api_error>;

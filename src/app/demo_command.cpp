@@ -143,8 +143,10 @@ int run_demo(const demo_options& o) {
   }
   asio::io_context sim_ioc(1);
   simulator.enable_webhooks(sim_ioc.get_executor(), "http://127.0.0.1:" + std::to_string(port) + "/api/webhooks/hti", key);
-  http::server sim_server(sim_ioc, {sim_ioc.get_executor()}, {asio::ip::make_address("127.0.0.1"), 0},
-                          http::server_limits{}, simulator);
+  http::server_limits sim_limits;
+  sim_limits.stamp_arrivals = true;  // as `freshet simulate` serves it
+  http::server sim_server(sim_ioc, {sim_ioc.get_executor()}, {asio::ip::make_address("127.0.0.1"), 0}, sim_limits,
+                          simulator);
   sim_server.start();
   // The rules' Slack messages go to a receiver of the demo's own.
   sim::slack_receiver slack;

@@ -37,10 +37,11 @@ asio::ip::tcp::endpoint parse_endpoint(const std::string& listen) {
 
 // Serves `handler` until a signal: one thread accepts (and runs the trickle),
 // and each connection is served by one of eight single-threaded workers.
-// That many, so that a worker busy rendering a 1,000-record page never holds
-// back reading another connection's request: the simulator counts arrivals
-// against its rate limit as it reads them, and a late read would bunch
-// arrivals that were sent evenly spaced. `prepare` runs with a worker's
+// That many, so that a worker busy rendering a 1,000-record page seldom
+// holds back reading another connection's request; and the simulator counts
+// arrivals against its rate limit by the kernel's stamp of their arrival,
+// not by when they were read, so a late read cannot bunch arrivals that were
+// sent evenly spaced. `prepare` runs with a worker's
 // executor before serving; `banner` is printed once listening.
 int serve(const simulate_options& opts, http::request_handler& handler, std::function<void()> one_change,
           const std::function<void(asio::any_io_executor)>& prepare,
@@ -56,8 +57,9 @@ int serve(const simulate_options& opts, http::request_handler& handler, std::fun
   prepare(executors.front());
   std::unique_ptr<http::server> owner;
   try {
-    owner = std::make_unique<http::server>(acceptor, executors, parse_endpoint(opts.listen), http::server_limits{},
-                                           handler);
+    http::server_limits limits;
+    limits.stamp_arrivals = true;  // the rate limit judges arrivals as they reach the host
+    owner = std::make_unique<http::server>(acceptor, executors, parse_endpoint(opts.listen), limits, handler);
   } catch (const boost::system::system_error& e) {
     std::cerr << "freshet simulate: "
               << http::listen_failure(opts.listen, e.code(), "is another simulator running? use --listen") << "\n";

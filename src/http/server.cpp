@@ -5,7 +5,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -14,6 +16,11 @@
 #include <boost/beast/http/write.hpp>
 
 #include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <sys/socket.h>
 
 namespace freshet::http {
 
@@ -54,6 +61,46 @@ std::optional<api_error> read_error_reply(const boost::system::error_code& ec) {
   if (ec.category() == http_errors && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
     return api_error{s::bad_request, "malformed_request", "The request is not valid HTTP/1.1."};
   return std::nullopt;  // closed, reset or timed out: nobody to answer
+}
+
+// The first bytes of the next request and the kernel's stamp of their
+// arrival (SO_TIMESTAMPNS, which Linux gives TCP reads too): waits for them
+// as long as `idle`, then takes them with one recvmsg. An error ends the
+// connection; the stamp is the time of reading if the kernel gave none.
+asio::awaitable<boost::system::error_code> read_stamped(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                                        std::chrono::seconds idle,
+                                                        std::chrono::system_clock::time_point& arrived) {
+  using namespace asio::experimental::awaitable_operators;
+  auto& socket = stream.socket();
+  for (;;) {
+    asio::steady_timer timer(socket.get_executor(), idle);
+    auto ready = co_await (socket.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable)) ||
+                           timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (ready.index() == 1) co_return asio::error::timed_out;
+    if (auto [ec] = std::get<0>(ready); ec) co_return ec;
+    const auto space = buffer.prepare(4096);
+    iovec iov{space.data(), space.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(socket.native_handle(), &msg, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+    if (n < 0) co_return boost::system::error_code(errno, boost::system::system_category());
+    if (n == 0) co_return asio::error::eof;
+    buffer.commit(static_cast<std::size_t>(n));
+    arrived = std::chrono::system_clock::now();
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+      timespec ts;
+      std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      arrived = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+    }
+    co_return boost::system::error_code{};
+  }
 }
 
 void close_stream(beast::tcp_stream& stream) {
@@ -169,11 +216,16 @@ asio::awaitable<void> server::run_session(tcp::socket socket, asio::ip::address 
     std::lock_guard lk(sessions_mu_);
     where = sessions_.insert(sessions_.end(), entry);
   }
+  if (limits_.stamp_arrivals) {
+    const int on = 1;
+    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+  }
   beast::tcp_stream stream(std::move(socket));
   entry->stream = &stream;
 
   beast::flat_buffer buffer;
   stream_task stream_with;
+  request_context context;
   try {
     while (!stopping_) {
       bhttp::request_parser<bhttp::string_body> parser;
@@ -183,11 +235,17 @@ asio::awaitable<void> server::run_session(tcp::socket socket, asio::ip::address 
       // Idle until the first byte of the next request; from it, the whole
       // request (head and body) must arrive within read_timeout, so a head
       // sent a byte at a time cannot hold the connection for the idle time.
-      if (buffer.size() == 0) {
+      if (buffer.size() == 0 && limits_.stamp_arrivals) {
+        const auto fec = co_await read_stamped(stream, buffer, limits_.idle_timeout, context.arrived);
+        if (fec) break;  // closed, or idle too long: nothing to answer
+      } else if (buffer.size() == 0) {
         stream.expires_after(limits_.idle_timeout);
         auto [fec, fn] = co_await stream.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable));
-        if (fec) break;  // closed, or idle too long: nothing to answer
+        if (fec) break;
         buffer.commit(fn);
+        context.arrived = std::chrono::system_clock::now();
+      } else {
+        context.arrived = std::chrono::system_clock::now();  // already read with the one before
       }
       entry->busy = true;
       stream.expires_after(limits_.read_timeout);
@@ -216,7 +274,7 @@ asio::awaitable<void> server::run_session(tcp::socket socket, asio::ip::address 
       stream.expires_never();
 
       request req = parser.release();
-      handler_result result = co_await handler_.handle(req);
+      handler_result result = co_await handler_.handle(req, context);
       if (result.stream) {
         stream_with = std::move(result.stream);
         break;

@@ -39,6 +39,18 @@ struct server_limits {
   std::chrono::seconds idle_timeout{60};
   std::size_t max_connections = 19000;
   std::size_t max_connections_per_address = 0;  // 0: no cap
+  // Take the kernel's stamp of each request's arrival (SO_TIMESTAMPNS) for
+  // request_context::arrived: a handler that judges arrival times (the
+  // simulators' rate limits) then judges when the bytes reached this host,
+  // not when a loaded worker got round to reading them.
+  bool stamp_arrivals = false;
+};
+
+// What the server knows of a request beyond its bytes.
+struct request_context {
+  // When its first bytes reached this host: the kernel's stamp with
+  // server_limits::stamp_arrivals, otherwise when the server read them.
+  std::chrono::system_clock::time_point arrived{};
 };
 
 // A long-lived exchange that takes the connection over. The request's
@@ -54,7 +66,7 @@ struct handler_result {
 class request_handler {
  public:
   virtual ~request_handler() = default;
-  virtual boost::asio::awaitable<handler_result> handle(request& req) = 0;
+  virtual boost::asio::awaitable<handler_result> handle(request& req, const request_context& ctx) = 0;
 };
 
 struct server_counters {

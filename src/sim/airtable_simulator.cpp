@@ -113,11 +113,10 @@ airtable_simulator::airtable_simulator(airtable_sim_options opts)
 
 std::int64_t airtable_simulator::now_ms() const { return clock_.now_ms(); }
 
-bool airtable_simulator::admit() {
+bool airtable_simulator::admit(std::chrono::system_clock::time_point arrived) {
   using namespace std::chrono;
-  meter_.count();
+  meter_.count(arrived);
   const auto now = steady_clock::now();
-  const std::int64_t sec = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
   std::lock_guard lk(mu_);
   // During a penalty every request is refused, but the penalty is not
   // extended by them (SIM CHOICE, checklist 33), so jittered retries converge.
@@ -125,11 +124,8 @@ bool airtable_simulator::admit() {
     ++rate_limited_;
     return false;
   }
-  if (sec != window_second_) {
-    window_second_ = sec;
-    window_count_ = 0;
-  }
-  if (opts_.requests_per_second > 0 && ++window_count_ > static_cast<std::uint64_t>(opts_.requests_per_second)) {
+  if (opts_.requests_per_second > 0 &&
+      windows_.add(epoch_second(arrived)) > static_cast<std::uint64_t>(opts_.requests_per_second)) {
     penalty_until_ = now + seconds(opts_.penalty_seconds);
     ++rate_limited_;
     return false;
@@ -137,10 +133,10 @@ bool airtable_simulator::admit() {
   return true;
 }
 
-asio::awaitable<http::handler_result> airtable_simulator::handle(http::request& req) {
+asio::awaitable<http::handler_result> airtable_simulator::handle(http::request& req, const http::request_context& ctx) {
   const lenient_query q = parse_lenient_target(req.target());
   if (q.path.starts_with("/_sim/")) co_return http::handler_result{sim_route(req, q), {}};
-  if (!admit()) {
+  if (!admit(ctx.arrived)) {
     auto res = reply(status::too_many_requests,
                      json::object{{"errors", json::array{json::object{
                                                  {"error", "RATE_LIMIT_REACHED"},

@@ -39,7 +39,7 @@ class airtable_simulator : public http::request_handler {
  public:
   explicit airtable_simulator(airtable_sim_options opts);
 
-  boost::asio::awaitable<http::handler_result> handle(http::request& req) override;
+  boost::asio::awaitable<http::handler_result> handle(http::request& req, const http::request_context& ctx) override;
   boost::json::array apply_changes(int n);
   const std::string& base_id() const { return base_.id; }
   const std::string& token() const { return opts_.token; }
@@ -64,7 +64,7 @@ class airtable_simulator : public http::request_handler {
   };
   struct list_params;
 
-  bool admit();  // the rate limit; false: answer 429
+  bool admit(std::chrono::system_clock::time_point arrived);  // the rate limit; false: answer 429
   http::response route(const http::request& req, const lenient_query& q);
   http::response list(airtable_table& t, const list_params& p);
   http::response page(const std::string& itr_id, iterator& it, std::size_t start, airtable_table& t);
@@ -86,8 +86,7 @@ class airtable_simulator : public http::request_handler {
   airtable_base base_;
   std::mt19937_64 rng_;
   std::map<std::string, iterator> iterators_;
-  std::int64_t window_second_ = 0;
-  std::uint64_t window_count_ = 0;
+  second_windows windows_;  // requests admitted per second of arrival
   std::chrono::steady_clock::time_point penalty_until_{};
   std::uint64_t rate_limited_ = 0, changes_applied_ = 0;
   fault_injector faults_;

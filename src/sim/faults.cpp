@@ -101,13 +101,34 @@ http::response changes_route(const http::request& req, const std::function<boost
   return sim_reply(status::ok, boost::json::object{{"applied", apply(static_cast<int>(*count))}});
 }
 
-void request_meter::count() {
-  const auto now = std::chrono::steady_clock::now();
+void request_meter::count(std::chrono::system_clock::time_point arrived) {
+  constexpr std::int64_t second = 1'000'000'000;
+  // A late read does not come later than this: older arrivals share no
+  // second with any still to be counted.
+  constexpr std::int64_t horizon = 10 * second;
+  const std::int64_t t = std::chrono::duration_cast<std::chrono::nanoseconds>(arrived.time_since_epoch()).count();
   std::lock_guard lk(mu_);
   ++total_;
-  last_second_.push_back(now);
-  while (now - last_second_.front() >= std::chrono::seconds(1)) last_second_.pop_front();
-  max_ = std::max<std::uint64_t>(max_, last_second_.size());
+  newest_ = std::max(newest_, t);
+  recent_.insert(std::upper_bound(recent_.begin(), recent_.end(), t), t);
+  recent_.erase(recent_.begin(), std::lower_bound(recent_.begin(), recent_.end(), newest_ - horizon));
+  // The windows [p, p + 1 s) that hold t start at the arrivals p in (t - 1 s, t].
+  auto end = recent_.begin();
+  for (auto p = std::upper_bound(recent_.begin(), recent_.end(), t - second); p != recent_.end() && *p <= t; ++p) {
+    if (end < p) end = p;
+    while (end != recent_.end() && *end < *p + second) ++end;
+    max_ = std::max<std::uint64_t>(max_, static_cast<std::uint64_t>(end - p));
+  }
+}
+
+std::uint64_t second_windows::add(std::int64_t second) {
+  const std::uint64_t n = ++counts_[second];
+  while (counts_.size() > 16) counts_.erase(counts_.begin());
+  return n;
+}
+
+std::int64_t epoch_second(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
 std::uint64_t request_meter::total() const {

@@ -91,36 +91,31 @@ std::int64_t knack_simulator::now_local_ms() const {
   return clock_.now_ms() + static_cast<std::int64_t>(app_.utc_offset_minutes) * 60000;
 }
 
-knack_simulator::limit_decision knack_simulator::count_request() {
-  using namespace std::chrono;
-  meter_.count();
-  const std::int64_t sec = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+knack_simulator::limit_decision knack_simulator::count_request(std::chrono::system_clock::time_point arrived) {
+  meter_.count(arrived);
+  const std::int64_t sec = epoch_second(arrived);
   std::lock_guard lk(mu_);
-  // Knack counts per app in fixed one-second windows; past the limit every
-  // request in that window fails (upstream-apis.md 1.8).
-  if (sec != window_second_) {
-    window_second_ = sec;
-    window_count_ = 0;
-  }
+  // Knack counts per app in fixed one-second windows of arrival; past the
+  // limit every request in that window fails (upstream-apis.md 1.8).
+  const std::uint64_t window_count = windows_.add(sec);
   const std::int64_t day = sec / 86400;
   if (day != day_) {
     day_ = day;
     day_count_ = 0;
   }
-  ++window_count_;
   ++day_count_;
   limit_decision d;
   const auto limit = static_cast<std::uint64_t>(opts_.requests_per_second);
-  d.allowed = (limit == 0 || window_count_ <= limit) && (opts_.daily_limit == 0 || day_count_ <= opts_.daily_limit);
+  d.allowed = (limit == 0 || window_count <= limit) && (opts_.daily_limit == 0 || day_count_ <= opts_.daily_limit);
   d.window_reset_epoch = sec + 1;
-  d.window_remaining = limit > window_count_ ? limit - window_count_ : 0;
+  d.window_remaining = limit > window_count ? limit - window_count : 0;
   const std::uint64_t daily = opts_.daily_limit ? opts_.daily_limit : 25000;
   d.daily_remaining = daily > day_count_ ? daily - day_count_ : 0;
   if (!d.allowed) ++rate_limited_;
   return d;
 }
 
-asio::awaitable<http::handler_result> knack_simulator::handle(http::request& req) {
+asio::awaitable<http::handler_result> knack_simulator::handle(http::request& req, const http::request_context& ctx) {
   const lenient_query target = parse_lenient_target(req.target());
   if (target.path.starts_with("/_sim/")) co_return http::handler_result{sim_route(req, target), {}};
   const auto parts = split_path(target.path);
@@ -145,7 +140,7 @@ asio::awaitable<http::handler_result> knack_simulator::handle(http::request& req
         {}};
   }
 
-  const limit_decision limit = count_request();
+  const limit_decision limit = count_request(ctx.arrived);
   auto with_limit_headers = [&](http::response res) {
     res.set("X-RateLimit-Limit", std::to_string(static_cast<std::uint64_t>(opts_.requests_per_second)));
     res.set("X-RateLimit-Remaining", std::to_string(limit.window_remaining));

@@ -45,7 +45,7 @@ class knack_simulator : public http::request_handler {
  public:
   explicit knack_simulator(knack_sim_options opts);
 
-  boost::asio::awaitable<http::handler_result> handle(http::request& req) override;
+  boost::asio::awaitable<http::handler_result> handle(http::request& req, const http::request_context& ctx) override;
 
   // The change trickle: `n` plausible changes now. Returns them as JSON.
   boost::json::array apply_changes(int n);
@@ -65,7 +65,7 @@ class knack_simulator : public http::request_handler {
     std::uint64_t window_remaining = 0;
     std::uint64_t daily_remaining = 0;
   };
-  limit_decision count_request();
+  limit_decision count_request(std::chrono::system_clock::time_point arrived);
   http::response records_route(const http::request& req, const lenient_query& q, const std::vector<std::string>& parts);
   http::response list(const lenient_query& q, const knack_object& obj);
   http::response sim_route(const http::request& req, const lenient_query& q);
@@ -77,8 +77,7 @@ class knack_simulator : public http::request_handler {
   knack_app app_;
   std::mt19937_64 change_rng_;
   std::uint64_t rate_limited_ = 0, changes_applied_ = 0;  // the other stats are the meter's and the injector's
-  std::int64_t window_second_ = 0;
-  std::uint64_t window_count_ = 0;
+  second_windows windows_;
   std::int64_t day_ = 0;
   std::uint64_t day_count_ = 0;
   fault_injector faults_;

@@ -25,7 +25,7 @@ http::response text_reply(const http::request& req, status s, std::string body, 
 
 }  // namespace
 
-boost::asio::awaitable<http::handler_result> slack_receiver::handle(http::request& req) {
+boost::asio::awaitable<http::handler_result> slack_receiver::handle(http::request& req, const http::request_context&) {
   co_return http::handler_result{answer(req), {}};
 }
 

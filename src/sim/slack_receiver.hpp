@@ -30,7 +30,7 @@ namespace freshet::sim {
 
 class slack_receiver : public http::request_handler {
  public:
-  boost::asio::awaitable<http::handler_result> handle(http::request& req) override;
+  boost::asio::awaitable<http::handler_result> handle(http::request& req, const http::request_context&) override;
 
  private:
   http::response answer(const http::request& req);

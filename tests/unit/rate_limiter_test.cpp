@@ -42,7 +42,7 @@ struct simulator_fixture {
 
   sim::knack_simulator sim;
   asio::io_context ioc{1};
-  http::server server{ioc, {ioc.get_executor()}, {asio::ip::make_address("127.0.0.1"), 0}, {}, sim};
+  http::server server{ioc, {ioc.get_executor()}, {asio::ip::make_address("127.0.0.1"), 0}, {.stamp_arrivals = true}, sim};
   asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
   std::thread thread;
 };
