@@ -3,7 +3,7 @@
 // start of the log (BM_ReplayOneTenant) or from the middle, and the cost
 // should follow its tenant's events, not everybody's. BM_ReplayAll reads the
 // same range unfiltered, for scale. Google Benchmark; the log is built once.
-#include "store/event_log.hpp"
+#include "store/sqlite_store.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -16,12 +16,12 @@ using namespace freshet;
 
 constexpr int kEvents = 100'000, kTenants = 1000;
 
-store::event_log& shared_log() {
+store::sqlite_store& shared_log() {
   static const std::filesystem::path path =
       std::filesystem::temp_directory_path() / ("freshet-replay-bench-" + std::to_string(::getpid()) + ".db");
-  static store::event_log* log = [] {
+  static store::sqlite_store* log = [] {
     std::filesystem::remove(path);
-    auto* l = new store::event_log({.path = path.string(), .max_batch = 4096});
+    auto* l = new store::sqlite_store({.path = path.string(), .max_batch = 4096});
     std::vector<std::future<void>> acks;
     for (int i = 0; i < kEvents; ++i) {
       core::event_draft d;

@@ -8,7 +8,7 @@
 // commit waits behind one page. Google Benchmark; one SQLite file.
 #include "core/event.hpp"
 #include "store/change_applier.hpp"
-#include "store/event_log.hpp"
+#include "store/sqlite_store.hpp"
 #include "store/sqlite_db.hpp"
 
 #include <benchmark/benchmark.h>
@@ -43,7 +43,7 @@ void BM_WriterTransactionPerPage(benchmark::State& state) {
   const auto path = std::filesystem::temp_directory_path() /
                     ("freshet-store-write-bench-" + std::to_string(::getpid()) + ".db");
   std::filesystem::remove(path);
-  { store::event_log schema({.path = path.string()}); }  // creates the schema, then lets go of the file
+  { store::sqlite_store schema({.path = path.string()}); }  // creates the schema, then lets go of the file
   store::connection db(path.string(), false);
   store::change_applier applier(db);
   store::statement insert(db.get(), "INSERT INTO events(id,type,source,object,tenant,at,at_ms,data) VALUES(?,?,?,?,?,?,?,?)");

@@ -4,7 +4,7 @@
 
 #include "app/responses.hpp"
 #include "core/errors.hpp"
-#include "store/event_log.hpp"
+#include "store/event_store.hpp"
 #include "rules/notification_service.hpp"
 #include "web/static_files.hpp"
 

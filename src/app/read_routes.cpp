@@ -9,8 +9,7 @@
 #include "app/responses.hpp"
 #include "core/clock.hpp"
 #include "core/event.hpp"
-#include "store/event_log.hpp"
-#include "store/queries.hpp"
+#include "store/event_store.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
@@ -66,13 +65,11 @@ asio::awaitable<http::response> api::objects(const principal& who, unsigned vers
     std::map<std::string, std::vector<std::pair<std::int64_t, double>>> goal_days;  // for the pace sparkline
   };
   auto read_or_busy = co_await off_loop_or_busy(streams_.blocking, [&] {
-    return streams_.log.read([&](store::connection& db) {
-      read_out out;
-      for (const auto& s : cfg_.sources)
-        for (const auto& o : s.objects) out.objects.push_back({&s, &o, store::summarize_object(db, s.name, o.name)});
-      for (const auto& g : cfg_.goals) out.goal_days[g.name] = store::goal_days(db, g.name);
-      return out;
-    });
+    read_out out;
+    for (const auto& s : cfg_.sources)
+      for (const auto& o : s.objects) out.objects.push_back({&s, &o, streams_.log.summarize_object(s.name, o.name)});
+    for (const auto& g : cfg_.goals) out.goal_days[g.name] = streams_.log.goal_days(g.name);
+    return out;
   });
   if (!read_or_busy) co_return busy_response(version);
   auto& read = *read_or_busy;
@@ -169,7 +166,7 @@ asio::awaitable<http::response> api::records(const http::request& req, const pri
 
   if (!id.empty()) {
     auto found = co_await off_loop_or_busy(streams_.blocking, [&] {
-      return streams_.log.read([&](store::connection& db) { return store::find_record(db, src->name, object, id); });
+      return streams_.log.find_record(src->name, object, id);
     });
     if (!found) co_return busy_response(version);
     auto& rec = *found;
@@ -228,9 +225,7 @@ asio::awaitable<http::response> api::records(const http::request& req, const pri
     std::string etag;
   };
   auto page = co_await off_loop_or_busy(streams_.blocking, [&] {
-    auto snap = streams_.log.read([&](store::connection& db) {
-      return store::read_snapshot(db, src->name, object, tenants, cursor, limit + 1);
-    });
+    auto snap = streams_.log.read_snapshot(src->name, object, tenants, cursor, limit + 1);
     const bool more = snap.records.size() > limit;
     if (more) snap.records.pop_back();
     std::string body = "{\"object\":" + json::serialize(json::string(object)) + ",\"records\":[";

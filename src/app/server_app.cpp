@@ -13,7 +13,7 @@
 #include "sources/sync_service.hpp"
 #include "sources/webhook_intake.hpp"
 #include "store/data_dir_lock.hpp"
-#include "store/event_log.hpp"
+#include "store/sqlite_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -74,11 +74,14 @@ int run_server(const config& cfg, const run_options& opts) {
                  sc.listen);
 
   const std::string db_path = (std::filesystem::path(sc.data_dir) / "freshet.db").string();
-  auto log_owner = std::make_unique<store::event_log>(store::event_log_options{.path = db_path,
-                        .retain_events = sc.retain_events,
-                        .retain_age = std::chrono::hours(sc.retain_hours),  // as seconds
-                        .max_batch = static_cast<std::size_t>(sc.max_batch_events)});
-  store::event_log& log = *log_owner;
+  // The store's engine; everything below sees only its interface.
+  std::unique_ptr<store::event_store> log_owner =
+      std::make_unique<store::sqlite_store>(store::sqlite_store_options{
+          .path = db_path,
+          .retain_events = sc.retain_events,
+          .retain_age = std::chrono::hours(sc.retain_hours),  // as seconds
+          .max_batch = static_cast<std::size_t>(sc.max_batch_events)});
+  store::event_store& log = *log_owner;
 
   // One io_context per core, each run by one thread (the nginx model): a
   // connection stays on the worker that accepted it, so its state needs no
@@ -102,7 +105,7 @@ int run_server(const config& cfg, const run_options& opts) {
   hub::hub subscribers(worker_executors, log.last_id(), std::chrono::seconds(sc.slow_client_seconds));
   // Goals recompute on the blocking pool after commits to their objects.
   std::unique_ptr<rules::goal_tracker> goals;
-  if (!cfg.goals.empty()) goals = std::make_unique<rules::goal_tracker>(cfg, log, blocking.get_executor());
+  if (!cfg.goals.empty()) goals = std::make_unique<rules::goal_tracker>(cfg.goals, cfg.sources, log, blocking.get_executor());
   // Rules read committed events back from the log; the listener only wakes them.
   std::unique_ptr<rules::notification_service> notifications;
   if (!cfg.rules.empty()) notifications = std::make_unique<rules::notification_service>(cfg, log, db_path);
@@ -122,11 +125,15 @@ int run_server(const config& cfg, const run_options& opts) {
   std::unique_ptr<sources::webhook_intake> intake;
   std::unique_ptr<jobs::refresh_jobs> refresh;
   if (!cfg.sources.empty()) {
-    sync = std::make_unique<sources::sync_service>(cfg, log);
-    intake = std::make_unique<sources::webhook_intake>(cfg, log, [s = sync.get()](const std::string& name) {
+    sync = std::make_unique<sources::sync_service>(cfg.sources, log);
+    intake = std::make_unique<sources::webhook_intake>(cfg.sources, log, [s = sync.get()](const std::string& name) {
       return s->find(name);
     });
-    refresh = std::make_unique<jobs::refresh_jobs>(cfg, log, *sync);
+    refresh = std::make_unique<jobs::refresh_jobs>(
+        cfg.sources,
+        jobs::refresh_jobs::limits{std::chrono::seconds(cfg.server.refresh_cooldown_seconds),
+                                   std::chrono::seconds(cfg.server.refresh_timeout_seconds)},
+        log, *sync);
   }
   api handler(cfg, auth, streams, sync.get(), intake.get(), refresh.get(), goals.get());
   const http::server_limits limits{sc.max_header_bytes,

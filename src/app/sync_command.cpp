@@ -4,8 +4,7 @@
 #include "sources/source_sync.hpp"
 #include "sources/task_group.hpp"
 #include "store/data_dir_lock.hpp"
-#include "store/event_log.hpp"
-#include "store/queries.hpp"
+#include "store/sqlite_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -34,10 +33,10 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
   }
   std::filesystem::create_directories(cfg.server.data_dir);
   store::data_dir_lock lock(cfg.server.data_dir);
-  store::event_log log({.path = (std::filesystem::path(cfg.server.data_dir) / "freshet.db").string(),
-                        .retain_events = cfg.server.retain_events,
-                        .retain_age = std::chrono::hours(cfg.server.retain_hours),
-                        .max_batch = static_cast<std::size_t>(cfg.server.max_batch_events)});
+  store::sqlite_store log({.path = (std::filesystem::path(cfg.server.data_dir) / "freshet.db").string(),
+                           .retain_events = cfg.server.retain_events,
+                           .retain_age = std::chrono::hours(cfg.server.retain_hours),
+                           .max_batch = static_cast<std::size_t>(cfg.server.max_batch_events)});
   asio::io_context ioc(1);
   std::vector<std::unique_ptr<sources::source_sync>> syncs;
   json::object summary;
@@ -115,12 +114,12 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
   if (ok && !opts.tenant.empty() && fetched == 0) {
     // A tenant is a value of some object's tenant_field; the upstream had no
     // record with this one (as a refresh says of a tenant it does not know).
-    const bool stored = log.read([&](store::connection& db) {
+    const bool stored = [&] {
       for (const auto* s : chosen)
         for (const auto& o : s->objects)
-          if (!o.tenant_field.empty() && store::tenant_has_records(db, s->name, o.name, opts.tenant)) return true;
+          if (!o.tenant_field.empty() && log.tenant_has_records(s->name, o.name, opts.tenant)) return true;
       return false;
-    });
+    }();
     if (!stored) {
       std::cerr << "freshet sync: unknown tenant '" << opts.tenant
                 << "': the upstream has no record with it in a tenant_field (check the spelling; tenants are "

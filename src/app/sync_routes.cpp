@@ -6,8 +6,7 @@
 #include "sources/airtable_webhook_client.hpp"
 #include "sources/sync_service.hpp"
 #include "sources/webhook_intake.hpp"
-#include "store/event_log.hpp"
-#include "store/queries.hpp"
+#include "store/event_store.hpp"
 
 #include <boost/json/parse.hpp>
 
@@ -51,7 +50,7 @@ asio::awaitable<http::response> api::audit(const boost::urls::url_view& url, uns
                              version);
   if (latest > 0) limit = latest;
   auto rows = co_await off_loop(streams_.blocking, [&, since, limit, latest] {
-    return streams_.log.read([&](store::connection& db) { return store::list_audit(db, since, limit, latest > 0); });
+    return streams_.log.list_audit(since, limit, latest > 0);
   });
   json::array entries;
   for (auto& r : rows) {

@@ -8,7 +8,7 @@
 
 #include "core/event.hpp"
 #include "hub/streams.hpp"
-#include "store/event_log.hpp"
+#include "store/event_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

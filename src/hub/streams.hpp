@@ -22,14 +22,14 @@
 #include <variant>
 
 namespace freshet::store {
-class event_log;
+class event_store;
 }
 
 namespace freshet::hub {
 
 struct stream_context {
   hub& subscribers;
-  store::event_log& log;
+  store::event_store& log;
   core::work_gate& blocking;  // runs log reads off the event loop, a bounded number at once
   std::chrono::seconds keepalive{15};
   std::size_t send_buffer_bytes = 256 * 1024;

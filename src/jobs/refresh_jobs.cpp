@@ -4,7 +4,6 @@
 #include "sources/source_sync.hpp"
 #include "sources/sync_service.hpp"
 #include "sources/task_group.hpp"
-#include "store/queries.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -65,8 +64,9 @@ struct refresh_jobs::job {
   }
 };
 
-refresh_jobs::refresh_jobs(const app::config& cfg, store::event_log& log, sources::sync_service& sync)
-    : cfg_(cfg), log_(log), sync_(sync), id_prefix_(fmt::format("r{:x}", core::wall_ms() / 1000)) {}
+refresh_jobs::refresh_jobs(const std::vector<app::source_config>& sources, limits lim, store::event_store& log,
+                           sources::sync_service& sync)
+    : sources_(sources), limits_(lim), log_(log), sync_(sync), id_prefix_(fmt::format("r{:x}", core::wall_ms() / 1000)) {}
 
 refresh_jobs::~refresh_jobs() = default;
 
@@ -93,17 +93,17 @@ std::variant<refresh_started, refresh_cooling, refresh_unknown_tenant> refresh_j
     if (auto it = by_tenant_.find(tenant); it != by_tenant_.end()) {
       const auto& last = *it->second;
       if (!last.ended) return refresh_started{last.id, true};
-      if (auto wait = cooldown_left(*last.ended, std::chrono::seconds(cfg_.server.refresh_cooldown_seconds),
+      if (auto wait = cooldown_left(*last.ended, limits_.cooldown,
                                     clock::now()))
         return refresh_cooling{*wait};
     }
   }
-  const bool known = log_.read([&](store::connection& db) {
-    for (const auto& s : cfg_.sources)
+  const bool known = [&] {
+    for (const auto& s : sources_)
       for (const auto& o : s.objects)
-        if (!o.tenant_field.empty() && store::tenant_has_records(db, s.name, o.name, tenant)) return true;
+        if (!o.tenant_field.empty() && log_.tenant_has_records(s.name, o.name, tenant)) return true;
     return false;
-  });
+  }();
   if (!known) return refresh_unknown_tenant{};
 
   std::shared_ptr<job> j;
@@ -142,7 +142,7 @@ void refresh_jobs::run(std::shared_ptr<job> j) {
   asio::co_spawn(
       sync_.executor(),
       [this, j]() -> asio::awaitable<void> {
-        const auto deadline = j->started + std::chrono::seconds(cfg_.server.refresh_timeout_seconds);
+        const auto deadline = j->started + limits_.timeout;
         // Each page reports here; past the deadline the report stops the job.
         sources::progress_fn progress = [this, j, deadline](const std::string& object, const std::string& stage,
                                                             const sources::fetch_progress& p) {
@@ -173,7 +173,7 @@ void refresh_jobs::run(std::shared_ptr<job> j) {
           results[obj->name] = co_await sync->sync_object(*obj, true, j->tenant, progress);
         };
         sources::task_group group(co_await asio::this_coro::executor);
-        for (const auto& s : cfg_.sources) {
+        for (const auto& s : sources_) {
           sources::source_sync* sync = sync_.find(s.name);
           if (!sync || s.kind == "webhook") continue;
           for (const auto& o : s.objects)

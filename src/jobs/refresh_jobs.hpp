@@ -19,7 +19,7 @@
 #pragma once
 
 #include "app/config.hpp"
-#include "store/event_log.hpp"
+#include "store/event_store.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -55,7 +55,14 @@ std::optional<std::chrono::seconds> cooldown_left(std::chrono::steady_clock::tim
 
 class refresh_jobs {
  public:
-  refresh_jobs(const app::config& cfg, store::event_log& log, sources::sync_service& sync);
+  // How long a tenant's refresh may run, and must wait after the last one.
+  struct limits {
+    std::chrono::seconds cooldown{300};
+    std::chrono::seconds timeout{300};
+  };
+  // `sources` say which objects have tenants.
+  refresh_jobs(const std::vector<app::source_config>& sources, limits lim, store::event_store& log,
+               sources::sync_service& sync);
   ~refresh_jobs();
 
   // Starts or joins the refresh of `tenant`. Blocking (a store read to know
@@ -70,8 +77,9 @@ class refresh_jobs {
   void run(std::shared_ptr<job> j);
   void announce(const job& j);  // a `job` event with the job's state now
 
-  const app::config& cfg_;
-  store::event_log& log_;
+  const std::vector<app::source_config>& sources_;
+  const limits limits_;
+  store::event_store& log_;
   sources::sync_service& sync_;
   mutable std::mutex mu_;  // guards everything below and every job's fields
   std::map<std::string, std::shared_ptr<job>> jobs_;          // by id

@@ -1,7 +1,6 @@
 #include "rules/goal_tracker.hpp"
 
-#include "store/event_log.hpp"
-#include "store/queries.hpp"
+#include "store/event_store.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -14,13 +13,14 @@ boost::json::value goal_number(double v) {
   return v;
 }
 
-goal_tracker::goal_tracker(const app::config& cfg, store::event_log& log, boost::asio::any_io_executor executor,
+goal_tracker::goal_tracker(const std::vector<app::goal_config>& goals, const std::vector<app::source_config>& sources,
+                           store::event_store& log, boost::asio::any_io_executor executor,
                            std::chrono::milliseconds settle)
     : log_(log), executor_(std::move(executor)), settle_(settle),
       timer_(std::make_unique<boost::asio::steady_timer>(executor_)) {
-  for (const auto& g : cfg.goals) {
+  for (const auto& g : goals) {
     goal_value v{g.name, g.label, "", g.object, g.target, std::nullopt, g.per_tenant, {}};
-    for (const auto& s : cfg.sources)
+    for (const auto& s : sources)
       for (const auto& o : s.objects)
         if (o.name == g.object) v.source = s.name;
     goals_.push_back(std::move(v));
@@ -81,11 +81,8 @@ void goal_tracker::recompute() {
     double value = 0;
     std::map<std::string, double> tenants;
     try {
-      log_.read([&](store::connection& db) {
-        value = store::aggregate_records(db, source, g.object, g.where, g.sum);
-        if (g.per_tenant) tenants = store::aggregate_records_by_tenant(db, source, g.object, g.where, g.sum);
-        return 0;
-      });
+      value = log_.aggregate_records(source, g.object, g.where, g.sum);
+      if (g.per_tenant) tenants = log_.aggregate_records_by_tenant(source, g.object, g.where, g.sum);
     } catch (const std::exception& e) {
       spdlog::error("msg=\"goal not computed\" goal={} error=\"{}\"", g.name, e.what());
       continue;

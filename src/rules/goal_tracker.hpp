@@ -29,7 +29,7 @@
 #include <vector>
 
 namespace freshet::store {
-class event_log;
+class event_store;
 }
 
 namespace freshet::rules {
@@ -47,7 +47,9 @@ boost::json::value goal_number(double v);
 
 class goal_tracker {
  public:
-  goal_tracker(const app::config& cfg, store::event_log& log, boost::asio::any_io_executor executor,
+  // The goals, and the sources that say which source holds each goal's object.
+  goal_tracker(const std::vector<app::goal_config>& goals, const std::vector<app::source_config>& sources,
+               store::event_store& log, boost::asio::any_io_executor executor,
                std::chrono::milliseconds settle = std::chrono::milliseconds(200));
   ~goal_tracker();
 
@@ -65,7 +67,7 @@ class goal_tracker {
   void schedule();
   void recompute();
 
-  store::event_log& log_;
+  store::event_store& log_;
   boost::asio::any_io_executor executor_;
   const std::chrono::milliseconds settle_;
   std::set<std::string> objects_;          // objects some goal aggregates

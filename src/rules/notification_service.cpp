@@ -1,7 +1,8 @@
 #include "rules/notification_service.hpp"
 
 #include "core/clock.hpp"
-#include "store/event_log.hpp"
+#include "rules/sqlite_outbox.hpp"
+#include "store/event_store.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -9,9 +10,9 @@ namespace freshet::rules {
 
 namespace json = boost::json;
 
-notification_service::notification_service(const app::config& cfg, store::event_log& log, const std::string& db_path)
+notification_service::notification_service(const app::config& cfg, store::event_store& log, const std::string& db_path)
     : cfg_(cfg), log_(log) {
-  box_ = std::make_unique<outbox>(db_path, static_cast<std::size_t>(cfg.notifications.max_outbox), core::wall_ms);
+  box_ = std::make_unique<sqlite_outbox>(db_path, static_cast<std::size_t>(cfg.notifications.max_outbox), core::wall_ms);
   dispatch_ = std::make_unique<dispatcher>(
       cfg, *box_, [this](const notification& n) { return summarize(n); },
       [this](const notification& n) { announce(n); });

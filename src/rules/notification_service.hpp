@@ -16,7 +16,7 @@
 #include <memory>
 
 namespace freshet::store {
-class event_log;
+class event_store;
 }
 
 namespace freshet::rules {
@@ -24,7 +24,7 @@ namespace freshet::rules {
 class notification_service {
  public:
   // db_path: the store's file (the outbox lives beside the log).
-  notification_service(const app::config& cfg, store::event_log& log, const std::string& db_path);
+  notification_service(const app::config& cfg, store::event_store& log, const std::string& db_path);
   ~notification_service();
 
   // own_port: the server's listen port (never a notification target);
@@ -54,7 +54,7 @@ class notification_service {
   void announce(const notification& n);
 
   const app::config& cfg_;
-  store::event_log& log_;
+  store::event_store& log_;
   std::string link_base_;  // set by start(), before the engine runs
   std::unique_ptr<outbox> box_;
   std::unique_ptr<dispatcher> dispatch_;

@@ -1,15 +1,15 @@
-// The durable outbox of notifications, in the store's SQLite file (schema 4).
-// A message exists here before anything tries to send it, and stays after:
-// delivered, failed (kept for a retry by hand), or waiting.
+// The durable outbox of notifications. A message exists here before
+// anything tries to send it, and stays after: delivered, failed (kept for a
+// retry by hand), or waiting.
 //
-// Rows are written in the same transaction as the rules' cursor (the last
-// event evaluated), so a crash between an event's commit and its
-// notification is replayed from the log on restart: nothing is lost, and
-// nothing is made twice.
+// Rows are written in the same commit as the rules' cursor (the last event
+// evaluated), so a crash between an event's commit and its notification is
+// replayed from the log on restart: nothing is lost, and nothing is made
+// twice.
 //
-// Thread-safety: every member may be called from any thread (one lock; the
-// rule engine writes firings, the dispatcher its attempts, the API reads).
-// Blocking: disk I/O; call off the event loops.
+// Thread-safety: every member may be called from any thread (the rule engine
+// writes firings, the dispatcher its attempts, the API reads). Blocking: disk
+// or network I/O; call off the event loops.
 #pragma once
 
 #include <boost/json/array.hpp>
@@ -19,15 +19,10 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
-
-namespace freshet::store {
-class connection;
-class statement;
-}
 
 namespace freshet::rules {
 
@@ -69,68 +64,55 @@ struct outbox_counts {
   std::uint64_t gathering = 0, pending = 0, delivered = 0, failed = 0;
 };
 
+// The outbox as the rules, the dispatcher and the API see it, whatever holds
+// it; rules/sqlite_outbox.hpp is the SQLite one.
 class outbox {
  public:
   static constexpr std::size_t kNamesKept = 5;  // names and ids a coalesced message keeps
 
-  outbox(const std::string& db_path, std::size_t max_undelivered, std::function<std::int64_t()> now_ms);
-  ~outbox();
+  virtual ~outbox() = default;
 
   // The last event the rules evaluated; none before the rules first ran.
-  std::optional<std::uint64_t> cursor();
+  virtual std::optional<std::uint64_t> cursor() = 0;
 
   struct commit_result {
     std::size_t added = 0, coalesced = 0, refused = 0;
   };
   // Adds the firings (or gathers them into an open window of their rule,
-  // notifier and tenant) and moves the cursor, in one transaction. Past
-  // max_undelivered, new messages are refused (counted; coalescing into an
-  // open window still works, since it adds no row).
+  // notifier and tenant) and moves the cursor, atomically. Past the limit of
+  // undelivered messages, new messages are refused (counted; coalescing into
+  // an open window still works, since it adds no row).
   // `state` rows are written (an empty value deletes its key) in the same
-  // transaction: what the goal rules remember moves with the cursor.
-  commit_result commit(const std::vector<firing>& firings, std::uint64_t cursor,
-                       const std::map<std::string, std::string>& state = {});
-  std::map<std::string, std::string> load_state();
+  // commit: what the goal rules remember moves with the cursor.
+  virtual commit_result commit(const std::vector<firing>& firings, std::uint64_t cursor,
+                               const std::map<std::string, std::string>& state = {}) = 0;
+  virtual std::map<std::string, std::string> load_state() = 0;
 
   // Ends every gathering window that is due: one firing keeps its own text;
   // several get summary(row). Returns the rows made pending.
-  std::size_t close_windows(const std::function<std::string(const notification&)>& summary);
+  virtual std::size_t close_windows(const std::function<std::string(const notification&)>& summary) = 0;
 
   // The notifier's next pending message, oldest due first, if it is due now;
   // otherwise none, with *next_ms set to when the next one is (0: none waits).
-  std::optional<notification> next_due(const std::string& notifier, std::int64_t* next_ms);
+  virtual std::optional<notification> next_due(const std::string& notifier, std::int64_t* next_ms) = 0;
 
-  void record_attempt(std::int64_t id, int status, std::string_view answer, attempt_outcome outcome,
-                      std::int64_t next_ms = 0, int step = 0);
+  virtual void record_attempt(std::int64_t id, int status, std::string_view answer, attempt_outcome outcome,
+                              std::int64_t next_ms = 0, int step = 0) = 0;
 
   // Messages with their attempts, newest first.
-  boost::json::array list(const outbox_list_filter& filter);
+  virtual boost::json::array list(const outbox_list_filter& filter) = 0;
   // A failed or pending message is due again now, from the start of the
   // schedule; returns its notifier, or none when there is no such message or
   // it was delivered or is still gathering.
-  std::optional<std::string> retry(std::int64_t id);
+  virtual std::optional<std::string> retry(std::int64_t id) = 0;
   // Deletes delivered and failed messages done before `before_ms`.
-  std::size_t prune(std::int64_t before_ms);
+  virtual std::size_t prune(std::int64_t before_ms) = 0;
 
-  // Counts by status, read from the table (disk I/O), and the last ones read,
-  // for the stats that are answered on the event loop.
-  outbox_counts counts();
-  outbox_counts last_counts() const {
-    std::lock_guard lk(counts_mu_);
-    return last_counts_;
-  }
-  std::int64_t now_ms() const { return now_ms_(); }
-
- private:
-  std::unique_ptr<store::connection> db_;
-  // The statements of every delivery, prepared once (under mu_).
-  std::unique_ptr<store::statement> next_due_, add_attempt_, finish_, reschedule_;
-  const std::size_t max_undelivered_;
-  std::function<std::int64_t()> now_ms_;
-  std::mutex mu_;
-  std::size_t undelivered_ = 0;  // gathering + pending rows, under mu_
-  mutable std::mutex counts_mu_;
-  outbox_counts last_counts_;
+  // Counts by status, read from the store (blocking), and the last ones
+  // read, for the stats that are answered on the event loop.
+  virtual outbox_counts counts() = 0;
+  virtual outbox_counts last_counts() const = 0;
+  virtual std::int64_t now_ms() const = 0;
 };
 
 }  // namespace freshet::rules

@@ -3,7 +3,7 @@
 #include "core/clock.hpp"
 #include "rules/goal_pace.hpp"
 #include "rules/goal_tracker.hpp"
-#include "store/event_log.hpp"
+#include "store/event_store.hpp"
 
 #include <boost/json/parse.hpp>
 #include <spdlog/spdlog.h>
@@ -27,7 +27,7 @@ std::string goal_value_text(double v) {
 }
 }  // namespace
 
-rule_engine::rule_engine(const app::config& cfg, store::event_log& log, outbox& box, std::string link_base,
+rule_engine::rule_engine(const app::config& cfg, store::event_store& log, outbox& box, std::string link_base,
                          std::function<void()> on_firings, std::function<std::int64_t()> now_ms)
     : cfg_(cfg),
       rules_(cfg.rules),

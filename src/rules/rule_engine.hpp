@@ -30,7 +30,7 @@
 #include <thread>
 
 namespace freshet::store {
-class event_log;
+class event_store;
 }
 
 namespace freshet::rules {
@@ -47,7 +47,7 @@ class rule_engine {
  public:
   // on_firings runs (on the engine's thread) after a commit that added messages.
   // now_ms: the wall clock (tests pass their own).
-  rule_engine(const app::config& cfg, store::event_log& log, outbox& box, std::string link_base,
+  rule_engine(const app::config& cfg, store::event_store& log, outbox& box, std::string link_base,
               std::function<void()> on_firings, std::function<std::int64_t()> now_ms = {});
   ~rule_engine();
 
@@ -86,7 +86,7 @@ class rule_engine {
   std::map<std::string, std::map<std::int64_t, double>> goal_days_;
   std::map<std::string, std::int64_t> pace_last_;
   bool loaded_ = false;
-  store::event_log& log_;
+  store::event_store& log_;
   outbox& box_;
   const std::string link_base_;
   std::function<void()> on_firings_;

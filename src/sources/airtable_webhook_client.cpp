@@ -29,7 +29,7 @@ constexpr auto kRefreshEvery = std::chrono::hours(24);  // Airtable expires a we
 constexpr int kPayloadsPerCall = 50;                     // the API's maximum
 }  // namespace
 
-airtable_webhook_client::airtable_webhook_client(source_sync& sync, upstream_caller& caller, store::event_log& log)
+airtable_webhook_client::airtable_webhook_client(source_sync& sync, upstream_caller& caller, store::event_store& log)
     : sync_(sync), caller_(caller), log_(log) {}
 
 std::vector<std::pair<std::string, std::string>> airtable_webhook_client::headers() const {

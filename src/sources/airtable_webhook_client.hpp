@@ -12,7 +12,7 @@
 #pragma once
 
 #include "sources/upstream_caller.hpp"
-#include "store/event_log.hpp"
+#include "store/event_store.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -27,7 +27,7 @@ class source_sync;
 
 class airtable_webhook_client {
  public:
-  airtable_webhook_client(source_sync& sync, upstream_caller& caller, store::event_log& log);
+  airtable_webhook_client(source_sync& sync, upstream_caller& caller, store::event_store& log);
 
   // The stored registration (sync_state), before start().
   void load(const std::map<std::string, std::string>& state);
@@ -51,7 +51,7 @@ class airtable_webhook_client {
 
   source_sync& sync_;
   upstream_caller& caller_;
-  store::event_log& log_;
+  store::event_store& log_;
   mutable std::mutex mu_;  // guards id_ and key_ (verify() runs on the API's workers)
   std::string id_, key_;
   std::string secret_b64_;

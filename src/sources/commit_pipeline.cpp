@@ -10,7 +10,7 @@ namespace freshet::sources {
 
 namespace asio = boost::asio;
 
-commit_pipeline::commit_pipeline(store::event_log& log, asio::any_io_executor ex, std::size_t max_in_flight)
+commit_pipeline::commit_pipeline(store::event_store& log, asio::any_io_executor ex, std::size_t max_in_flight)
     : log_(log), ex_(ex), max_in_flight_(max_in_flight), state_(std::make_shared<state>(ex)) {}
 
 asio::awaitable<void> commit_pipeline::wait_below(std::size_t n) {

@@ -6,7 +6,7 @@
 // Thread-safety: one executor (the fetch's).
 #pragma once
 
-#include "store/event_log.hpp"
+#include "store/event_store.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -19,7 +19,7 @@ namespace freshet::sources {
 
 class commit_pipeline {
  public:
-  commit_pipeline(store::event_log& log, boost::asio::any_io_executor ex, std::size_t max_in_flight);
+  commit_pipeline(store::event_store& log, boost::asio::any_io_executor ex, std::size_t max_in_flight);
 
   boost::asio::awaitable<void> submit(store::change_set cs);
   // Waits for every pending commit; throws if any failed.
@@ -37,7 +37,7 @@ class commit_pipeline {
   };
   boost::asio::awaitable<void> wait_below(std::size_t n);
 
-  store::event_log& log_;
+  store::event_store& log_;
   boost::asio::any_io_executor ex_;
   const std::size_t max_in_flight_;
   std::shared_ptr<state> state_;  // shared with the completions, which may outlive a failed fetch

@@ -5,7 +5,6 @@
 #include "sources/airtable_webhook_client.hpp"
 #include "sources/commit_pipeline.hpp"
 #include "sources/knack_connector.hpp"
-#include "store/queries.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -42,7 +41,7 @@ retry_policy policy_for(const app::source_config& cfg) {
 }
 }  // namespace
 
-source_sync::source_sync(const app::source_config& cfg, store::event_log& log, asio::any_io_executor ex)
+source_sync::source_sync(const app::source_config& cfg, store::event_store& log, asio::any_io_executor ex)
     : cfg_(cfg), log_(log), ex_(ex), limiter_(cfg.requests_per_second) {
   for (const auto& o : cfg_.objects) stats_[o.name] = std::make_unique<object_counters>();
   if (cfg_.kind == "webhook") return;  // nothing to poll: records arrive by webhook only
@@ -83,7 +82,7 @@ const app::object_config* source_sync::find_object(std::string_view name_or_key)
 }
 
 asio::awaitable<void> source_sync::prepare() {
-  auto state = log_.read([&](store::connection& db) { return store::load_sync_state(db, cfg_.name); });
+  auto state = log_.load_sync_state(cfg_.name);
   for (const auto& o : cfg_.objects) {
     if (auto it = state.find(state_key("watermark", o.name)); it != state.end()) watermarks_[o.name] = it->second;
     if (auto it = state.find(state_key("reconciled", o.name)); it != state.end()) {

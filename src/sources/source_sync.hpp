@@ -24,7 +24,7 @@
 #include "sources/connector.hpp"
 #include "sources/rate_limiter.hpp"
 #include "sources/upstream_caller.hpp"
-#include "store/event_log.hpp"
+#include "store/event_store.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -57,7 +57,7 @@ struct object_counters {
 
 class source_sync {
  public:
-  source_sync(const app::source_config& cfg, store::event_log& log, boost::asio::any_io_executor ex);
+  source_sync(const app::source_config& cfg, store::event_store& log, boost::asio::any_io_executor ex);
   ~source_sync();
 
   const app::source_config& config() const { return cfg_; }
@@ -107,7 +107,7 @@ class source_sync {
   std::string state_key(std::string_view what, const std::string& object) const;
 
   const app::source_config& cfg_;
-  store::event_log& log_;
+  store::event_store& log_;
   boost::asio::any_io_executor ex_;
   rate_limiter limiter_;
   upstream_counters upstream_counters_;

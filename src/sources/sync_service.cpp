@@ -13,8 +13,8 @@ namespace freshet::sources {
 
 namespace asio = boost::asio;
 
-sync_service::sync_service(const app::config& cfg, store::event_log& log) {
-  for (const auto& s : cfg.sources) sources_[s.name] = std::make_unique<source_sync>(s, log, ioc_.get_executor());
+sync_service::sync_service(const std::vector<app::source_config>& sources, store::event_store& log) {
+  for (const auto& s : sources) sources_[s.name] = std::make_unique<source_sync>(s, log, ioc_.get_executor());
 }
 
 sync_service::~sync_service() { stop(); }

@@ -8,7 +8,7 @@
 
 #include "app/config.hpp"
 #include "sources/source_sync.hpp"
-#include "store/event_log.hpp"
+#include "store/event_store.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -20,7 +20,8 @@ namespace freshet::sources {
 
 class sync_service {
  public:
-  sync_service(const app::config& cfg, store::event_log& log);
+  // One sync engine a source, each reading only its own block of the config.
+  sync_service(const std::vector<app::source_config>& sources, store::event_store& log);
   ~sync_service();
 
   void start();

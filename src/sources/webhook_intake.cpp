@@ -25,10 +25,10 @@ std::string str_of(const json::object& o, std::string_view key) {
 }
 }  // namespace
 
-webhook_intake::webhook_intake(const app::config& cfg, store::event_log& log,
+webhook_intake::webhook_intake(const std::vector<app::source_config>& sources, store::event_store& log,
                                std::function<source_sync*(const std::string&)> find_sync)
-    : cfg_(cfg), log_(log), find_sync_(std::move(find_sync)) {
-  for (const auto& s : cfg_.sources) counters_[s.name] = std::make_unique<webhook_counters>();
+    : sources_(sources), log_(log), find_sync_(std::move(find_sync)) {
+  for (const auto& s : sources_) counters_[s.name] = std::make_unique<webhook_counters>();
 }
 
 webhook_intake::answer webhook_intake::reject(const app::source_config& src, api_error e, std::string who) {
@@ -49,7 +49,7 @@ void webhook_intake::flush_rejections(bool force) {
 
 asio::awaitable<webhook_intake::answer> webhook_intake::receive(const std::string& source, const http::request& req) {
   const app::source_config* src = nullptr;
-  for (const auto& s : cfg_.sources)
+  for (const auto& s : sources_)
     if (s.name == source) src = &s;
   if (!src)
     co_return answer{{}, api_error{status::not_found, "unknown_source", fmt::format("No source named '{}' is configured.", source)}};

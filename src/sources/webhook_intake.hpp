@@ -18,7 +18,7 @@
 #include "http/api_error.hpp"
 #include "http/server.hpp"
 #include "sources/rejection_ledger.hpp"
-#include "store/event_log.hpp"
+#include "store/event_store.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
@@ -38,7 +38,8 @@ struct webhook_counters {
 class webhook_intake {
  public:
   // `find_sync` gives the running sync engine of a source (nullptr: none).
-  webhook_intake(const app::config& cfg, store::event_log& log, std::function<source_sync*(const std::string&)> find_sync);
+  webhook_intake(const std::vector<app::source_config>& sources, store::event_store& log,
+                 std::function<source_sync*(const std::string&)> find_sync);
 
   // The answer: 200 with a JSON body, or an api_error.
   struct answer {
@@ -58,8 +59,8 @@ class webhook_intake {
   boost::asio::awaitable<answer> airtable(const app::source_config& src, source_sync* sync, const http::request& req);
   boost::asio::awaitable<answer> standard(const app::source_config& src, source_sync* sync, const http::request& req);
 
-  const app::config& cfg_;
-  store::event_log& log_;
+  const std::vector<app::source_config>& sources_;
+  store::event_store& log_;
   std::function<source_sync*(const std::string&)> find_sync_;
   std::map<std::string, std::unique_ptr<webhook_counters>> counters_;  // by source; fixed after construction
   rejection_ledger rejections_;

@@ -1,8 +1,10 @@
-// Reads of the store's tables other than the event log: sync state, records,
-// per-tenant sync times and the audit trail. Each takes a read connection
-// (event_log::read lends one) and blocks on disk: call them off the event loop.
+// The SQLite engine's reads of its tables other than the event log: sync
+// state, records, per-tenant sync times and the audit trail, behind the
+// queries of store/event_store.hpp (which say what each answers). Each takes
+// a read connection (sqlite_store::read lends one) and blocks on disk.
 #pragma once
 
+#include "store/event_store.hpp"
 #include "store/sqlite_db.hpp"
 
 #include <boost/json/object.hpp>
@@ -19,42 +21,13 @@ namespace freshet::store {
 // sync_state rows of one source: key -> value.
 std::map<std::string, std::string> load_sync_state(connection& db, const std::string& source);
 
-struct stored_record {
-  std::string id;
-  std::string tenant;
-  boost::json::object fields;
-  std::uint64_t updated_event_id = 0;
-};
-
-// A record as stored: its id, tenant and the canonical JSON text of its
-// fields, unparsed, so that an answer can splice it in as it is.
-struct raw_record {
-  std::string id;
-  std::string tenant;
-  std::string data;  // a JSON object: {"field":value,...}
-};
-
-// A page of an object's records ordered by id, after `after_id` ("" from the
-// start), of one tenant when `tenants` has one, of any of them when it has
-// several, of every tenant when it is empty; at most `limit`. Read in one
-// transaction with the newest event id and the records version: every change
-// after that id is after the page (records and events commit together).
-struct snapshot_page {
-  std::vector<raw_record> records;
-  std::uint64_t last_event_id = 0;
-  std::uint64_t records_version = 0;  // event_log::records_version() as of this read
-};
+// Read in one transaction with the newest event id and the records version.
 snapshot_page read_snapshot(connection& db, const std::string& source, const std::string& object,
                             const std::vector<std::string>& tenants, const std::string& after_id, std::size_t limit);
 
 std::optional<stored_record> find_record(connection& db, const std::string& source, const std::string& object,
                                          const std::string& id);
 
-struct tenant_summary {
-  std::string tenant;  // "" for records with no tenant
-  std::uint64_t records = 0;
-  std::int64_t last_sync_ms = 0;  // 0: never synced as a tenant or as a whole object
-};
 // Record counts and last sync times per tenant of one object.
 std::vector<tenant_summary> summarize_object(connection& db, const std::string& source, const std::string& object);
 
@@ -76,11 +49,6 @@ std::map<std::string, double> aggregate_records_by_tenant(connection& db, const 
                                                           const std::vector<std::pair<std::string, std::string>>& where,
                                                           const std::string& sum_field);
 
-struct audit_row {
-  std::int64_t id = 0;
-  std::string at, kind, source, who, outcome;
-  std::string detail;  // JSON
-};
 // Audit entries after `after_id` in id order: the first `limit` of them, or
 // the newest `limit` when `newest`.
 std::vector<audit_row> list_audit(connection& db, std::int64_t after_id, std::size_t limit, bool newest = false);

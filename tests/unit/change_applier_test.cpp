@@ -2,7 +2,7 @@
 // what makes an event and what does not.
 #include "store/change_applier.hpp"
 
-#include "store/event_log.hpp"
+#include "store/sqlite_store.hpp"
 #include "store/queries.hpp"
 
 #include <boost/json/parse.hpp>
@@ -24,7 +24,7 @@ class ChangeApplierTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    log_ = std::make_unique<event_log>(event_log_options{.path = (dir_ / "f.db").string()});
+    log_ = std::make_unique<sqlite_store>(sqlite_store_options{.path = (dir_ / "f.db").string()});
     log_->set_commit_listener([this](const std::vector<core::event_ptr>& batch) {
       for (const auto& e : batch) events_.push_back(json::parse(e->json).as_object());
     });
@@ -58,7 +58,7 @@ class ChangeApplierTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<event_log> log_;
+  std::unique_ptr<sqlite_store> log_;
   std::vector<json::object> events_;  // filled on the writer thread, read after each apply returns
 };
 
@@ -145,7 +145,7 @@ TEST_F(ChangeApplierTest, StateAndRecordsSurviveAReopen) {
   cs.state.push_back({"src", "watermark:laptops", "123"});
   apply(cs);
   log_.reset();
-  log_ = std::make_unique<event_log>(event_log_options{.path = (dir_ / "f.db").string()});
+  log_ = std::make_unique<sqlite_store>(sqlite_store_options{.path = (dir_ / "f.db").string()});
   EXPECT_EQ(log_->read([](connection& db) { return load_sync_state(db, "src"); }).at("watermark:laptops"), "123");
   EXPECT_EQ(stored().size(), 1u);
   EXPECT_EQ(log_->last_id(), 1u);

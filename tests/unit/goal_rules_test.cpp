@@ -2,9 +2,9 @@
 // rule engine polled by the test with a clock it moves.
 #include "app/config.hpp"
 #include "rules/goal_pace.hpp"
-#include "rules/outbox.hpp"
+#include "rules/sqlite_outbox.hpp"
 #include "rules/rule_engine.hpp"
-#include "store/event_log.hpp"
+#include "store/sqlite_store.hpp"
 
 #include <boost/json/object.hpp>
 #include <gtest/gtest.h>
@@ -89,8 +89,8 @@ message = "{id} in {tenant}"
 )", "goal_rules.toml");
     ASSERT_TRUE(std::holds_alternative<app::config>(parsed)) << std::get<app::config_error>(parsed).message;
     cfg_ = std::get<app::config>(parsed);
-    log_ = std::make_unique<store::event_log>(store::event_log_options{.path = (dir_ / "f.db").string()});
-    box_ = std::make_unique<outbox>((dir_ / "f.db").string(), 100, [this] { return now_; });
+    log_ = std::make_unique<store::sqlite_store>(store::sqlite_store_options{.path = (dir_ / "f.db").string()});
+    box_ = std::make_unique<sqlite_outbox>((dir_ / "f.db").string(), 100, [this] { return now_; });
     engine_ = std::make_unique<rule_engine>(cfg_, *log_, *box_, "http://x", nullptr, [this] { return now_; });
   }
   void TearDown() override {
@@ -128,7 +128,7 @@ message = "{id} in {tenant}"
   std::filesystem::path dir_;
   app::config cfg_;
   std::int64_t now_ = 0;
-  std::unique_ptr<store::event_log> log_;
+  std::unique_ptr<store::sqlite_store> log_;
   std::unique_ptr<outbox> box_;
   std::unique_ptr<rule_engine> engine_;
 };

@@ -1,9 +1,9 @@
 #include "rules/notifier.hpp"
-#include "rules/outbox.hpp"
+#include "rules/sqlite_outbox.hpp"
 #include "rules/target_guard.hpp"
 
 #include "core/standard_webhooks.hpp"
-#include "store/event_log.hpp"
+#include "store/sqlite_store.hpp"
 
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
@@ -24,12 +24,12 @@ class OutboxTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     path_ = (dir_ / "f.db").string();
-    store::event_log migrate({.path = path_});  // makes the schema, outbox tables included
+    store::sqlite_store migrate({.path = path_});  // makes the schema, outbox tables included
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<outbox> open(std::size_t limit = 100) {
-    return std::make_unique<outbox>(path_, limit, [this] { return now_; });
+    return std::make_unique<sqlite_outbox>(path_, limit, [this] { return now_; });
   }
   static firing fire(std::string rule, std::string tenant, std::string id, std::uint64_t event, int coalesce = 0) {
     return {rule, "slack", "laptops", tenant, "text of " + id, id, id, event, coalesce};

@@ -4,7 +4,7 @@
 // written: at the moment the first byte reaches the client, the stream already
 // counts as attached.
 #include "hub/streams.hpp"
-#include "store/event_log.hpp"
+#include "store/sqlite_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -27,7 +27,7 @@ TEST(SseAttach, TheStreamIsAttachedBeforeTheClientSeesItsHead) {
   std::filesystem::create_directories(dir);
   {
     asio::io_context ioc(1);
-    store::event_log log({.path = (dir / "f.db").string()});
+    store::sqlite_store log({.path = (dir / "f.db").string()});
     hub h({ioc.get_executor()}, log.last_id());
     asio::thread_pool blocking(1);
     core::work_gate reads(blocking.get_executor(), 4, 4);

@@ -1,7 +1,8 @@
-#include "store/event_log.hpp"
+#include "store/sqlite_store.hpp"
 
 #include "store/queries.hpp"
 #include "store/sqlite_db.hpp"
+#include "eventually.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +14,7 @@
 namespace freshet::store {
 namespace {
 
-class EventLogTest : public ::testing::Test {
+class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
@@ -24,10 +25,10 @@ class EventLogTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  event_log_options opts() const { return {.path = (dir_ / "f.db").string()}; }
+  sqlite_store_options opts() const { return {.path = (dir_ / "f.db").string()}; }
   // Retention by age on a clock the test moves, a pass after every commit.
   template <class Clock>
-  event_log_options aged(Clock& clock, std::chrono::seconds age) const {
+  sqlite_store_options aged(Clock& clock, std::chrono::seconds age) const {
     auto o = opts();
     o.retain_age = age;
     o.prune_every = std::chrono::milliseconds(0);
@@ -35,7 +36,7 @@ class EventLogTest : public ::testing::Test {
     return o;
   }
 
-  static core::event_ptr append(event_log& log, std::string tenant, std::string text) {
+  static core::event_ptr append(sqlite_store& log, std::string tenant, std::string text) {
     core::event_draft d;
     d.type = core::event_type::message;
     d.tenant = std::move(tenant);
@@ -51,21 +52,21 @@ class EventLogTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-TEST_F(EventLogTest, IdsAreContiguousAndSurviveReopen) {
+TEST_F(SqliteStoreTest, IdsAreContiguousAndSurviveReopen) {
   {
-    event_log log(opts());
+    sqlite_store log(opts());
     EXPECT_EQ(log.last_id(), 0u);
     EXPECT_EQ(append(log, "a", "one")->id, 1u);
     EXPECT_EQ(append(log, "b", "two")->id, 2u);
   }
-  event_log log(opts());
+  sqlite_store log(opts());
   EXPECT_EQ(log.first_id(), 1u);
   EXPECT_EQ(log.last_id(), 2u);
   EXPECT_EQ(append(log, "a", "three")->id, 3u);
 }
 
-TEST_F(EventLogTest, ListenerSeesEveryCommitInOrderBeforeTheAck) {
-  event_log log(opts());
+TEST_F(SqliteStoreTest, ListenerSeesEveryCommitInOrderBeforeTheAck) {
+  sqlite_store log(opts());
   std::vector<std::uint64_t> seen;
   std::mutex mu;
   log.set_commit_listener([&](const std::vector<core::event_ptr>& batch) {
@@ -92,8 +93,8 @@ TEST_F(EventLogTest, ListenerSeesEveryCommitInOrderBeforeTheAck) {
   EXPECT_LT(log.counters().transactions, std::uint64_t(kN));
 }
 
-TEST_F(EventLogTest, ReadRangeFiltersAndLimits) {
-  event_log log(opts());
+TEST_F(SqliteStoreTest, ReadRangeFiltersAndLimits) {
+  sqlite_store log(opts());
   for (int i = 0; i < 10; ++i) append(log, i % 2 ? "odd" : "even", "m" + std::to_string(i));
   core::topic_filter odd{{}, {"odd"}};
   auto got = log.read_range(0, 10, odd, 100);
@@ -110,8 +111,8 @@ TEST_F(EventLogTest, ReadRangeFiltersAndLimits) {
 
 // Replay filters in SQL, live delivery with topic_filter::matches: on a random
 // log and random filters, both must pick exactly the same events.
-TEST_F(EventLogTest, ReadRangeAgreesWithTheLiveFilter) {
-  event_log log(opts());
+TEST_F(SqliteStoreTest, ReadRangeAgreesWithTheLiveFilter) {
+  sqlite_store log(opts());
   std::mt19937 rng(7);
   const std::vector<std::string> objects{"", "laptops", "donations"}, tenants{"", "a", "b", "c"};
   const core::event_type types[] = {core::event_type::change, core::event_type::message, core::event_type::metric};
@@ -148,11 +149,11 @@ TEST_F(EventLogTest, ReadRangeAgreesWithTheLiveFilter) {
   }
 }
 
-TEST_F(EventLogTest, RetentionByCountMovesTheFirstId) {
+TEST_F(SqliteStoreTest, RetentionByCountMovesTheFirstId) {
   auto o = opts();
   o.retain_events = 10;
   o.prune_every = std::chrono::milliseconds(0);
-  event_log log(o);
+  sqlite_store log(o);
   for (int i = 0; i < 30; ++i) append(log, "", "x");
   append(log, "", "last");  // the pass after this commit sees all 31
   for (int i = 0; i < 100 && log.first_id() < 21; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -171,19 +172,12 @@ struct manual_clock {
   void advance(std::chrono::milliseconds d) { ms += d.count(); }
 };
 
-template <class Pred>
-bool eventually(Pred p) {
-  for (int i = 0; i < 500; ++i) {
-    if (p()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return p();
-}
+using testing_support::eventually;
 
-TEST_F(EventLogTest, RetentionByAgeDropsOldEvents) {
+TEST_F(SqliteStoreTest, RetentionByAgeDropsOldEvents) {
   manual_clock clock;
   const auto o = aged(clock, std::chrono::seconds(60));
-  event_log log(o);
+  sqlite_store log(o);
   for (int i = 0; i < 5; ++i) append(log, "", "old");
   clock.advance(std::chrono::seconds(61));
   append(log, "", "new");
@@ -193,18 +187,18 @@ TEST_F(EventLogTest, RetentionByAgeDropsOldEvents) {
   EXPECT_EQ(left[0]->id, 6u);
 }
 
-TEST_F(EventLogTest, IdsNeverRestartAfterRetentionEmptiedTheLog) {
+TEST_F(SqliteStoreTest, IdsNeverRestartAfterRetentionEmptiedTheLog) {
   manual_clock clock;
   const auto o = aged(clock, std::chrono::seconds(3600));
   {
-    event_log log(o);
+    sqlite_store log(o);
     for (int i = 0; i < 3; ++i) append(log, "", "x");
     clock.advance(std::chrono::hours(48));
     // Age retention empties the log: the resume horizon is the next id.
     ASSERT_TRUE(eventually([&] { return log.first_id() == 4; }));
     EXPECT_TRUE(log.read_range(0, 3, core::topic_filter{}, 10).empty());
   }
-  event_log log(o);
+  sqlite_store log(o);
   // MAX(id) of the empty table is 0; the high-water mark is not.
   EXPECT_EQ(log.last_id(), 3u);
   EXPECT_EQ(log.first_id(), 4u);
@@ -213,8 +207,8 @@ TEST_F(EventLogTest, IdsNeverRestartAfterRetentionEmptiedTheLog) {
   EXPECT_EQ(append(log, "", "after")->id, 4u);
 }
 
-TEST_F(EventLogTest, RecordsVersionMovesWithEveryRecordWriteEvenWithoutAnEvent) {
-  auto apply = [](event_log& log, change_set cs) {
+TEST_F(SqliteStoreTest, RecordsVersionMovesWithEveryRecordWriteEvenWithoutAnEvent) {
+  auto apply = [](sqlite_store& log, change_set cs) {
     std::promise<change_result> p;
     log.enqueue_changes(std::move(cs), [&](boost::system::error_code ec, change_result r) {
       EXPECT_FALSE(ec) << ec.message();
@@ -231,7 +225,7 @@ TEST_F(EventLogTest, RecordsVersionMovesWithEveryRecordWriteEvenWithoutAnEvent) 
   };
   std::uint64_t v1 = 0, v2 = 0;
   {
-    event_log log(opts());
+    sqlite_store log(opts());
     EXPECT_EQ(apply(log, upsert("x")).events, 1u);
     v1 = log.records_version();
     // `note` is not watched: no event, but the stored record changed.
@@ -241,16 +235,16 @@ TEST_F(EventLogTest, RecordsVersionMovesWithEveryRecordWriteEvenWithoutAnEvent) 
     apply(log, upsert("y"));  // the same again: nothing written
     EXPECT_EQ(log.records_version(), v2);
   }
-  event_log log(opts());
+  sqlite_store log(opts());
   EXPECT_EQ(log.records_version(), v2);
   const auto snap = log.read([](connection& db) { return read_snapshot(db, "s", "o", {}, "", 10); });
   EXPECT_EQ(snap.records_version, v2);
 }
 
-TEST_F(EventLogTest, AuditRowsAgeOutLikeEvents) {
+TEST_F(SqliteStoreTest, AuditRowsAgeOutLikeEvents) {
   manual_clock clock;
   const auto o = aged(clock, std::chrono::seconds(3600));
-  event_log log(o);
+  sqlite_store log(o);
   auto audit = [&](std::string who) {
     change_set cs;
     cs.audit.push_back({"webhook", "s", std::move(who), "rejected", {}});
@@ -267,10 +261,10 @@ TEST_F(EventLogTest, AuditRowsAgeOutLikeEvents) {
   EXPECT_EQ(rows[0].who, "new");
 }
 
-TEST_F(EventLogTest, QueueIsBoundedInBytes) {
+TEST_F(SqliteStoreTest, QueueIsBoundedInBytes) {
   auto o = opts();
   o.max_pending_bytes = 400;
-  event_log log(o);
+  sqlite_store log(o);
   core::event_draft big;
   big.body["message"] = std::string(1000, 'x');
   std::promise<boost::system::error_code> p;
@@ -279,23 +273,23 @@ TEST_F(EventLogTest, QueueIsBoundedInBytes) {
   EXPECT_EQ(append(log, "", "small")->id, 1u);  // what fits still goes through
 }
 
-TEST_F(EventLogTest, FullQueueIsRefusedWithOverloaded) {
+TEST_F(SqliteStoreTest, FullQueueIsRefusedWithOverloaded) {
   auto o = opts();
   o.max_pending = 0;
-  event_log log(o);
+  sqlite_store log(o);
   std::promise<boost::system::error_code> p;
   log.enqueue({}, [&](boost::system::error_code ec, core::event_ptr) { p.set_value(ec); });
   EXPECT_EQ(p.get_future().get(), make_error_code(errc::store_overloaded));
   EXPECT_EQ(log.counters().rejected, 1u);
 }
 
-TEST_F(EventLogTest, NewerSchemaIsRefused) {
-  { event_log log(opts()); }
+TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
+  { sqlite_store log(opts()); }
   {
     connection db(opts().path, false);
     db.exec("PRAGMA user_version=999");
   }
-  EXPECT_THROW(event_log log(opts()), sqlite_error);
+  EXPECT_THROW(sqlite_store log(opts()), sqlite_error);
 }
 
 }  // namespace

@@ -1,4 +1,6 @@
-#include "store/event_log.hpp"
+#include "store/sqlite_store.hpp"
+
+#include "store/queries.hpp"
 
 #include "core/clock.hpp"
 #include "store/change_applier.hpp"
@@ -43,7 +45,7 @@ std::size_t approx_bytes(const core::event_draft& d) {
 
 }  // namespace
 
-std::size_t event_log::cost_of(const pending& p) {
+std::size_t sqlite_store::cost_of(const pending& p) {
   if (!p.changes) return approx_bytes(p.draft);
   const change_set& cs = *p.changes;
   std::size_t n = 128;
@@ -61,16 +63,16 @@ std::size_t event_log::cost_of(const pending& p) {
   return n;
 }
 
-std::int64_t event_log::now_ms() const { return opts_.wall_ms ? opts_.wall_ms() : core::wall_ms(); }
+std::int64_t sqlite_store::now_ms() const { return opts_.wall_ms ? opts_.wall_ms() : core::wall_ms(); }
 
-event_log::event_log(event_log_options opts) : opts_(std::move(opts)) {
+sqlite_store::sqlite_store(sqlite_store_options opts) : opts_(std::move(opts)) {
   writer_db_ = std::make_unique<connection>(opts_.path, true);
   migrate(*writer_db_);
   load_bounds();
   writer_ = std::thread([this] { run_writer(); });
 }
 
-event_log::~event_log() {
+sqlite_store::~sqlite_store() {
   {
     std::lock_guard lk(mu_);
     stopping_ = true;
@@ -85,7 +87,7 @@ event_log::~event_log() {
   applier_.reset();
 }
 
-void event_log::load_bounds() {
+void sqlite_store::load_bounds() {
   // The high-water mark, not MAX(id): after retention emptied the log, ids
   // still go on from the newest ever committed.
   statement s(writer_db_->get(),
@@ -100,7 +102,7 @@ void event_log::load_bounds() {
   records_version_ = static_cast<std::uint64_t>(s.column_int(3));
 }
 
-boost::system::error_code event_log::refusal(std::size_t bytes) const {
+boost::system::error_code sqlite_store::refusal(std::size_t bytes) const {
   // A full disk does not refuse up front: every write is tried, so the first
   // one after space is back succeeds (and the probe finds it when none come).
   if (health_ == store_health::failed) return errc::store_failed;
@@ -110,7 +112,7 @@ boost::system::error_code event_log::refusal(std::size_t bytes) const {
   return {};
 }
 
-void event_log::enqueue(core::event_draft draft, append_callback done) {
+void sqlite_store::enqueue(core::event_draft draft, append_callback done) {
   pending p;
   p.draft = std::move(draft);
   p.done = std::move(done);
@@ -128,7 +130,7 @@ void event_log::enqueue(core::event_draft draft, append_callback done) {
   wake_.notify_one();
 }
 
-void event_log::enqueue_changes(change_set cs, changes_callback done) {
+void sqlite_store::enqueue_changes(change_set cs, changes_callback done) {
   prepare_upserts(cs);  // on the caller's thread, not in the writer's transaction
   pending p;
   p.changes = std::make_unique<change_set>(std::move(cs));
@@ -147,12 +149,12 @@ void event_log::enqueue_changes(change_set cs, changes_callback done) {
   wake_.notify_one();
 }
 
-void event_log::fail_pending(pending& p, boost::system::error_code ec) {
+void sqlite_store::fail_pending(pending& p, boost::system::error_code ec) {
   if (p.changes) p.changes_done(ec, {});
   else p.done(ec, nullptr);
 }
 
-void event_log::run_writer() {
+void sqlite_store::run_writer() {
   std::vector<pending> batch;
   for (;;) {
     {
@@ -178,7 +180,7 @@ void event_log::run_writer() {
   }
 }
 
-void event_log::probe_space() {
+void sqlite_store::probe_space() {
   last_probe_ = std::chrono::steady_clock::now();
   // A small commit can succeed while the disk is still full (SQLite reuses
   // the WAL's own space after a checkpoint), so the file system must also
@@ -201,7 +203,7 @@ void event_log::probe_space() {
   }
 }
 
-void event_log::commit_batch(std::vector<pending>& batch) {
+void sqlite_store::commit_batch(std::vector<pending>& batch) {
   if (health_ == store_health::failed) {
     rejected_ += batch.size();
     for (auto& p : batch) fail_pending(p, errc::store_failed);
@@ -307,7 +309,7 @@ void event_log::commit_batch(std::vector<pending>& batch) {
   }
 }
 
-void event_log::prune() {
+void sqlite_store::prune() {
   last_prune_ = std::chrono::steady_clock::now();
   prune_backlog_ = false;
   if (health_ != store_health::ok) return;  // an empty log still has audit rows to age out
@@ -350,7 +352,7 @@ void event_log::prune() {
   }
 }
 
-std::unique_ptr<connection> event_log::take_reader() {
+std::unique_ptr<connection> sqlite_store::take_reader() {
   {
     std::lock_guard lk(readers_mu_);
     if (!idle_readers_.empty()) {
@@ -362,12 +364,12 @@ std::unique_ptr<connection> event_log::take_reader() {
   return std::make_unique<connection>(opts_.path, false);
 }
 
-void event_log::return_reader(std::unique_ptr<connection> c) {
+void sqlite_store::return_reader(std::unique_ptr<connection> c) {
   std::lock_guard lk(readers_mu_);
   if (idle_readers_.size() < 8) idle_readers_.push_back(std::move(c));
 }
 
-std::vector<core::event_ptr> event_log::read_range(std::uint64_t after, std::uint64_t upto,
+std::vector<core::event_ptr> sqlite_store::read_range(std::uint64_t after, std::uint64_t upto,
                                                    const core::topic_filter& filter, std::size_t limit) {
   std::vector<core::event_ptr> out;
   if (upto <= after || limit == 0) return out;
@@ -404,9 +406,54 @@ std::vector<core::event_ptr> event_log::read_range(std::uint64_t after, std::uin
   return out;
 }
 
-event_log_counters event_log::counters() const {
+store_counters sqlite_store::counters() const {
   return {committed_.load(), transactions_.load(), pruned_.load(), rejected_.load(), full_failures_.load(),
           audit_pruned_.load()};
+}
+
+// The queries, on a pooled reader.
+std::map<std::string, std::string> sqlite_store::load_sync_state(const std::string& source) {
+  return read([&](connection& db) { return store::load_sync_state(db, source); });
+}
+
+snapshot_page sqlite_store::read_snapshot(const std::string& source, const std::string& object,
+                                          const std::vector<std::string>& tenants, const std::string& after_id,
+                                          std::size_t limit) {
+  return read([&](connection& db) { return store::read_snapshot(db, source, object, tenants, after_id, limit); });
+}
+
+std::optional<stored_record> sqlite_store::find_record(const std::string& source, const std::string& object,
+                                                       const std::string& id) {
+  return read([&](connection& db) { return store::find_record(db, source, object, id); });
+}
+
+std::vector<tenant_summary> sqlite_store::summarize_object(const std::string& source, const std::string& object) {
+  return read([&](connection& db) { return store::summarize_object(db, source, object); });
+}
+
+bool sqlite_store::tenant_has_records(const std::string& source, const std::string& object,
+                                      const std::string& tenant) {
+  return read([&](connection& db) { return store::tenant_has_records(db, source, object, tenant); });
+}
+
+double sqlite_store::aggregate_records(const std::string& source, const std::string& object,
+                                       const std::vector<std::pair<std::string, std::string>>& where,
+                                       const std::string& sum_field) {
+  return read([&](connection& db) { return store::aggregate_records(db, source, object, where, sum_field); });
+}
+
+std::map<std::string, double> sqlite_store::aggregate_records_by_tenant(
+    const std::string& source, const std::string& object,
+    const std::vector<std::pair<std::string, std::string>>& where, const std::string& sum_field) {
+  return read([&](connection& db) { return store::aggregate_records_by_tenant(db, source, object, where, sum_field); });
+}
+
+std::vector<std::pair<std::int64_t, double>> sqlite_store::goal_days(const std::string& goal) {
+  return read([&](connection& db) { return store::goal_days(db, goal); });
+}
+
+std::vector<audit_row> sqlite_store::list_audit(std::int64_t after_id, std::size_t limit, bool newest) {
+  return read([&](connection& db) { return store::list_audit(db, after_id, limit, newest); });
 }
 
 }  // namespace freshet::store

@@ -1,4 +1,4 @@
-#include "rules/outbox.hpp"
+#include "rules/sqlite_outbox.hpp"
 
 #include "store/sqlite_db.hpp"
 
@@ -81,7 +81,7 @@ struct transaction {
 
 }  // namespace
 
-outbox::outbox(const std::string& db_path, std::size_t max_undelivered, std::function<std::int64_t()> now_ms)
+sqlite_outbox::sqlite_outbox(const std::string& db_path, std::size_t max_undelivered, std::function<std::int64_t()> now_ms)
     : db_(std::make_unique<store::connection>(db_path, false)),
       max_undelivered_(max_undelivered),
       now_ms_(std::move(now_ms)) {
@@ -106,7 +106,7 @@ outbox::outbox(const std::string& db_path, std::size_t max_undelivered, std::fun
   undelivered_ = static_cast<std::size_t>(s.column_int(0));
 }
 
-outbox::~outbox() {
+sqlite_outbox::~sqlite_outbox() {
   // The statements go before their connection.
   next_due_.reset();
   add_attempt_.reset();
@@ -114,14 +114,14 @@ outbox::~outbox() {
   reschedule_.reset();
 }
 
-std::optional<std::uint64_t> outbox::cursor() {
+std::optional<std::uint64_t> sqlite_outbox::cursor() {
   std::lock_guard lk(mu_);
   statement s(db_->get(), "SELECT value FROM meta WHERE key = 'rules_cursor'");
   if (!s.step()) return std::nullopt;
   return static_cast<std::uint64_t>(s.column_int(0));
 }
 
-std::map<std::string, std::string> outbox::load_state() {
+std::map<std::string, std::string> sqlite_outbox::load_state() {
   std::lock_guard lk(mu_);
   std::map<std::string, std::string> out;
   statement s(db_->get(), "SELECT key, value FROM rule_state");
@@ -129,7 +129,7 @@ std::map<std::string, std::string> outbox::load_state() {
   return out;
 }
 
-outbox::commit_result outbox::commit(const std::vector<firing>& firings, std::uint64_t cursor,
+outbox::commit_result sqlite_outbox::commit(const std::vector<firing>& firings, std::uint64_t cursor,
                                      const std::map<std::string, std::string>& state) {
   std::lock_guard lk(mu_);
   commit_result r;
@@ -206,7 +206,7 @@ outbox::commit_result outbox::commit(const std::vector<firing>& firings, std::ui
   return r;
 }
 
-std::size_t outbox::close_windows(const std::function<std::string(const notification&)>& summary) {
+std::size_t sqlite_outbox::close_windows(const std::function<std::string(const notification&)>& summary) {
   std::lock_guard lk(mu_);
   const std::int64_t now = now_ms_();
   std::vector<notification> due;
@@ -228,7 +228,7 @@ std::size_t outbox::close_windows(const std::function<std::string(const notifica
   return due.size();
 }
 
-std::optional<notification> outbox::next_due(const std::string& notifier, std::int64_t* next_ms) {
+std::optional<notification> sqlite_outbox::next_due(const std::string& notifier, std::int64_t* next_ms) {
   std::lock_guard lk(mu_);
   statement& s = *next_due_;
   s.reset();
@@ -244,7 +244,7 @@ std::optional<notification> outbox::next_due(const std::string& notifier, std::i
   return n;
 }
 
-void outbox::record_attempt(std::int64_t id, int status, std::string_view answer, attempt_outcome outcome,
+void sqlite_outbox::record_attempt(std::int64_t id, int status, std::string_view answer, attempt_outcome outcome,
                             std::int64_t next_ms, int step) {
   std::lock_guard lk(mu_);
   const std::int64_t now = now_ms_();
@@ -274,7 +274,7 @@ void outbox::record_attempt(std::int64_t id, int status, std::string_view answer
   tx.commit();
 }
 
-json::array outbox::list(const outbox_list_filter& f) {
+json::array sqlite_outbox::list(const outbox_list_filter& f) {
   std::lock_guard lk(mu_);
   std::string sql = std::string("SELECT ") + kColumns + " FROM notifications WHERE id > ?";
   if (!f.status.empty()) sql += " AND status = ?";
@@ -323,7 +323,7 @@ json::array outbox::list(const outbox_list_filter& f) {
   return out;
 }
 
-std::optional<std::string> outbox::retry(std::int64_t id) {
+std::optional<std::string> sqlite_outbox::retry(std::int64_t id) {
   std::lock_guard lk(mu_);
   statement s(db_->get(), "SELECT status, notifier FROM notifications WHERE id = ?");
   s.bind(1, id);
@@ -338,7 +338,7 @@ std::optional<std::string> outbox::retry(std::int64_t id) {
   return notifier;
 }
 
-std::size_t outbox::prune(std::int64_t before_ms) {
+std::size_t sqlite_outbox::prune(std::int64_t before_ms) {
   std::lock_guard lk(mu_);
   transaction tx(*db_);
   db_->exec("DELETE FROM notification_attempts WHERE notification IN (SELECT id FROM notifications WHERE "
@@ -351,7 +351,7 @@ std::size_t outbox::prune(std::int64_t before_ms) {
   return n;
 }
 
-outbox_counts outbox::counts() {
+outbox_counts sqlite_outbox::counts() {
   std::lock_guard lk(mu_);
   outbox_counts c;
   statement s(db_->get(), "SELECT status, COUNT(*) FROM notifications GROUP BY status");
