@@ -108,7 +108,7 @@ int run_server(const config& cfg, const run_options& opts) {
   if (!cfg.goals.empty()) goals = std::make_unique<rules::goal_tracker>(cfg.goals, cfg.sources, log, blocking.get_executor());
   // Rules read committed events back from the log; the listener only wakes them.
   std::unique_ptr<rules::notification_service> notifications;
-  if (!cfg.rules.empty()) notifications = std::make_unique<rules::notification_service>(cfg, log, db_path);
+  if (!cfg.rules.empty()) notifications = std::make_unique<rules::notification_service>(rules::sections_of(cfg), log, db_path);
   log.set_commit_listener(
       [&subscribers, g = goals.get(), n = notifications.get()](const std::vector<core::event_ptr>& batch) {
         subscribers.publish(batch);

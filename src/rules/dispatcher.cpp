@@ -39,7 +39,7 @@ struct dispatcher::target {
   notifier_status status;
 };
 
-dispatcher::dispatcher(const app::config& cfg, outbox& box, std::function<std::string(const notification&)> summary,
+dispatcher::dispatcher(rule_sections cfg, outbox& box, std::function<std::string(const notification&)> summary,
                        std::function<void(const notification&)> delivered)
     : opts_(cfg.notifications),
       box_(box),

@@ -13,8 +13,8 @@
 // Thread-safety: wake(), resume() and statuses() from any thread.
 #pragma once
 
-#include "app/config.hpp"
 #include "rules/outbox.hpp"
+#include "rules/rule_sections.hpp"
 #include "rules/target_guard.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -46,7 +46,7 @@ class dispatcher {
   // summary(msg) renders a coalesced message when its window closes;
   // delivered(msg), when given, is told of each message its target took
   // (on the dispatcher's thread, after the outbox has recorded it).
-  dispatcher(const app::config& cfg, outbox& box, std::function<std::string(const notification&)> summary,
+  dispatcher(rule_sections cfg, outbox& box, std::function<std::string(const notification&)> summary,
              std::function<void(const notification&)> delivered = {});
   ~dispatcher();
 

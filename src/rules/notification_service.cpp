@@ -10,7 +10,7 @@ namespace freshet::rules {
 
 namespace json = boost::json;
 
-notification_service::notification_service(const app::config& cfg, store::event_store& log, const std::string& db_path)
+notification_service::notification_service(rule_sections cfg, store::event_store& log, const std::string& db_path)
     : cfg_(cfg), log_(log) {
   box_ = std::make_unique<sqlite_outbox>(db_path, static_cast<std::size_t>(cfg.notifications.max_outbox), core::wall_ms);
   dispatch_ = std::make_unique<dispatcher>(

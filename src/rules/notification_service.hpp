@@ -5,10 +5,10 @@
 // (list and retry do disk I/O: call them off the event loops).
 #pragma once
 
-#include "app/config.hpp"
 #include "rules/dispatcher.hpp"
 #include "rules/outbox.hpp"
 #include "rules/rule_engine.hpp"
+#include "rules/rule_sections.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -24,7 +24,7 @@ namespace freshet::rules {
 class notification_service {
  public:
   // db_path: the store's file (the outbox lives beside the log).
-  notification_service(const app::config& cfg, store::event_store& log, const std::string& db_path);
+  notification_service(rule_sections cfg, store::event_store& log, const std::string& db_path);
   ~notification_service();
 
   // own_port: the server's listen port (never a notification target);
@@ -53,7 +53,7 @@ class notification_service {
   // A delivered notification on the stream, for dashboards' feeds.
   void announce(const notification& n);
 
-  const app::config& cfg_;
+  const rule_sections cfg_;
   store::event_store& log_;
   std::string link_base_;  // set by start(), before the engine runs
   std::unique_ptr<outbox> box_;

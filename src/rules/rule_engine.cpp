@@ -27,7 +27,7 @@ std::string goal_value_text(double v) {
 }
 }  // namespace
 
-rule_engine::rule_engine(const app::config& cfg, store::event_store& log, outbox& box, std::string link_base,
+rule_engine::rule_engine(rule_sections cfg, store::event_store& log, outbox& box, std::string link_base,
                          std::function<void()> on_firings, std::function<std::int64_t()> now_ms)
     : cfg_(cfg),
       rules_(cfg.rules),

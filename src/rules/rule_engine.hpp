@@ -19,8 +19,8 @@
 // Thread-safety: wake() from any thread; start()/stop() from the owner.
 #pragma once
 
-#include "app/config.hpp"
 #include "rules/outbox.hpp"
+#include "rules/rule_sections.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -47,7 +47,7 @@ class rule_engine {
  public:
   // on_firings runs (on the engine's thread) after a commit that added messages.
   // now_ms: the wall clock (tests pass their own).
-  rule_engine(const app::config& cfg, store::event_store& log, outbox& box, std::string link_base,
+  rule_engine(rule_sections cfg, store::event_store& log, outbox& box, std::string link_base,
               std::function<void()> on_firings, std::function<std::int64_t()> now_ms = {});
   ~rule_engine();
 
@@ -77,7 +77,7 @@ class rule_engine {
                  std::map<std::string, std::string>& state);
   void run_pace(std::vector<firing>& out, std::map<std::string, std::string>& state);
   firing goal_firing(const app::rule_config& r, std::map<std::string, std::string> values, std::uint64_t id) const;
-  const app::config& cfg_;
+  const rule_sections cfg_;
   const std::vector<app::rule_config>& rules_;
   std::function<std::int64_t()> now_ms_;
   // Engine thread only: the goals' last values and daily values, the pace

@@ -91,7 +91,7 @@ message = "{id} in {tenant}"
     cfg_ = std::get<app::config>(parsed);
     log_ = std::make_unique<store::sqlite_store>(store::sqlite_store_options{.path = (dir_ / "f.db").string()});
     box_ = std::make_unique<sqlite_outbox>((dir_ / "f.db").string(), 100, [this] { return now_; });
-    engine_ = std::make_unique<rule_engine>(cfg_, *log_, *box_, "http://x", nullptr, [this] { return now_; });
+    engine_ = std::make_unique<rule_engine>(sections_of(cfg_), *log_, *box_, "http://x", nullptr, [this] { return now_; });
   }
   void TearDown() override {
     engine_.reset();
@@ -195,7 +195,7 @@ TEST_F(GoalRulesTest, PaceRunsOncePerDayAtItsTimeAndSaysWhenBehind) {
   EXPECT_EQ(texts("pace").size(), 1u);
 
   // What the engine remembers survives a restart: no second run today.
-  engine_ = std::make_unique<rule_engine>(cfg_, *log_, *box_, "http://x", nullptr, [this] { return now_; });
+  engine_ = std::make_unique<rule_engine>(sections_of(cfg_), *log_, *box_, "http://x", nullptr, [this] { return now_; });
   at(d + 2, 10);
   EXPECT_EQ(texts("pace").size(), 1u);
   EXPECT_EQ(engine_->next_pace_ms(), local_time_ms(d + 3, 9 * 60));
