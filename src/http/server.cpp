@@ -66,10 +66,10 @@ std::optional<api_error> read_error_reply(const boost::system::error_code& ec) {
 // The first bytes of the next request and the kernel's stamp of their
 // arrival (SO_TIMESTAMPNS, which Linux gives TCP reads too): waits for them
 // as long as `idle`, then takes them with one recvmsg. An error ends the
-// connection; the stamp is the time of reading if the kernel gave none.
+// connection; the stamp is the time of reading if the kernel gave none, or
+// one that cannot be an arrival (not within the last minute).
 asio::awaitable<boost::system::error_code> read_stamped(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                                        std::chrono::seconds idle,
-                                                        std::chrono::system_clock::time_point& arrived) {
+                                                        std::chrono::seconds idle, request_context& ctx) {
   using namespace asio::experimental::awaitable_operators;
   auto& socket = stream.socket();
   for (;;) {
@@ -91,13 +91,19 @@ asio::awaitable<boost::system::error_code> read_stamped(beast::tcp_stream& strea
     if (n < 0) co_return boost::system::error_code(errno, boost::system::system_category());
     if (n == 0) co_return asio::error::eof;
     buffer.commit(static_cast<std::size_t>(n));
-    arrived = std::chrono::system_clock::now();
+    const auto now = std::chrono::system_clock::now();
+    ctx.arrived = now;
+    ctx.stamped = false;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
       timespec ts;
       std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
-      arrived = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      const auto stamp = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+      if (stamp > now - std::chrono::minutes(1) && stamp <= now + std::chrono::seconds(1)) {
+        ctx.arrived = stamp;
+        ctx.stamped = true;
+      }
     }
     co_return boost::system::error_code{};
   }
@@ -236,16 +242,16 @@ asio::awaitable<void> server::run_session(tcp::socket socket, asio::ip::address 
       // request (head and body) must arrive within read_timeout, so a head
       // sent a byte at a time cannot hold the connection for the idle time.
       if (buffer.size() == 0 && limits_.stamp_arrivals) {
-        const auto fec = co_await read_stamped(stream, buffer, limits_.idle_timeout, context.arrived);
+        const auto fec = co_await read_stamped(stream, buffer, limits_.idle_timeout, context);
         if (fec) break;  // closed, or idle too long: nothing to answer
       } else if (buffer.size() == 0) {
         stream.expires_after(limits_.idle_timeout);
         auto [fec, fn] = co_await stream.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable));
         if (fec) break;
         buffer.commit(fn);
-        context.arrived = std::chrono::system_clock::now();
+        context = {std::chrono::system_clock::now(), false};
       } else {
-        context.arrived = std::chrono::system_clock::now();  // already read with the one before
+        context = {std::chrono::system_clock::now(), false};  // already read with the one before
       }
       entry->busy = true;
       stream.expires_after(limits_.read_timeout);

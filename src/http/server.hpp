@@ -51,6 +51,10 @@ struct request_context {
   // When its first bytes reached this host: the kernel's stamp with
   // server_limits::stamp_arrivals, otherwise when the server read them.
   std::chrono::system_clock::time_point arrived{};
+  // Whether `arrived` is the kernel's stamp. It may not be for the first
+  // requests after a process turns stamping on: Linux enables receive
+  // timestamps for the whole host lazily, and stamps only what arrives after.
+  bool stamped = false;
 };
 
 // A long-lived exchange that takes the connection over. The request's
