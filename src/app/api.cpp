@@ -374,6 +374,7 @@ http::response api::readiness(unsigned version) const {
   json::object body{{"status", ok ? "ready" : "not_ready"},
                     {"store", health == store::store_health::ok     ? "ok"
                               : health == store::store_health::full ? "full"
+                              : health == store::store_health::unavailable ? "unavailable"
                                                                     : "failed"},
                     {"sources", cfg_.sources.size()}};
   return json_response(ok ? status::ok : status::service_unavailable, body, version);

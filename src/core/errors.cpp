@@ -16,6 +16,7 @@ class category : public boost::system::error_category {
       case errc::store_full:
         return "The disk holding the event store is full; writes are refused until space is freed.";
       case errc::shutting_down: return "The server is shutting down.";
+      case errc::store_unavailable: return "The event store's Redis cannot be reached; try again shortly.";
     }
     return "unknown error";
   }
@@ -34,6 +35,7 @@ std::string_view wire_name(errc e) {
     case errc::store_failed: return "store_failed";
     case errc::store_full: return "store_full";
     case errc::shutting_down: return "shutting_down";
+    case errc::store_unavailable: return "store_unavailable";
   }
   return "internal_error";
 }

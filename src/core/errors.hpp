@@ -16,6 +16,7 @@ enum class errc {
   store_failed,      // a commit failed with durability in doubt; writes refused until restarted (503)
   store_full,        // the disk is full: writes refused until a commit succeeds again (503)
   shutting_down,     // the server is stopping (503)
+  store_unavailable, // the store's server (Redis) cannot be reached: try again shortly (503)
 };
 
 const boost::system::error_category& freshet_category();

@@ -58,6 +58,7 @@ constexpr error_code_spec kCodes[] = {
     {"store_full", s::service_unavailable, "The disk is full: the store cannot take writes until space is freed."},
     {"store_failed", s::service_unavailable, "The store could not commit the write."},
     {"reads_overloaded", s::service_unavailable, "As many store reads are queued as the server takes; Retry-After says when to ask again."},
+    {"store_unavailable", s::service_unavailable, "The store's Redis cannot be reached (the Redis engine); try again shortly."},
     {"shutting_down", s::service_unavailable, "The server is stopping."},
     {"internal_error", s::service_unavailable, "An unexpected store error."},
     {"too_many_connections", s::service_unavailable, "The server holds as many connections as [server] max_connections."},

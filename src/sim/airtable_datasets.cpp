@@ -12,11 +12,11 @@ const char* const kServices[] = {"Laptop setup", "Internet at home", "Tax help",
                                  "Benefits enrolment", "English conversation"};
 const char* const kQuarters[] = {"Q3-2025", "Q4-2025", "Q1-2026"};
 const char* const kStatus[] = {"Signed up", "Confirmed", "Attended", "Cancelled"};
-const char* const kFirst[] = {"Ana", "Bilal", "Carmen", "Dinh", "Esther", "Farah", "Gus", "Hana", "Ivan", "Joy"};
-const char* const kLast[] = {"Garcia", "Nguyen", "Hassan", "Olson", "Yang", "Ali", "Johnson", "Lee", "Moua"};
+const char* const kAirtableFirst[] = {"Ana", "Bilal", "Carmen", "Dinh", "Esther", "Farah", "Gus", "Hana", "Ivan", "Joy"};
+const char* const kAirtableLast[] = {"Garcia", "Nguyen", "Hassan", "Olson", "Yang", "Ali", "Johnson", "Lee", "Moua"};
 
 template <class T, std::size_t N>
-const T& pick(const T (&items)[N], std::mt19937_64& rng) {
+const T& pick_from(const T (&items)[N], std::mt19937_64& rng) {
   return items[rng() % N];
 }
 
@@ -27,10 +27,10 @@ airtable_record new_signup(std::mt19937_64& rng, std::int64_t created, int quart
   airtable_record r;
   r.id = airtable_id("rec", rng);
   r.created_ms = created;
-  const std::string first = pick(kFirst, rng), last = pick(kLast, rng);
+  const std::string first = pick_from(kAirtableFirst, rng), last = pick_from(kAirtableLast, rng);
   r.fields["Name"] = first + " " + last;
   r.fields["Email"] = first + "." + last + "@example.org";
-  r.fields["Service"] = pick(kServices, rng);
+  r.fields["Service"] = pick_from(kServices, rng);
   r.fields["Quarter"] = kQuarters[quarter];
   r.fields["Status"] = kStatus[0];
   r.fields["Hours"] = static_cast<std::int64_t>(1 + rng() % 4);

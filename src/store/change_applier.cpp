@@ -1,10 +1,9 @@
 #include "store/change_applier.hpp"
 
-#include "core/record_diff.hpp"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <optional>
 #include <unordered_set>
 
 namespace freshet::store {
@@ -40,51 +39,14 @@ void run(statement& s) {
   s.reset();
 }
 
-json::object with_id(const std::string& id, json::object fields) {
-  json::object rec;
-  rec.reserve(fields.size() + 1);
-  rec["id"] = id;
-  for (auto& kv : fields) rec[kv.key()] = std::move(kv.value());
-  return rec;
-}
-
-core::event_draft change_event(const object_changes& oc, const std::string& tenant, std::string_view op,
-                               const std::string& id) {
-  core::event_draft d;
-  d.type = core::event_type::change;
-  d.source = oc.source;
-  d.object = oc.object;
-  d.tenant = tenant;
-  d.body["op"] = op;
-  d.body["record_id"] = id;
-  return d;
-}
-
 }  // namespace
-
-void prepare_upsert(record_upsert& up) {
-  if (!up.data.empty()) return;
-  up.data = core::canonical_json(up.fields);
-  up.hash = core::sha256_hex(up.data);
-}
-
-void prepare_upserts(change_set& cs) {
-  for (auto& oc : cs.objects)
-    for (auto& up : oc.upserts) prepare_upsert(up);
-}
 
 change_applier::change_applier(connection& db) : db_(db), st_(std::make_unique<statements>(db.get())) {}
 change_applier::~change_applier() = default;
 
 void change_applier::remove(const object_changes& oc, const std::string& id, const std::string& tenant,
                             const std::string& data, const emit_fn& emit, change_result& out) {
-  auto d = change_event(oc, tenant, "deleted", id);
-  d.body["record"] = nullptr;
-  // What the record held last, so a rule or a log reader can still say what went.
-  boost::system::error_code ec;
-  auto old = json::parse(data, ec);
-  if (!ec && old.is_object()) d.body["previous"] = with_id(id, old.get_object());
-  emit(std::move(d));
+  emit_removal(oc, id, tenant, data, emit);
   st_->remove.bind(1, oc.source).bind(2, oc.object).bind(3, id);
   run(st_->remove);
   ++out.deleted;
@@ -92,59 +54,25 @@ void change_applier::remove(const object_changes& oc, const std::string& id, con
 
 void change_applier::apply_object(object_changes& oc, const emit_fn& emit, change_result& out) {
   for (auto& up : oc.upserts) {
-    // The stored data is the canonical JSON, so its hash is the content hash
-    // (made before the transaction by prepare_upserts, unless the caller
-    // came straight here).
-    prepare_upsert(up);
-    const std::string& data = up.data;
-    const std::string& hash = up.hash;
     st_->find.bind(1, oc.source).bind(2, oc.object).bind(3, up.id);
-    const bool found = st_->find.step();
-    std::string old_tenant, old_hash, old_data;
-    if (found) {
-      old_tenant = st_->find.column_text(0);
-      old_hash = st_->find.column_text(1);
-      old_data = st_->find.column_text(2);
-    }
+    std::optional<stored_row> old;
+    if (st_->find.step())
+      old = stored_row{std::string(st_->find.column_text(0)), std::string(st_->find.column_text(1)),
+                       std::string(st_->find.column_text(2))};
     st_->find.reset();
-    if (found && old_hash == hash && old_tenant == up.tenant) {
+    const auto decided = decide_upsert(oc, up, old ? &*old : nullptr, emit);
+    if (decided.outcome == upsert_outcome::unchanged) {
       ++out.unchanged;
       continue;
     }
-    std::uint64_t event_id = 0;
-    if (!found) {
-      auto d = change_event(oc, up.tenant, "created", up.id);
-      d.body["record"] = with_id(up.id, std::move(up.fields));
-      event_id = emit(std::move(d));
-      ++out.created;
-    } else {
-      boost::system::error_code ec;
-      auto old = json::parse(old_data, ec);
-      const json::object before = (!ec && old.is_object()) ? std::move(old.get_object()) : json::object{};
-      auto changes = core::diff_fields(before, up.fields, oc.watch_fields);
-      if (old_tenant != up.tenant) {
-        // The record left its tenant: that tenant's dashboards must drop it.
-        auto gone = change_event(oc, old_tenant, "deleted", up.id);
-        gone.body["record"] = nullptr;
-        gone.body["moved_to"] = up.tenant.empty() ? json::value(nullptr) : json::value(up.tenant);
-        emit(std::move(gone));
-        if (changes.empty()) changes = core::diff_fields(before, up.fields);
-      }
-      if (!changes.empty()) {
-        auto d = change_event(oc, up.tenant, "updated", up.id);
-        d.body["changed"] = core::changed_json(changes);
-        d.body["record"] = with_id(up.id, std::move(up.fields));
-        event_id = emit(std::move(d));
-      }
-      ++out.updated;  // stored anew even when only unwatched fields moved
-    }
+    ++(decided.outcome == upsert_outcome::created ? out.created : out.updated);
     st_->upsert.bind(1, oc.source)
         .bind(2, oc.object)
         .bind(3, up.id)
         .bind(4, up.tenant)
-        .bind(5, hash)
-        .bind(6, data)
-        .bind(7, static_cast<std::int64_t>(event_id));
+        .bind(5, up.hash)
+        .bind(6, up.data)
+        .bind(7, static_cast<std::int64_t>(decided.event_id));
     run(st_->upsert);
   }
 

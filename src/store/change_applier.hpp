@@ -4,6 +4,7 @@
 #pragma once
 
 #include "store/change_set.hpp"
+#include "store/record_events.hpp"
 #include "store/sqlite_db.hpp"
 
 #include <functional>
@@ -13,9 +14,6 @@ namespace freshet::store {
 
 class change_applier {
  public:
-  // Gives the event an id, writes it to the log and returns the id.
-  using emit_fn = std::function<std::uint64_t(core::event_draft)>;
-
   explicit change_applier(connection& db);
   ~change_applier();
 

@@ -51,7 +51,9 @@ struct store_counters {
 };
 
 // The state of the store's writes, for /readyz and the metrics.
-enum class store_health { ok, full, failed };
+// unavailable: the engine's server (Redis) cannot be reached; writes are
+// refused until it can.
+enum class store_health { ok, full, failed, unavailable };
 
 struct stored_record {
   std::string id;
@@ -82,6 +84,13 @@ struct tenant_summary {
   std::uint64_t records = 0;
   std::int64_t last_sync_ms = 0;  // 0: never synced as a tenant or as a whole object
 };
+
+// The summaries of an object from its record counts per tenant and its sync
+// times: a tenant was last synced by its own refresh or by a sync of the
+// whole object (`whole_ms`), whichever is newer; a tenant synced but with no
+// records left is listed with 0 records. (store/summaries.cpp)
+std::vector<tenant_summary> with_sync_times(std::vector<tenant_summary> counts, std::int64_t whole_ms,
+                                            const std::map<std::string, std::int64_t>& own_ms);
 
 struct audit_row {
   std::int64_t id = 0;

@@ -107,8 +107,6 @@ std::vector<tenant_summary> summarize_object(connection& db, const std::string& 
     s.bind(1, source).bind(2, object);
     while (s.step()) out.push_back({std::string(s.column_text(0)), static_cast<std::uint64_t>(s.column_int(1)), 0});
   }
-  // A tenant was last synced by its own refresh or by a sync of the whole object
-  // ("" in tenant_syncs), whichever is newer.
   std::int64_t whole = 0;
   std::map<std::string, std::int64_t> own;
   statement s(db.get(), "SELECT tenant, at_ms FROM tenant_syncs WHERE source=? AND object=?");
@@ -117,14 +115,7 @@ std::vector<tenant_summary> summarize_object(connection& db, const std::string& 
     if (s.column_text(0).empty()) whole = s.column_int(1);
     else own[std::string(s.column_text(0))] = s.column_int(1);
   }
-  for (auto& t : out) t.last_sync_ms = std::max(whole, own.count(t.tenant) ? own[t.tenant] : 0);
-  for (const auto& entry : own) {
-    const std::string& tenant = entry.first;  // a named reference: clang 14 cannot capture a structured binding
-    if (std::none_of(out.begin(), out.end(), [&](const tenant_summary& t) { return t.tenant == tenant; }))
-      out.push_back({tenant, 0, std::max(whole, entry.second)});
-  }
-  if (out.empty() && whole) out.push_back({"", 0, whole});
-  return out;
+  return with_sync_times(std::move(out), whole, own);
 }
 
 bool tenant_has_records(connection& db, const std::string& source, const std::string& object, const std::string& tenant) {

@@ -6,6 +6,7 @@
 #include "store/change_applier.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/write_cost.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -20,47 +21,10 @@ namespace {
 // Free bytes the file system must report before a full store probes again.
 constexpr std::uint64_t kSpaceToRecover = 1024 * 1024;
 
-// What a JSON value holds in memory, roughly: its strings and a word per scalar.
-// Cheaper than serializing, and enough to bound the queue.
-std::size_t approx_bytes(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::string: return v.get_string().size() + 8;
-    case json::kind::array: {
-      std::size_t n = 16;
-      for (const auto& x : v.get_array()) n += approx_bytes(x);
-      return n;
-    }
-    case json::kind::object: {
-      std::size_t n = 16;
-      for (const auto& kv : v.get_object()) n += kv.key().size() + approx_bytes(kv.value());
-      return n;
-    }
-    default: return 8;
-  }
-}
-
-std::size_t approx_bytes(const core::event_draft& d) {
-  return 64 + d.source.size() + d.object.size() + d.tenant.size() + approx_bytes(json::value(d.body));
-}
-
 }  // namespace
 
 std::size_t sqlite_store::cost_of(const pending& p) {
-  if (!p.changes) return approx_bytes(p.draft);
-  const change_set& cs = *p.changes;
-  std::size_t n = 128;
-  for (const auto& oc : cs.objects) {
-    // The canonical JSON is made by then (prepare_upserts): its size, twice
-    // (the fields and the stored text), without walking the fields again.
-    for (const auto& u : oc.upserts) n += 96 + u.id.size() + u.tenant.size() + 2 * u.data.size();
-    for (const auto& id : oc.deletes) n += 16 + id.size();
-    if (oc.keep_only)
-      for (const auto& id : *oc.keep_only) n += 16 + id.size();
-  }
-  for (const auto& w : cs.state) n += 32 + w.source.size() + w.key.size() + w.value.size();
-  for (const auto& a : cs.audit) n += 64 + a.who.size() + a.source.size() + approx_bytes(json::value(a.detail));
-  for (const auto& d : cs.events) n += approx_bytes(d);
-  return n;
+  return p.changes ? write_cost(*p.changes) : write_cost(p.draft);
 }
 
 std::int64_t sqlite_store::now_ms() const { return opts_.wall_ms ? opts_.wall_ms() : core::wall_ms(); }

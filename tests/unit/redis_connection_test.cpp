@@ -4,6 +4,7 @@
 // stream read back by range with explicit ids (the event log's layout to
 // come), and a server that goes away.
 #include "redis/redis_connection.hpp"
+#include "redis_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,58 +25,8 @@ namespace freshet::redis {
 namespace {
 
 namespace asio = boost::asio;
-
-unsigned short free_port() {
-  asio::io_context ioc;
-  asio::ip::tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
-
-// A redis-server of the test's own, in a temporary directory, persisting nothing.
-class redis_server {
- public:
-  explicit redis_server(std::vector<std::string> extra = {}) : port_(free_port()) {
-    dir_ = std::filesystem::temp_directory_path() / ("freshet-redis-" + std::to_string(::getpid()) + "-" +
-                                                     std::to_string(port_));
-    std::filesystem::create_directories(dir_);
-    std::vector<std::string> args{"redis-server", "--port",       std::to_string(port_), "--bind", "127.0.0.1",
-                                  "--save",       "",             "--appendonly",        "no",     "--dir",
-                                  dir_.string(),  "--loglevel",   "warning"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0)
-      throw std::runtime_error("cannot start redis-server: is it installed? (make test installs it)");
-    // Ready when it accepts (bounded: five seconds).
-    for (int i = 0; i < 500; ++i) {
-      asio::io_context ioc;
-      asio::ip::tcp::socket s(ioc);
-      boost::system::error_code ec;
-      s.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);
-      if (!ec) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    throw std::runtime_error("redis-server did not start listening");
-  }
-  ~redis_server() {
-    stop();
-    std::filesystem::remove_all(dir_);
-  }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  unsigned short port() const { return port_; }
-  endpoint at() const { return {.host = "127.0.0.1", .port = std::to_string(port_)}; }
-
- private:
-  unsigned short port_;
-  std::filesystem::path dir_;
-  pid_t pid_ = -1;
-};
+using testing_support::free_port;
+using testing_support::redis_server;
 
 template <class T>
 T run(asio::awaitable<T> a) {

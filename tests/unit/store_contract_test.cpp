@@ -3,10 +3,13 @@
 // against an in-memory model (as LevelDB's tests do), and the specific cases:
 // ids strictly increasing across restarts and full pruning, resume at every
 // boundary, a change set committed whole or not at all. An engine joins by
-// adding its factory to kEngines.
+// adding its factory to kEngines: SQLite on a file of the test's, Redis on
+// a real redis-server the suite starts.
 #include "store/event_store.hpp"
+#include "store/redis_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "eventually.hpp"
+#include "redis_server.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -39,6 +42,15 @@ struct engine {
 
 void PrintTo(const engine& e, std::ostream* os) { *os << e.name; }
 
+// One redis-server for the suite, durable as the engine demands (AOF,
+// fsync always); each test keeps its keys under a prefix of its own (the
+// test's directory name), and a "restart" opens a new store on the same
+// prefix.
+testing_support::redis_server& shared_redis() {
+  static testing_support::redis_server server({"--appendonly", "yes", "--appendfsync", "always"});
+  return server;
+}
+
 const engine kEngines[] = {
     {"sqlite",
      [](const std::filesystem::path& dir, const contract_options& o) -> std::unique_ptr<event_store> {
@@ -47,6 +59,15 @@ const engine kEngines[] = {
                                                                   .retain_age = o.retain_age,
                                                                   .prune_every = std::chrono::milliseconds(0),
                                                                   .wall_ms = o.wall_ms});
+     }},
+    {"redis",
+     [](const std::filesystem::path& dir, const contract_options& o) -> std::unique_ptr<event_store> {
+       return std::make_unique<redis_store>(redis_store_options{.at = shared_redis().at(),
+                                                                .key_prefix = dir.string(),
+                                                                .retain_events = o.retain_events,
+                                                                .retain_age = o.retain_age,
+                                                                .prune_every = std::chrono::milliseconds(0),
+                                                                .wall_ms = o.wall_ms});
      }},
 };
 
@@ -381,6 +402,61 @@ TEST_P(StoreContract, TheListenerHearsEachCommitInIdOrderBeforeItsAcknowledgemen
   std::lock_guard lk(mu);
   ASSERT_EQ(heard.size(), static_cast<std::size_t>(kAppends));
   for (std::size_t i = 0; i < heard.size(); ++i) EXPECT_EQ(heard[i], i + 1);
+}
+
+TEST_P(StoreContract, SummariesAggregatesAndAuditAnswerAlike) {
+  auto store = open();
+  change_set cs;
+  object_changes oc{"s", "o1", {}, {}, {}, std::nullopt, {}};
+  // Values of every kind a field can hold, as the goal rules meet them.
+  const std::vector<std::pair<std::string, json::object>> rows{
+      {"t1", {{"status", "open"}, {"amount", 5}}},
+      {"t1", {{"status", "open"}, {"amount", 2.5}}},
+      {"t1", {{"status", "done"}, {"amount", "7"}}},
+      {"t2", {{"status", "open"}, {"amount", true}}},
+      {"t2", {{"status", "open"}, {"amount", nullptr}}},
+      {"t2", {{"status", nullptr}, {"amount", 1}}},
+      {"", {{"status", "open"}, {"amount", 100}}},
+      {"t1", {{"status", "open"}, {"amount", "not a number"}}},
+  };
+  for (std::size_t i = 0; i < rows.size(); ++i) oc.upserts.push_back({"r" + std::to_string(i), rows[i].first, rows[i].second});
+  cs.objects.push_back(std::move(oc));
+  cs.synced.push_back({"s", "o1", "", 1000});
+  cs.synced.push_back({"s", "o1", "t1", 5000});
+  cs.synced.push_back({"s", "o1", "t3", 3000});  // synced, but no record of it is left
+  for (int i = 0; i < 5; ++i) cs.audit.push_back({"sync", "s", "poller", "accepted", json::object{{"n", i}}});
+  apply(*store, std::move(cs));
+
+  const std::vector<std::pair<std::string, std::string>> open_ones{{"status", "\"open\""}};
+  EXPECT_EQ(store->aggregate_records("s", "o1", {}, ""), 8.0);
+  EXPECT_EQ(store->aggregate_records("s", "o1", open_ones, ""), 6.0);
+  EXPECT_EQ(store->aggregate_records("s", "o1", open_ones, "amount"), 5 + 2.5 + 1 + 100);  // true is 1, text 0
+  EXPECT_EQ(store->aggregate_records("s", "o1", {}, "amount"), 5 + 2.5 + 7 + 1 + 1 + 100);  // "7" counts as 7
+  EXPECT_EQ(store->aggregate_records("s", "o1", {{"amount", "1"}}, ""), 2.0);  // 1 and true
+  EXPECT_EQ(store->aggregate_records("s", "o1", {{"status", "null"}}, ""), 0.0);  // null equals nothing
+  EXPECT_EQ(store->aggregate_records("s", "o1", {{"amount", "2.5"}}, ""), 1.0);
+  const auto by_tenant = store->aggregate_records_by_tenant("s", "o1", open_ones, "amount");
+  EXPECT_EQ(by_tenant, (std::map<std::string, double>{{"t1", 7.5}, {"t2", 1.0}}));
+
+  const auto summaries = store->summarize_object("s", "o1");
+  std::map<std::string, std::pair<std::uint64_t, std::int64_t>> got;
+  for (const auto& t : summaries) got[t.tenant] = {t.records, t.last_sync_ms};
+  EXPECT_EQ(got, (std::map<std::string, std::pair<std::uint64_t, std::int64_t>>{
+                     {"", {1, 1000}}, {"t1", {4, 5000}}, {"t2", {3, 1000}}, {"t3", {0, 3000}}}));
+
+  const auto all = store->list_audit(0, 100);
+  ASSERT_EQ(all.size(), 5u);
+  for (std::size_t i = 1; i < all.size(); ++i) EXPECT_GT(all[i].id, all[i - 1].id);
+  EXPECT_EQ(json::parse(all[2].detail).at("n").as_int64(), 2);
+  EXPECT_EQ(all[0].kind, "sync");
+  EXPECT_EQ(all[0].who, "poller");
+  const auto newest = store->list_audit(0, 2, true);
+  ASSERT_EQ(newest.size(), 2u);
+  EXPECT_EQ(newest[0].id, all[3].id);
+  EXPECT_EQ(newest[1].id, all[4].id);
+  const auto after = store->list_audit(all[1].id, 2);
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].id, all[2].id);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, StoreContract, ::testing::ValuesIn(kEngines),
