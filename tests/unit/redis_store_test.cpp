@@ -1,0 +1,207 @@
+// What the Redis engine promises beyond the contract suite, against a real
+// redis-server: several instances on one deployment's keys share one log
+// (ids are the deployment's, each instance's listener hears every commit
+// once and in order, a record changed from two instances at once makes its
+// event once), Redis's durability is checked at open, and Redis going away
+// is a clear refusal, not a hang, with every acknowledged event still there
+// when it comes back.
+#include "store/redis_store.hpp"
+#include "eventually.hpp"
+#include "redis_server.hpp"
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace freshet::store {
+namespace {
+
+namespace json = boost::json;
+using testing_support::eventually;
+using testing_support::redis_server;
+
+const std::vector<std::string> kDurable{"--appendonly", "yes", "--appendfsync", "always"};
+
+redis_store_options options_for(const redis_server& server, std::string prefix = "t") {
+  redis_store_options o;
+  o.at = server.at();
+  o.key_prefix = std::move(prefix);
+  o.timeout = std::chrono::milliseconds(2000);
+  return o;
+}
+
+// An append's outcome, waited for.
+std::pair<boost::system::error_code, core::event_ptr> append(event_store& s, std::string text) {
+  core::event_draft d;
+  d.body["message"] = std::move(text);
+  std::promise<std::pair<boost::system::error_code, core::event_ptr>> p;
+  s.enqueue(std::move(d), [&](boost::system::error_code ec, core::event_ptr ev) { p.set_value({ec, ev}); });
+  return p.get_future().get();
+}
+
+change_result apply(event_store& s, change_set cs) {
+  std::promise<change_result> p;
+  s.enqueue_changes(std::move(cs), [&](boost::system::error_code ec, change_result r) {
+    EXPECT_FALSE(ec) << ec.message();
+    p.set_value(r);
+  });
+  return p.get_future().get();
+}
+
+// What a listener heard, in order.
+struct heard {
+  std::mutex mu;
+  std::vector<std::uint64_t> ids;
+  void attach(event_store& s) {
+    s.set_commit_listener([this](const std::vector<core::event_ptr>& batch) {
+      std::lock_guard lk(mu);
+      for (const auto& e : batch) ids.push_back(e->id);
+    });
+  }
+  std::size_t size() {
+    std::lock_guard lk(mu);
+    return ids.size();
+  }
+};
+
+TEST(RedisStore, TwoInstancesShareOneLogAndEachHearsEveryCommitOnceInOrder) {
+  redis_server server(kDurable);
+  redis_store a(options_for(server)), b(options_for(server));
+  heard on_a, on_b;
+  on_a.attach(a);
+  on_b.attach(b);
+  // Four writers, two on each instance, appending and applying the same
+  // record set at once: the ids interleave, the commits race.
+  constexpr int kEach = 100;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w)
+    writers.emplace_back([&, w] {
+      event_store& s = w % 2 ? static_cast<event_store&>(b) : a;
+      for (int i = 0; i < kEach; ++i) {
+        if (i % 10 == 0) {
+          change_set cs;
+          object_changes oc{"s", "o", {}, {}, {}, std::nullopt, {}};
+          for (int r = 0; r < 20; ++r)
+            oc.upserts.push_back({"r" + std::to_string(r), "t1", json::object{{"v", i / 10}}});
+          cs.objects.push_back(std::move(oc));
+          apply(s, std::move(cs));
+        } else {
+          EXPECT_FALSE(append(s, "w" + std::to_string(w)).first);
+        }
+      }
+    });
+  for (auto& t : writers) t.join();
+  const std::uint64_t last = std::max(a.last_id(), b.last_id());
+  ASSERT_TRUE(eventually([&] { return on_a.size() >= last && on_b.size() >= last; }))
+      << on_a.size() << " " << on_b.size() << " of " << last;
+  std::vector<std::uint64_t> all;
+  for (std::uint64_t id = 1; id <= last; ++id) all.push_back(id);
+  EXPECT_EQ(on_a.ids, all);
+  EXPECT_EQ(on_b.ids, all);
+
+  // Each record's content moved ten times (v = 0..9), written by several
+  // writers at once: one event per move, never one per writer.
+  std::map<std::string, std::set<std::int64_t>> versions;
+  std::map<std::string, int> events;
+  for (const auto& e : a.read_range(0, last, core::topic_filter{}, 100'000)) {
+    if (e->type != core::event_type::change) continue;
+    const auto doc = json::parse(e->json).as_object();
+    const std::string id(doc.at("record_id").as_string());
+    ++events[id];
+    versions[id].insert(doc.at("record").at("v").as_int64());
+  }
+  ASSERT_EQ(events.size(), 20u);
+  for (const auto& [id, n] : events) EXPECT_EQ(static_cast<std::size_t>(n), versions[id].size()) << id;
+  EXPECT_EQ(a.read_snapshot("s", "o", {}, "", 100).records.size(), 20u);
+}
+
+TEST(RedisStore, RefusesRedisThatDoesNotMakeAcknowledgedWritesDurable) {
+  redis_server server;  // appendonly no
+  try {
+    redis_store s(options_for(server));
+    FAIL() << "opened on a Redis with appendonly no";
+  } catch (const redis_store_error& e) {
+    EXPECT_NE(std::string(e.what()).find("appendonly is no"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("accept_weaker_durability"), std::string::npos) << e.what();
+  }
+  auto o = options_for(server);
+  o.accept_weaker_durability = true;
+  redis_store s(o);
+  EXPECT_NE(s.durability().find("can be lost"), std::string::npos) << s.durability();
+  EXPECT_FALSE(append(s, "x").first);
+
+  redis_server durable(kDurable);
+  redis_store d(options_for(durable));
+  EXPECT_EQ(d.durability(), "appendfsync always");
+}
+
+TEST(RedisStore, RedisGoneIsARefusalNotAHangAndEverythingAcknowledgedIsThereWhenItIsBack) {
+  redis_server server(kDurable);
+  redis_store a(options_for(server)), b(options_for(server));
+  heard on_b;
+  on_b.attach(b);
+  std::set<std::uint64_t> acked;
+  std::mutex mu;
+  // Publishers keep appending through Redis's death and return.
+  std::atomic<bool> stop{false};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> publishers;
+  for (int w = 0; w < 4; ++w)
+    publishers.emplace_back([&] {
+      while (!stop) {
+        const auto [ec, ev] = append(a, "p");
+        if (!ec) {
+          std::lock_guard lk(mu);
+          acked.insert(ev->id);
+        } else {
+          EXPECT_EQ(ec, make_error_code(errc::store_unavailable)) << ec.message();
+          ++refused;
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      }
+    });
+  auto count = [&] {
+    std::lock_guard lk(mu);
+    return acked.size();
+  };
+  ASSERT_TRUE(eventually([&] { return count() >= 200; }));
+  server.stop();  // kill -9, mid-stream
+  ASSERT_TRUE(eventually([&] { return a.health() == store_health::unavailable; }));
+  ASSERT_TRUE(eventually([&] { return refused > 10; }));
+  // A read says so at once too (the API answers 503 for it).
+  EXPECT_THROW(a.read_range(0, 10, core::topic_filter{}, 10), redis::connection_error);
+  const auto before = count();
+  server.start();  // the same port and AOF
+  ASSERT_TRUE(eventually([&] { return a.health() == store_health::ok && count() > before + 100; }));
+  stop = true;
+  for (auto& t : publishers) t.join();
+
+  // Every acknowledged event is in the log, in a store opened afresh.
+  redis_store c(options_for(server));
+  std::set<std::uint64_t> logged;
+  for (const auto& e : c.read_range(0, c.last_id(), core::topic_filter{}, 1'000'000)) logged.insert(e->id);
+  for (auto id : acked) ASSERT_TRUE(logged.count(id)) << "acknowledged event " << id << " was lost";
+  // And the other instance's tail came back by itself: it heard everything.
+  ASSERT_TRUE(eventually([&] { return on_b.size() >= logged.size(); })) << on_b.size() << " of " << logged.size();
+  std::lock_guard lk(on_b.mu);
+  EXPECT_EQ(std::set<std::uint64_t>(on_b.ids.begin(), on_b.ids.end()), logged);
+  EXPECT_TRUE(std::is_sorted(on_b.ids.begin(), on_b.ids.end()));
+}
+
+TEST(RedisStore, KeyPrefixesKeepDeploymentsApart) {
+  redis_server server(kDurable);
+  redis_store one(options_for(server, "one")), two(options_for(server, "two"));
+  for (int i = 0; i < 3; ++i) append(one, "x");
+  EXPECT_EQ(one.last_id(), 3u);
+  EXPECT_EQ(two.last_id(), 0u);
+  EXPECT_EQ(append(two, "y").second->id, 1u);
+  EXPECT_TRUE(two.read_range(1, 3, core::topic_filter{}, 10).empty());
+}
+
+}  // namespace
+}  // namespace freshet::store
