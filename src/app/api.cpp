@@ -1,5 +1,7 @@
 #include "app/api.hpp"
 
+#include "redis/redis_connection.hpp"
+
 #include "app/routes.hpp"
 
 #include "app/responses.hpp"
@@ -141,7 +143,31 @@ api::filter_or_error api::resolve_topics(const principal& who, std::vector<std::
   return core::topic_filter{std::move(objects), std::move(tenants)};
 }
 
-asio::awaitable<http::handler_result> api::handle(http::request& req, const http::request_context&) {
+asio::awaitable<http::handler_result> api::handle(http::request& req, const http::request_context& ctx) {
+  // A store read that cannot be answered (the Redis engine's Redis is away)
+  // is a 503 with a sentence, not a dropped connection or a hang.
+  bool unreachable = false;
+  std::string why;
+  try {
+    co_return co_await route(req, ctx);
+  } catch (const redis::connection_error& e) {
+    unreachable = true;
+    why = e.what();
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  spdlog::warn("msg=\"request failed in the store\" error=\"{}\"", why);
+  auto res = error_response(
+      unreachable ? api_error{status::service_unavailable, "store_unavailable",
+                              "The store's Redis cannot be reached; try again shortly."}
+                  : api_error{status::service_unavailable, "internal_error", "The store failed to answer the request."},
+      req.version());
+  res.set(bhttp::field::retry_after, "1");
+  requests_.record(request_metrics::kOtherSlot, res.result_int(), 0);
+  co_return http::handler_result{std::move(res), {}};
+}
+
+asio::awaitable<http::handler_result> api::route(http::request& req, const http::request_context&) {
   const auto started = std::chrono::steady_clock::now();
   const unsigned version = req.version();
   auto parsed = boost::urls::parse_origin_form(req.target());
@@ -376,6 +402,8 @@ http::response api::readiness(unsigned version) const {
                               : health == store::store_health::full ? "full"
                               : health == store::store_health::unavailable ? "unavailable"
                                                                     : "failed"},
+                    {"engine", streams_.log.engine_name()},
+                    {"durability", streams_.log.durability()},
                     {"sources", cfg_.sources.size()}};
   return json_response(ok ? status::ok : status::service_unavailable, body, version);
 }

@@ -48,6 +48,8 @@ class api : public http::request_handler {
   boost::asio::awaitable<http::handler_result> handle(http::request& req, const http::request_context&) override;
 
  private:
+  // handle() without its last resort (a store that cannot answer).
+  boost::asio::awaitable<http::handler_result> route(http::request& req, const http::request_context&);
   using principal_or_error = std::variant<principal, http::api_error>;
   // CORS: the Access-Control-Allow-Origin value for a request's Origin
   // ("*" or the origin itself), or nothing when the origin is not allowed.

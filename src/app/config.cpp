@@ -1,6 +1,7 @@
 #include "app/config.hpp"
 
 #include "app/jwt.hpp"
+#include "redis/redis_connection.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -167,6 +168,34 @@ server_config parse_server(const reader& r, const toml::table& t) {
       r.fail(t.get("allowed_origins")->source(),
              "'" + o + "' is not an origin: write scheme://host[:port] with no path (\"https://dash.example.org\"), "
              "or \"*\"");
+  }
+  return s;
+}
+
+store_config parse_store(const reader& r, const toml::table& t) {
+  r.only_keys(t, "[store]", {"engine", "redis_url_env", "key_prefix", "accept_weaker_durability"});
+  store_config s;
+  const std::string engine = r.str(t, "engine", "sqlite");
+  if (engine == "redis") s.engine = store_engine::redis;
+  else if (engine != "sqlite")
+    r.fail(t.get("engine")->source(), "'engine' must be \"sqlite\" or \"redis\", not \"" + engine + "\"");
+  s.key_prefix = r.str(t, "key_prefix", s.key_prefix);
+  if (s.key_prefix.empty() || s.key_prefix.find_first_of("{} \t\r\n") != std::string::npos)
+    r.fail(t.get("key_prefix")->source(), "'key_prefix' must be a non-empty name without braces or spaces");
+  if (const toml::node* b = t.get("accept_weaker_durability")) {
+    if (!b->is_boolean()) r.fail(b->source(), "'accept_weaker_durability' must be true or false");
+    s.accept_weaker_durability = b->value<bool>().value();
+  }
+  s.redis_url_env = r.str(t, "redis_url_env", s.redis_url_env);
+  if (s.engine == store_engine::redis) {
+    const char* url = std::getenv(s.redis_url_env.c_str());
+    if (!url || !*url)
+      r.fail(t.get("engine")->source(), "[store] engine = \"redis\": environment variable " + s.redis_url_env +
+                                            " is not set (it holds redis://[:password@]host:port/db)");
+    std::string why;
+    if (!redis::parse_url(url, &why))
+      r.fail(t.get("engine")->source(), "[store] environment variable " + s.redis_url_env + ": " + why);
+    s.redis_url = url;
   }
   return s;
 }
@@ -552,10 +581,12 @@ notifications_config parse_notifications(const reader& r, const toml::table& t) 
 }
 
 config parse_root(const reader& r, const toml::table& root, const std::string& name) {
-  r.only_keys(root, "the file", {"server", "tokens", "jwt", "sources", "goals", "notifiers", "rules", "notifications"});
+  r.only_keys(root, "the file",
+              {"server", "store", "tokens", "jwt", "sources", "goals", "notifiers", "rules", "notifications"});
   config c;
   c.path = name;
   if (const toml::table* s = r.table(root, "server")) c.server = parse_server(r, *s);
+  if (const toml::table* s = r.table(root, "store")) c.store = parse_store(r, *s);
   if (const toml::array* toks = r.array_of_tables(root, "tokens"))
     for (const auto& t : *toks) c.tokens.push_back(parse_token(r, *t.as_table()));
   if (const toml::array* issuers = r.array_of_tables(root, "jwt")) {
@@ -604,6 +635,10 @@ config parse_root(const reader& r, const toml::table& root, const std::string& n
         r.fail(rule.source(), "rule '" + c.rules.back().name + "' is configured twice");
     }
   }
+  if (c.store.engine == store_engine::redis && !c.rules.empty())
+    r.fail(root.source(),
+           "[[rules]] need the notification outbox, which has no Redis engine yet: run rules on the SQLite engine "
+           "(docs/scale-out.md says what the Redis engine does today)");
   if (c.server.auth == auth_mode::tokens && c.tokens.empty() && c.jwt.empty())
     r.fail(root.source(),
            "no [[tokens]] or [[jwt]] issuers are configured: add one, or set auth = \"none\" in [server] to run "

@@ -222,9 +222,32 @@ struct notifications_config {
   bool operator==(const notifications_config&) const = default;
 };
 
+// [store]: which engine holds the events and records. SQLite (the default)
+// is a file in data_dir; Redis is shared by several instances of one
+// deployment (docs/scale-out.md).
+enum class store_engine { sqlite, redis };
+struct store_config {
+  store_engine engine = store_engine::sqlite;
+  // The variable holding redis://[[user]:password@]host[:port][/db]: an
+  // environment variable, not the file, since the URL may hold a password.
+  std::string redis_url_env = "FRESHET_REDIS_URL";
+  std::string redis_url;  // read from it by load_config (engine = "redis" only)
+  // Every key of the deployment starts with {key_prefix}: several
+  // deployments can share one Redis, and the braces keep a deployment's keys
+  // in one Redis Cluster slot.
+  std::string key_prefix = "freshet";
+  // Redis must run with appendonly yes and appendfsync always for an
+  // acknowledged event to survive its crash; with weaker settings Freshet
+  // refuses to start unless this accepts the weaker promise.
+  bool accept_weaker_durability = false;
+
+  bool operator==(const store_config&) const = default;
+};
+
 struct config {
   std::string path;  // the file it came from ("" when built in code, as by `demo`)
   server_config server;
+  store_config store;
   std::vector<token_config> tokens;
   std::vector<jwt_config> jwt;
   std::vector<source_config> sources;

@@ -29,6 +29,7 @@ reload_plan plan_reload(const config& running, const config& fresh) {
   server_config a = running.server, b = fresh.server;
   a.log_level = b.log_level = "";
   if (a != b) p.needs_restart.push_back("[server]");
+  if (running.store != fresh.store) p.needs_restart.push_back("[store]");
   if (running.sources != fresh.sources) p.needs_restart.push_back("[[sources]]");
   if (running.goals != fresh.goals) p.needs_restart.push_back("[[goals]]");
   if (running.notifiers != fresh.notifiers) p.needs_restart.push_back("[[notifiers]]");

@@ -45,7 +45,18 @@ boost::asio::awaitable<bool> replay(stream_context& ctx, const std::shared_ptr<s
   const std::uint64_t first = ctx.log.first_id();
   // A resume point the log cannot continue from: ahead of it (another
   // deployment, a wiped data dir), behind what retention kept, or unreadable.
-  const bool ahead = cursor > live_from;
+  bool ahead = cursor > live_from;
+  if (ahead && !bad_resume_id) {
+    // Ahead of this instance's hub is not always ahead of the deployment:
+    // on a store shared by several instances, another may have sent those
+    // events first. Then they are skipped here as they arrive, not reset.
+    const std::uint64_t deployment = co_await ctx.blocking.run([&] { return ctx.log.read_last_id(); });
+    if (q->closed() != close_reason::none) co_return false;
+    if (cursor <= deployment) {
+      q->skip_through(cursor);
+      co_return true;
+    }
+  }
   const bool pruned = cursor < live_from && first > cursor + 1;
   if (bad_resume_id || ahead || pruned) {
     static const std::vector<core::event_ptr> reset{make_reset_event()};

@@ -24,7 +24,7 @@ void stream_queue::push(const std::vector<core::event_ptr>& batch) {
   if (closed_ != close_reason::none) return;
   const std::size_t before = queued_.size();
   for (const auto& ev : batch) {
-    if (!filter_.matches(*ev)) continue;
+    if (ev->id <= skip_through_ || !filter_.matches(*ev)) continue;
     bytes_ += frame_size(*ev);
     queued_.push_back(ev);
   }
@@ -44,6 +44,16 @@ void stream_queue::push(const std::vector<core::event_ptr>& batch) {
     if (!behind_since_) behind_since_ = std::chrono::steady_clock::now();
   }
   wake();
+}
+
+void stream_queue::skip_through(std::uint64_t id) {
+  skip_through_ = id;
+  if (last_taken_ < id) last_taken_ = id;
+  std::erase_if(queued_, [&](const core::event_ptr& e) {
+    if (e->id == 0 || e->id > id) return false;
+    bytes_ -= frame_size(*e);
+    return true;
+  });
 }
 
 void stream_queue::push_private(core::event_ptr frame) {

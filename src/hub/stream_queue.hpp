@@ -65,6 +65,10 @@ class stream_queue : public std::enable_shared_from_this<stream_queue> {
   // The id of the last event the session has (replayed or live) when it
   // attaches: a gap that opens before it takes anything starts there.
   void start_after(std::uint64_t id) { last_taken_ = id; }
+  // Events with ids up to `id` are dropped, queued or to come: the client
+  // has them already (it resumed from a point this instance's hub has not
+  // reached yet: another instance sent them first).
+  void skip_through(std::uint64_t id);
   // Appends the events of `batch` (in id order) that match the filter; past
   // the byte limit, turns what is queued and the batch into a gap instead.
   void push(const std::vector<core::event_ptr>& batch);
@@ -159,6 +163,7 @@ class stream_queue : public std::enable_shared_from_this<stream_queue> {
   std::vector<core::event_ptr> queued_;
   std::size_t bytes_ = 0;
   std::uint64_t last_taken_ = 0;      // the newest id the session has taken
+  std::uint64_t skip_through_ = 0;    // ids up to this one are not queued (skip_through)
   std::optional<event_gap> gap_;      // dropped events, to be read from the log
   std::optional<std::chrono::steady_clock::time_point> behind_since_;
   bool wrote_since_tick_ = false;

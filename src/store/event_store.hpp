@@ -155,9 +155,17 @@ class event_store {
   // The newest id ever committed in this deployment (the durable high-water
   // mark, kept across restarts and full pruning); 0: none.
   virtual std::uint64_t last_id() const = 0;
+  // The same as the store holds it now. Blocking. On an engine shared by
+  // several instances it can be ahead of last_id(), which is what this
+  // instance has heard of so far.
+  virtual std::uint64_t read_last_id() { return last_id(); }
   // Moves with every commit that writes or deletes a record (durable too).
   virtual std::uint64_t records_version() const = 0;
   virtual store_health health() const = 0;
+  // "sqlite" or "redis", and what an acknowledged write survives, for
+  // /readyz and /api/stats.
+  virtual std::string_view engine_name() const = 0;
+  virtual std::string durability() const = 0;
   bool healthy() const { return health() == store_health::ok; }
   virtual store_counters counters() const = 0;
 

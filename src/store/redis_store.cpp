@@ -1000,6 +1000,15 @@ void redis_store::enqueue_changes(change_set cs, changes_callback done) {
 
 std::uint64_t redis_store::first_id() const { return impl_->first_id; }
 std::uint64_t redis_store::last_id() const { return impl_->last_id; }
+std::uint64_t redis_store::read_last_id() {
+  const auto fresh = impl_->run_read<std::uint64_t>([key = impl_->k_meta](redis::connection& c) -> awaitable<std::uint64_t> {
+    command get{"HGET", key, "last_id"};
+    const auto r = co_await c.exec(std::move(get));
+    co_return to_u64(r.str);
+  });
+  return std::max(fresh, impl_->last_id.load());
+}
+
 std::uint64_t redis_store::records_version() const { return impl_->records_version; }
 store_health redis_store::health() const { return impl_->health; }
 std::string redis_store::durability() const { return impl_->durability; }

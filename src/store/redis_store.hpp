@@ -85,8 +85,10 @@ class redis_store final : public event_store {
                                           std::size_t limit) override;
   std::uint64_t first_id() const override;
   std::uint64_t last_id() const override;
+  std::uint64_t read_last_id() override;
   std::uint64_t records_version() const override;
   store_health health() const override;
+  std::string_view engine_name() const override { return "redis"; }
   store_counters counters() const override;
 
   std::map<std::string, std::string> load_sync_state(const std::string& source) override;
@@ -108,7 +110,7 @@ class redis_store final : public event_store {
 
   // What Redis promises for an acknowledged write, as read at open:
   // "appendfsync always" or what weaker setting it has.
-  std::string durability() const;
+  std::string durability() const override;
 
  private:
   struct impl;  // the engine's thread, connections, queue and coroutines (redis_store.cpp)

@@ -79,6 +79,8 @@ class sqlite_store final : public event_store {
   std::uint64_t last_id() const override { return last_id_.load(); }
   std::uint64_t records_version() const override { return records_version_.load(); }
   store_health health() const override { return health_.load(); }
+  std::string_view engine_name() const override { return "sqlite"; }
+  std::string durability() const override { return "an fsync of the WAL per commit"; }
   store_counters counters() const override;
 
   std::map<std::string, std::string> load_sync_state(const std::string& source) override;

@@ -306,3 +306,53 @@ def tokens_config(*tokens):
         if tenants is not None:
             out += f"tenants = {json.dumps(tenants)}\n"
     return out
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port, durable as the
+    Redis engine wants it (AOF, fsync always) unless `durable` is False.
+    kill9() and start() again keep the port and the AOF directory."""
+
+    def __init__(self, durable=True, extra=()):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="freshet-redis-")
+        self.args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                     "--dir", self.dir, "--logfile", os.path.join(self.dir, "redis.log")]
+        self.args += ["--appendonly", "yes", "--appendfsync", "always"] if durable else ["--appendonly", "no"]
+        self.args += list(extra)
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout=5):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start listening")
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cleanup(self):
+        self.kill9()
+        subprocess.run(["rm", "-rf", self.dir])
+
+
+def redis_store_config(prefix="freshet"):
+    """The [store] section of an instance on the Redis engine (its URL in FRESHET_REDIS_URL)."""
+    return f'[store]\nengine = "redis"\nkey_prefix = "{prefix}"\n'

@@ -9,7 +9,7 @@ import random
 import unittest
 import urllib.parse
 
-from harness import SSEClient, Server, WSClient, tokens_config
+from harness import RedisServer, SSEClient, Server, WSClient, redis_store_config, tokens_config
 from sync_harness import replay_log, signed_delivery
 
 SEED = int(os.environ.get("TENANT_PROBE_SEED", "20261201"))
@@ -48,6 +48,9 @@ def variant(rng, tenant):
 
 
 class TenantIsolation(unittest.TestCase):
+    STORE = ""  # the [store] section: the SQLite engine here
+    ENV = {}
+
     @classmethod
     def setUpClass(cls):
         rng = random.Random(SEED)
@@ -70,7 +73,8 @@ class TenantIsolation(unittest.TestCase):
                                 "tenants": set(tenants) if tenants else None}
         env = {spec[1]: cls.tokens[spec[0]]["secret"] for spec in specs}
         env["CRM_SECRET"] = SECRET
-        cls.server = Server(CONFIG + tokens_config(*specs), env=env).start()
+        env.update(cls.ENV)
+        cls.server = Server(cls.STORE + CONFIG + tokens_config(*specs), env=env).start()
         # Data across tenants (and some with none), through the signed webhook.
         cls.records = {}  # (object, id) -> tenant ("" for none)
         for n in range(120):
@@ -234,6 +238,22 @@ class TenantIsolation(unittest.TestCase):
                     self.assertEqual(e["tenant"], asked, name)
             finally:
                 ws.close()
+
+
+class TenantIsolationOnRedis(TenantIsolation):
+    """The same probes with the store on the Redis engine: as isolated there."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = RedisServer().start()
+        cls.STORE = redis_store_config("isolation")
+        cls.ENV = {"FRESHET_REDIS_URL": cls.redis.url}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.redis.cleanup()
 
 
 if __name__ == "__main__":
