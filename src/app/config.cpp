@@ -173,7 +173,7 @@ server_config parse_server(const reader& r, const toml::table& t) {
 }
 
 store_config parse_store(const reader& r, const toml::table& t) {
-  r.only_keys(t, "[store]", {"engine", "redis_url_env", "key_prefix", "accept_weaker_durability"});
+  r.only_keys(t, "[store]", {"engine", "redis_url_env", "key_prefix", "accept_weaker_durability", "lease_seconds"});
   store_config s;
   const std::string engine = r.str(t, "engine", "sqlite");
   if (engine == "redis") s.engine = store_engine::redis;
@@ -186,6 +186,7 @@ store_config parse_store(const reader& r, const toml::table& t) {
     if (!b->is_boolean()) r.fail(b->source(), "'accept_weaker_durability' must be true or false");
     s.accept_weaker_durability = b->value<bool>().value();
   }
+  s.lease_seconds = r.integer(t, "lease_seconds", s.lease_seconds, 1, 3600);
   s.redis_url_env = r.str(t, "redis_url_env", s.redis_url_env);
   if (s.engine == store_engine::redis) {
     const char* url = std::getenv(s.redis_url_env.c_str());

@@ -240,6 +240,9 @@ struct store_config {
   // acknowledged event to survive its crash; with weaker settings Freshet
   // refuses to start unless this accepts the weaker promise.
   bool accept_weaker_durability = false;
+  // A source's leader (the one instance that syncs it) holds a lease this
+  // long; another instance takes over within this time of its end.
+  int lease_seconds = 10;
 
   bool operator==(const store_config&) const = default;
 };

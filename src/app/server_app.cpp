@@ -147,7 +147,7 @@ int run_server(const config& cfg, const run_options& opts) {
   std::unique_ptr<sources::webhook_intake> intake;
   std::unique_ptr<jobs::refresh_jobs> refresh;
   if (!cfg.sources.empty()) {
-    sync = std::make_unique<sources::sync_service>(cfg.sources, log);
+    sync = std::make_unique<sources::sync_service>(cfg.sources, log, std::chrono::seconds(cfg.store.lease_seconds));
     intake = std::make_unique<sources::webhook_intake>(cfg.sources, log, [s = sync.get()](const std::string& name) {
       return s->find(name);
     });

@@ -51,6 +51,9 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
         for (const auto* src : chosen) {
           if (src->kind == "webhook") continue;  // nothing to read: its records arrive by webhook
           auto& sync = *syncs.emplace_back(std::make_unique<sources::source_sync>(*src, log, ioc.get_executor()));
+          // The data dir's lock makes this the only writer: the SQLite store
+          // grants the source's lease at once.
+          sync.set_lease_token(log.hold_lease(src->name, std::chrono::seconds(60)).value_or(0));
           try {
             co_await sync.prepare();
           } catch (const std::exception& e) {

@@ -17,6 +17,7 @@ class category : public boost::system::error_category {
         return "The disk holding the event store is full; writes are refused until space is freed.";
       case errc::shutting_down: return "The server is shutting down.";
       case errc::store_unavailable: return "The event store's Redis cannot be reached; try again shortly.";
+      case errc::not_leader: return "This instance does not hold the source's lease: another instance leads it.";
     }
     return "unknown error";
   }
@@ -36,6 +37,7 @@ std::string_view wire_name(errc e) {
     case errc::store_full: return "store_full";
     case errc::shutting_down: return "shutting_down";
     case errc::store_unavailable: return "store_unavailable";
+    case errc::not_leader: return "not_leader";
   }
   return "internal_error";
 }

@@ -17,6 +17,7 @@ enum class errc {
   store_full,        // the disk is full: writes refused until a commit succeeds again (503)
   shutting_down,     // the server is stopping (503)
   store_unavailable, // the store's server (Redis) cannot be reached: try again shortly (503)
+  not_leader,        // a fenced commit from an instance that no longer holds the lease
 };
 
 const boost::system::error_category& freshet_category();

@@ -10,8 +10,9 @@ namespace freshet::sources {
 
 namespace asio = boost::asio;
 
-commit_pipeline::commit_pipeline(store::event_store& log, asio::any_io_executor ex, std::size_t max_in_flight)
-    : log_(log), ex_(ex), max_in_flight_(max_in_flight), state_(std::make_shared<state>(ex)) {}
+commit_pipeline::commit_pipeline(store::event_store& log, asio::any_io_executor ex, std::size_t max_in_flight,
+                                 std::optional<store::fence> fence)
+    : log_(log), ex_(ex), max_in_flight_(max_in_flight), fence_(std::move(fence)), state_(std::make_shared<state>(ex)) {}
 
 asio::awaitable<void> commit_pipeline::wait_below(std::size_t n) {
   while (state_->in_flight >= n && !state_->failed) {
@@ -23,6 +24,7 @@ asio::awaitable<void> commit_pipeline::wait_below(std::size_t n) {
 
 asio::awaitable<void> commit_pipeline::submit(store::change_set cs) {
   co_await wait_below(max_in_flight_);
+  if (fence_) cs.fence = fence_;
   ++state_->in_flight;
   log_.enqueue_changes(std::move(cs), [s = state_, ex = ex_](boost::system::error_code ec, store::change_result r) {
     asio::post(ex, [s, ec, r] {

@@ -19,7 +19,9 @@ namespace freshet::sources {
 
 class commit_pipeline {
  public:
-  commit_pipeline(store::event_store& log, boost::asio::any_io_executor ex, std::size_t max_in_flight);
+  // Every set submitted is fenced by `fence` (the source's lease), if any.
+  commit_pipeline(store::event_store& log, boost::asio::any_io_executor ex, std::size_t max_in_flight,
+                  std::optional<store::fence> fence = std::nullopt);
 
   boost::asio::awaitable<void> submit(store::change_set cs);
   // Waits for every pending commit; throws if any failed.
@@ -28,6 +30,7 @@ class commit_pipeline {
   const store::change_result& totals() const { return state_->totals; }
 
  private:
+  std::optional<store::fence> fence_;
   struct state {
     explicit state(boost::asio::any_io_executor ex) : wake(ex) {}
     boost::asio::steady_timer wake;

@@ -95,7 +95,15 @@ asio::awaitable<void> source_sync::prepare() {
   if (hooks_) hooks_->load(state);
 }
 
+store::fence source_sync::lease_fence() const {
+  const std::uint64_t token = lease_token_;
+  if (!token)
+    throw std::runtime_error("source '" + cfg_.name + "' is led by another instance (it holds the source's lease)");
+  return {cfg_.name, token};
+}
+
 asio::awaitable<store::change_result> source_sync::commit(store::change_set cs) {
+  cs.fence = lease_fence();
   auto [ec, r] = co_await log_.async_apply(std::move(cs), as_tuple(use_awaitable));
   if (ec) throw std::runtime_error("the store refused the commit: " + ec.message());
   co_return r;
@@ -119,7 +127,7 @@ asio::awaitable<object_sync_result> source_sync::sync_object(const app::object_c
   // waiting for each commit before fetching on; an incremental one keeps its
   // few pages and commits them with the watermark.
   std::vector<store::record_upsert> held;
-  commit_pipeline pages(log_, ex_, kPagesInFlight);
+  commit_pipeline pages(log_, ex_, kPagesInFlight, lease_fence());
   page_sink sink = [&](std::vector<store::record_upsert> recs, const fetch_progress& p) -> asio::awaitable<void> {
     res.fetched += recs.size();
     if (progress) progress(obj.name, "fetching", p);
@@ -246,6 +254,14 @@ asio::awaitable<void> source_sync::poll_loop(const app::object_config* obj) {
   std::int64_t interval = min_ms;
   while (!stopping_) {
     loop.hinted = false;
+    if (!leading()) {
+      // Another instance leads this source: it polls; this one waits to be
+      // needed (the lease loop sets the token when it takes over).
+      counters.interval_ms = 1000;
+      loop.wake.expires_after(std::chrono::seconds(1));
+      co_await loop.wake.async_wait(as_tuple(use_awaitable));
+      continue;
+    }
     const auto last = last_reconcile_.count(obj->name) ? last_reconcile_[obj->name] : 0;
     const bool full = watermark(obj->name).empty() || core::wall_ms() - last >= obj->reconcile_seconds * 1000LL;
     ++counters.polls;

@@ -93,6 +93,13 @@ class source_sync {
   // The Airtable webhook helper, when this source has one.
   airtable_webhook_client* airtable_hooks() { return hooks_.get(); }
 
+  // The fencing token of this source's lease (event_store::hold_lease),
+  // kept by the sync service: 0 while another instance leads the source.
+  // Only the leader polls; every commit of this source's sync carries the
+  // token, so one from a leader that lost the lease is refused.
+  void set_lease_token(std::uint64_t token) { lease_token_ = token; }
+  bool leading() const { return lease_token_ != 0; }
+
   const app::object_config* find_object(std::string_view name_or_key) const;
   const object_counters& counters(const std::string& object) const { return *stats_.at(object); }
   const upstream_counters& upstream() const { return upstream_counters_; }
@@ -105,6 +112,8 @@ class source_sync {
   boost::asio::awaitable<void> poll_loop(const app::object_config* obj);
   boost::asio::awaitable<store::change_result> commit(store::change_set cs);
   std::string state_key(std::string_view what, const std::string& object) const;
+  // The fence of this source's commits now; throws when it does not lead.
+  store::fence lease_fence() const;
 
   const app::source_config& cfg_;
   store::event_store& log_;
@@ -121,6 +130,7 @@ class source_sync {
   std::map<std::string, std::int64_t> last_reconcile_;   // object -> epoch ms
   std::map<std::string, std::unique_ptr<loop_state>> loops_;
   bool stopping_ = false;
+  std::atomic<std::uint64_t> lease_token_{0};
 };
 
 }  // namespace freshet::sources

@@ -21,7 +21,11 @@ namespace freshet::sources {
 class sync_service {
  public:
   // One sync engine a source, each reading only its own block of the config.
-  sync_service(const std::vector<app::source_config>& sources, store::event_store& log);
+  // `lease_ttl`: how long a source's lease lasts without renewal (on a
+  // store several instances share, the leader is the one instance that
+  // syncs the source; another takes over within this time of its end).
+  sync_service(const std::vector<app::source_config>& sources, store::event_store& log,
+               std::chrono::milliseconds lease_ttl = std::chrono::seconds(10));
   ~sync_service();
 
   void start();
@@ -32,7 +36,12 @@ class sync_service {
 
  private:
   boost::asio::awaitable<void> bring_up(source_sync& s);
+  // Holds the source's lease while this instance runs: takes it when free,
+  // renews it every third of its time to live, says when it is lost.
+  boost::asio::awaitable<void> keep_lease(source_sync& s);
 
+  store::event_store& log_;
+  const std::chrono::milliseconds lease_ttl_;
   boost::asio::io_context ioc_{1};
   std::map<std::string, std::unique_ptr<source_sync>> sources_;  // fixed after construction
   std::thread thread_;

@@ -56,6 +56,16 @@ struct tenant_sync {
   std::int64_t at_ms = 0;
 };
 
+// Who may write a change set: the holder of a lease (a source's leader,
+// event_store::hold_lease) with its fencing token. A commit with a token
+// that is no longer the lease's is refused (errc::not_leader) and writes
+// nothing, so a leader that paused past its lease cannot write after
+// another took over.
+struct fence {
+  std::string lease;
+  std::uint64_t token = 0;
+};
+
 struct change_set {
   std::vector<object_changes> objects;
   // sync_state rows (source, key) -> value: watermarks, cursors, webhook ids.
@@ -69,6 +79,7 @@ struct change_set {
   std::vector<audit_entry> audit;
   std::vector<tenant_sync> synced;
   std::vector<core::event_draft> events;  // extra events (job progress), after the record events
+  std::optional<store::fence> fence;       // none: any instance may commit it (a webhook's records)
 };
 
 // Fills an upsert's data and hash, unless made already; the second for each

@@ -30,6 +30,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/json/object.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -168,6 +169,20 @@ class event_store {
   virtual std::string durability() const = 0;
   bool healthy() const { return health() == store_health::ok; }
   virtual store_counters counters() const = 0;
+
+  // Holds (takes or renews) the lease `name` for `ttl`: its fencing token
+  // when this instance holds it, none when another does. Tokens of one
+  // lease only grow. Blocking. An engine only one process can use (SQLite:
+  // the data dir lock) always grants it, with token 1, and commits every
+  // fence.
+  virtual std::optional<std::uint64_t> hold_lease(const std::string& name, std::chrono::milliseconds ttl) {
+    (void)name;
+    (void)ttl;
+    return 1;
+  }
+  // Gives the lease up, if this instance holds it (a clean stop: another
+  // instance need not wait for it to expire). Blocking.
+  virtual void release_lease(const std::string& name) { (void)name; }
 
   // The read API's queries. Blocking.
 

@@ -23,6 +23,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -41,17 +42,24 @@ namespace {
 
 // The commit: applies a batch's writes only if no commit (of any instance)
 // came in since the batch was read and computed, which meta.commit_seq
-// tells; then every write, the new high-water id and the records version,
-// in one atomic step. ARGV: the expected commit_seq, the new last_id (""
-// when the batch made no event), "1" when it wrote records, then the writes
+// tells, and every lease that fences a set of it is still held with the
+// set's token; then every write, the new high-water id and the records
+// version, in one atomic step. ARGV: the expected commit_seq, the new
+// last_id ("" when the batch made no event), "1" when it wrote records, the
+// number of fences F, F pairs (lease key, expected holder), then the writes
 // as (command, argument count, arguments...). The writes are plain
 // HSET/HDEL/ZADD/ZREM/HINCRBY/XADD whose keys are the deployment's (one
-// hash tag); the guard runs before any of them, so a refused commit writes
-// nothing. Returns {1, records_version} or {0} for a lost race.
+// hash tag); the checks run before any of them, so a refused commit writes
+// nothing. Returns {1, records_version}, {0} for a lost race, {2, k} when
+// the k-th fence is stale.
 constexpr const char* kCommitScript = R"lua(
 local seq = tonumber(redis.call('HGET', KEYS[1], 'commit_seq') or '0')
 if seq ~= tonumber(ARGV[1]) then return {0} end
-local i = 4
+local f = tonumber(ARGV[4])
+for k = 1, f do
+  if redis.call('GET', ARGV[3 + 2 * k]) ~= ARGV[4 + 2 * k] then return {2, k} end
+end
+local i = 5 + 2 * f
 local n = #ARGV
 while i <= n do
   local argc = tonumber(ARGV[i + 1])
@@ -64,6 +72,33 @@ local rv
 if ARGV[3] == '1' then rv = redis.call('HINCRBY', KEYS[1], 'records_version', 1)
 else rv = tonumber(redis.call('HGET', KEYS[1], 'records_version') or '0') end
 return {1, rv}
+)lua";
+
+// A lease: held by one instance at a time for a time to live, with a
+// fencing token that grows with every new holder. KEYS: the lease, its
+// token counter. ARGV: this instance's id, the time to live in ms. Returns
+// the token when this instance holds it now (renewed or newly taken), 0
+// when another does.
+constexpr const char* kLeaseScript = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v then
+  local holder, token = string.match(v, '^(.*):(%d+)$')
+  if holder == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(token)
+  end
+  return 0
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. token, 'PX', ARGV[2])
+return token
+)lua";
+
+// Gives a lease up if this instance holds it. KEYS: the lease; ARGV: the id.
+constexpr const char* kReleaseScript = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then redis.call('DEL', KEYS[1]) end
+return 0
 )lua";
 
 // A page of records read at one point of the log: the high-water id and
@@ -194,6 +229,14 @@ double sql_total_term(const sql_value& v) {
   return 0;
 }
 
+// Names this process among the deployment's instances, for its leases.
+std::string random_instance_id() {
+  std::random_device rd;
+  std::uniform_int_distribution<std::uint64_t> any;
+  std::mt19937_64 gen((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+  return fmt::format("{:016x}", any(gen));
+}
+
 // Why Redis's settings do not make an acknowledged write durable, or "".
 std::string weaker_durability(const std::string& appendonly, const std::string& appendfsync) {
   if (appendonly != "yes") return "appendonly is " + (appendonly.empty() ? std::string("unknown") : appendonly);
@@ -221,6 +264,8 @@ struct redis_store::impl {
     std::uint64_t expected_seq = 0, base_last = 0, audit_next = 0;
     std::uint64_t last = 0;  // the newest id after the commit
     std::vector<std::string> writes;
+    std::vector<std::string> fences;        // (lease key, expected holder) pairs
+    std::vector<std::size_t> fence_owner;   // the batch position of each fence
     std::vector<core::event_ptr> events;
     std::vector<core::event_ptr> appended;  // a plain append's event, by batch position
     std::vector<change_result> results;     // a change set's result, by batch position
@@ -250,6 +295,8 @@ struct redis_store::impl {
   }
   std::string sync_key(const std::string& s) const { return prefix + "sync:" + s; }
   std::string tsync_key(const std::string& s, const std::string& o) const { return prefix + "tsync:" + s + ":" + o; }
+  std::string lease_key(const std::string& name) const { return prefix + "lease:" + name; }
+  std::string lease_holder(std::uint64_t token) const { return instance_id + ":" + std::to_string(token); }
   static std::string delivery_field(const std::string& s, const std::string& id) { return s + '\n' + id; }
 
   std::int64_t now_ms() const { return opts.wall_ms ? opts.wall_ms() : core::wall_ms(); }
@@ -312,6 +359,7 @@ struct redis_store::impl {
 
   const redis_store_options opts;
   const std::string prefix, k_meta, k_log, k_audit, k_deliveries, k_rule_state;
+  const std::string instance_id = random_instance_id();  // who holds a lease
 
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work;
@@ -662,6 +710,11 @@ void redis_store::impl::compute(
     }
     change_set cs = *batch[i].changes;
     change_result& out = p.results[i];
+    if (cs.fence) {
+      p.fences.push_back(lease_key(cs.fence->lease));
+      p.fences.push_back(lease_holder(cs.fence->token));
+      p.fence_owner.push_back(i);
+    }
     if (cs.delivery) {
       const std::string f = delivery_field(cs.delivery->first, cs.delivery->second);
       if (duplicate[i] || delivered_now.count(f)) {
@@ -748,8 +801,10 @@ awaitable<void> redis_store::impl::commit_batch() {
       co_await read_for(p, rows, duplicate, stored_ids);
       compute(p, std::move(rows), duplicate, stored_ids);
       command eval{"EVAL", kCommitScript, "1", k_meta, std::to_string(p.expected_seq),
-                   p.events.empty() ? std::string() : std::to_string(p.last), p.records_written ? "1" : "0"};
-      eval.reserve(eval.size() + p.writes.size());
+                   p.events.empty() ? std::string() : std::to_string(p.last), p.records_written ? "1" : "0",
+                   std::to_string(p.fence_owner.size())};
+      eval.reserve(eval.size() + p.fences.size() + p.writes.size());
+      for (auto& a : p.fences) eval.push_back(std::move(a));
       for (auto& a : p.writes) eval.push_back(std::move(a));
       auto& c = *co_await writer_connection();
       const auto r = co_await c.exec(std::move(eval));
@@ -761,6 +816,16 @@ awaitable<void> redis_store::impl::commit_batch() {
       if (r.type == reply::kind::array && !r.elements.empty() && r.elements[0].integer == 1) {
         committed_now = true;
         if (r.elements.size() > 1) records_version = static_cast<std::uint64_t>(r.elements[1].integer);
+      } else if (r.type == reply::kind::array && r.elements.size() == 2 && r.elements[0].integer == 2) {
+        // A stale fence: that set's writer no longer leads its source. It
+        // is refused; the rest of the batch is computed again without it.
+        const auto k = static_cast<std::size_t>(r.elements[1].integer);
+        if (k >= 1 && k <= p.fence_owner.size()) {
+          const std::size_t at = p.fence_owner[k - 1];
+          fail(batch[at], errc::not_leader);
+          batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(at));
+          if (batch.empty()) co_return;
+        }
       }
       // Otherwise another instance committed in between: read and compute again.
     } catch (const redis::connection_error& e) {
@@ -1012,6 +1077,27 @@ std::uint64_t redis_store::read_last_id() {
 std::uint64_t redis_store::records_version() const { return impl_->records_version; }
 store_health redis_store::health() const { return impl_->health; }
 std::string redis_store::durability() const { return impl_->durability; }
+
+std::optional<std::uint64_t> redis_store::hold_lease(const std::string& name, std::chrono::milliseconds ttl) {
+  const auto token = impl_->run_read<std::int64_t>(
+      [lease = impl_->lease_key(name), counter = impl_->prefix + "fence:" + name, id = impl_->instance_id,
+       ms = std::to_string(std::max<std::int64_t>(ttl.count(), 1))](redis::connection& c) -> awaitable<std::int64_t> {
+        command eval{"EVAL", kLeaseScript, "2", lease, counter, id, ms};
+        const auto r = co_await c.exec(std::move(eval));
+        if (r.is_error()) throw redis::connection_error("Redis refused a lease: " + r.str);
+        co_return r.integer;
+      });
+  if (token <= 0) return std::nullopt;
+  return static_cast<std::uint64_t>(token);
+}
+
+void redis_store::release_lease(const std::string& name) {
+  impl_->run_read<bool>([lease = impl_->lease_key(name), id = impl_->instance_id](redis::connection& c) -> awaitable<bool> {
+    command eval{"EVAL", kReleaseScript, "1", lease, id};
+    co_await c.exec(std::move(eval));
+    co_return true;
+  });
+}
 
 store_counters redis_store::counters() const {
   return {impl_->committed.load(), impl_->transactions.load(), impl_->pruned.load(),

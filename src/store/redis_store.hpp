@@ -111,6 +111,11 @@ class redis_store final : public event_store {
   // What Redis promises for an acknowledged write, as read at open:
   // "appendfsync always" or what weaker setting it has.
   std::string durability() const override;
+  // A lease per name ({P}:lease:<name>) with its token counter
+  // ({P}:fence:<name>); a change set fenced by it commits only while the
+  // lease is held with that token.
+  std::optional<std::uint64_t> hold_lease(const std::string& name, std::chrono::milliseconds ttl) override;
+  void release_lease(const std::string& name) override;
 
  private:
   struct impl;  // the engine's thread, connections, queue and coroutines (redis_store.cpp)
