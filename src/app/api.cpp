@@ -21,6 +21,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace freshet::app {
@@ -408,6 +410,19 @@ http::response api::readiness(unsigned version) const {
   return json_response(ok ? status::ok : status::service_unavailable, body, version);
 }
 
+json::object api::instance_stats() const {
+  // Behind a load balancer the answer says which instance gave it: the host
+  // and the port it listens on name one among the deployment's.
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+  const unsigned port = server_ ? server_->local_endpoint().port() : 0;
+  const auto rtt = streams_.log.round_trip_ms();
+  return {{"name", fmt::format("{}:{}", host, port)},
+          {"pid", static_cast<std::int64_t>(::getpid())},
+          {"engine", streams_.log.engine_name()},
+          {"store_round_trip_ms", rtt ? json::value(*rtt) : json::value(nullptr)}};
+}
+
 http::response api::stats(unsigned version) const {
   const auto hs = streams_.subscribers.stats();
   const auto lc = streams_.log.counters();
@@ -419,6 +434,7 @@ http::response api::stats(unsigned version) const {
   json::array recent;
   for (auto n : committed_history_.counts()) recent.push_back(n);
   json::object body{
+      {"instance", instance_stats()},
       {"connections",
        {{"http", sc.open > streams ? sc.open - streams : 0}, {"sse", hs.sse}, {"ws", hs.ws}, {"by_topic", topics}}},
       {"events",
@@ -436,6 +452,7 @@ http::response api::stats(unsigned version) const {
         {"audit_pruned", lc.audit_pruned},
         {"full_failures", lc.full_failures},
         {"rejected", lc.rejected},
+        {"fenced", lc.fenced},
         {"reads_in_flight", gc.in_use},
         {"reads_waited", gc.waited},
         {"reads_refused", gc.refused}}},
@@ -478,6 +495,18 @@ http::response api::metrics(unsigned version) const {
   counter("freshet_store_rejected_total", "Appends refused by the store.", lc.rejected);
   counter("freshet_store_full_failures_total", "Commits the file system refused for want of space.", lc.full_failures);
   counter("freshet_audit_pruned_total", "Audit rows removed by retention.", lc.audit_pruned);
+  counter("freshet_store_fenced_total", "Change sets refused because their source's lease had moved to another instance.",
+          lc.fenced);
+  if (const auto rtt = streams_.log.round_trip_ms()) {
+    gauge("freshet_store_round_trip_seconds", "The latest round trip to the store's server (Redis).", "gauge");
+    out += fmt::format("freshet_store_round_trip_seconds {}\n", *rtt / 1000.0);
+  }
+  {
+    const auto who = instance_stats();
+    gauge("freshet_instance_info", "Which instance answers: its name (host:port) and store engine.", "gauge");
+    out += fmt::format("freshet_instance_info{{name=\"{}\",engine=\"{}\"}} 1\n", who.at("name").as_string().c_str(),
+                       streams_.log.engine_name());
+  }
   const auto gc = streams_.blocking.counters();
   counter("freshet_store_reads_waited_total", "Store reads and replays that waited for a slot on the read pool.",
           gc.waited);

@@ -73,6 +73,8 @@ json::object api::sources_stats() const {
   for (const auto& src : cfg_.sources) {
     json::object s{{"kind", src.kind}};
     if (auto* sync = sync_ ? sync_->find(src.name) : nullptr) {
+      // Only the source's leader (the holder of its lease) reads upstream.
+      s["role"] = sync->leading() ? "leader" : "follower";
       const auto& u = sync->upstream();
       s["upstream"] = {{"requests", u.requests.load()},     {"succeeded", u.succeeded.load()},
                        {"rate_limited", u.rate_limited.load()}, {"retries", u.retries.load()},
@@ -116,6 +118,11 @@ void api::sources_metrics(std::string& out) const {
       if (sync) out += fmt::format("{}{{source=\"{}\"}} {}\n", name, src.name, value_of(*sync, src));
     }
   };
+  out += "# HELP freshet_source_leader 1 when this instance leads the source (holds its lease).\n"
+         "# TYPE freshet_source_leader gauge\n";
+  for (const auto& src : cfg_.sources)
+    if (auto* sync = sync_ ? sync_->find(src.name) : nullptr)
+      out += fmt::format("freshet_source_leader{{source=\"{}\"}} {}\n", src.name, sync->leading() ? 1 : 0);
   family("freshet_upstream_requests_total", "Requests sent upstream, retries included.",
          [](auto& s, auto&) { return s.upstream().requests.load(); });
   family("freshet_upstream_rate_limited_total", "429 answers from upstream.",

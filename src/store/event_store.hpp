@@ -49,6 +49,7 @@ struct store_counters {
   std::uint64_t rejected = 0;      // appends refused (overloaded, full or failed store)
   std::uint64_t full_failures = 0; // commits the file system refused for want of space
   std::uint64_t audit_pruned = 0;  // audit rows removed by retention
+  std::uint64_t fenced = 0;        // change sets refused: their lease had moved to another instance
 };
 
 // The state of the store's writes, for /readyz and the metrics.
@@ -167,6 +168,9 @@ class event_store {
   // /readyz and /api/stats.
   virtual std::string_view engine_name() const = 0;
   virtual std::string durability() const = 0;
+  // The latest round trip to the engine's server (Redis), none for an
+  // embedded engine or before the first measurement.
+  virtual std::optional<double> round_trip_ms() const { return std::nullopt; }
   bool healthy() const { return health() == store_health::ok; }
   virtual store_counters counters() const = 0;
 

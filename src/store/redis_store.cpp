@@ -387,7 +387,8 @@ struct redis_store::impl {
 
   std::atomic<std::uint64_t> first_id{0}, last_id{0}, records_version{0};
   std::atomic<store_health> health{store_health::ok};
-  std::atomic<std::uint64_t> committed{0}, transactions{0}, pruned{0}, rejected{0}, audit_pruned{0};
+  std::atomic<std::uint64_t> committed{0}, transactions{0}, pruned{0}, rejected{0}, audit_pruned{0}, fenced{0};
+  std::atomic<std::int64_t> round_trip_us{-1};  // the tail's latest PING; -1: none yet
   std::string durability;
 };
 
@@ -822,6 +823,7 @@ awaitable<void> redis_store::impl::commit_batch() {
         const auto k = static_cast<std::size_t>(r.elements[1].integer);
         if (k >= 1 && k <= p.fence_owner.size()) {
           const std::size_t at = p.fence_owner[k - 1];
+          ++fenced;
           fail(batch[at], errc::not_leader);
           batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(at));
           if (batch.empty()) co_return;
@@ -914,6 +916,7 @@ void redis_store::impl::deliver(std::vector<core::event_ptr> events) {
 }
 
 awaitable<void> redis_store::impl::run_tail() {
+  auto last_ping = std::chrono::steady_clock::time_point{};
   while (!tail_stopping) {
     bool failed = false;
     try {
@@ -921,6 +924,15 @@ awaitable<void> redis_store::impl::run_tail() {
         auto c = std::make_unique<redis::connection>(io.get_executor(), opts.timeout + std::chrono::seconds(2));
         co_await c->connect(opts.at);
         tail = std::move(c);
+      }
+      // The round trip /api/stats and /metrics report: a PING on the idle
+      // tail every two seconds (the blocking read below cannot time one).
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_ping >= std::chrono::seconds(2)) {
+        last_ping = now;
+        command ping{"PING"};
+        co_await tail->exec(std::move(ping));
+        round_trip_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - now).count();
       }
       // Blocks in Redis until entries come or a second passes; then the
       // records version (moved by another instance's commits) is read too.
@@ -1099,9 +1111,16 @@ void redis_store::release_lease(const std::string& name) {
   });
 }
 
+std::optional<double> redis_store::round_trip_ms() const {
+  const auto us = impl_->round_trip_us.load();
+  if (us < 0) return std::nullopt;
+  return static_cast<double>(us) / 1000.0;
+}
+
 store_counters redis_store::counters() const {
   return {impl_->committed.load(), impl_->transactions.load(), impl_->pruned.load(),
-          impl_->rejected.load(),  0,                          impl_->audit_pruned.load()};
+          impl_->rejected.load(),  0,                          impl_->audit_pruned.load(),
+          impl_->fenced.load()};
 }
 
 std::vector<core::event_ptr> redis_store::read_range(std::uint64_t after, std::uint64_t upto,

@@ -111,6 +111,7 @@ class redis_store final : public event_store {
   // What Redis promises for an acknowledged write, as read at open:
   // "appendfsync always" or what weaker setting it has.
   std::string durability() const override;
+  std::optional<double> round_trip_ms() const override;
   // A lease per name ({P}:lease:<name>) with its token counter
   // ({P}:fence:<name>); a change set fenced by it commits only while the
   // lease is held with that token.

@@ -372,7 +372,7 @@ std::vector<core::event_ptr> sqlite_store::read_range(std::uint64_t after, std::
 
 store_counters sqlite_store::counters() const {
   return {committed_.load(), transactions_.load(), pruned_.load(), rejected_.load(), full_failures_.load(),
-          audit_pruned_.load()};
+          audit_pruned_.load(), 0};
 }
 
 // The queries, on a pooled reader.
