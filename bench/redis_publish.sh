@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Durable publish on the two engines, alternated on the same machine (issue
+# #13): ROUNDS rounds of 64 publishers for SECONDS against one instance on
+# SQLite, then against two instances on one Redis (appendonly yes,
+# appendfsync always; 32 publishers on each, at once). Reports acknowledged
+# broadcasts/s and the CPU time (user + system, from /proc) per acknowledged
+# broadcast of the Freshet processes and of redis-server.
+#   bench/redis_publish.sh [ROUNDS] [SECONDS] [BIN] [GEN]
+set -euo pipefail
+rounds=${1:-3} seconds=${2:-10} bin=${3:-build/src/freshet} gen=${4:-build/bench/fanout_bench}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+ticks=$(getconf CLK_TCK)
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+acked_of() { grep -oE '"acked": *[0-9]+' | grep -oE '[0-9]+$'; }
+stop_pids() { kill -TERM "$@" 2>/dev/null || true; for p in "$@"; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done; }
+start_freshet() {  # name port [store section]; its pid in $started
+  mkdir -p "$work/$1"
+  printf '[server]\nlisten = "127.0.0.1:%s"\ndata_dir = "%s/%s"\nauth = "none"\n%s' "$2" "$work" "$1" "${3:-}" \
+    > "$work/$1/f.toml"
+  FRESHET_REDIS_URL=redis://127.0.0.1:18960/0 "$bin" --log-level warn serve --config "$work/$1/f.toml" \
+    > "$work/$1/log" 2>&1 &
+  started=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$2/healthz" >/dev/null && return; sleep 0.05; done
+}
+report() {  # label acked cpu_ticks redis_ticks
+  awk -v l="$1" -v a="$2" -v c="$3" -v r="$4" -v t="$ticks" -v s="$seconds" 'BEGIN {
+    printf "%s acked_per_second=%.0f acked=%d freshet_cpu_us_per_ack=%.1f redis_cpu_us_per_ack=%.1f\n",
+           l, a / s, a, (c / t) * 1e6 / a, (r / t) * 1e6 / a }'
+}
+for _ in $(seq "$rounds"); do
+  rm -rf "$work"/*
+  start_freshet sqlite 18961; p=$started
+  c0=$(cpu_of "$p")
+  a=$("$gen" publish --target freshet --port 18961 --publishers 64 --seconds "$seconds" | acked_of)
+  c1=$(cpu_of "$p")
+  stop_pids "$p"
+  report sqlite-one-instance "$a" $((c1 - c0)) 0
+
+  mkdir -p "$work/redis"
+  redis-server --port 18960 --bind 127.0.0.1 --dir "$work/redis" --appendonly yes --appendfsync always \
+    --save '' --daemonize no > "$work/redis/log" 2>&1 &
+  rp=$!
+  for _ in $(seq 100); do redis-cli -p 18960 ping >/dev/null 2>&1 && break; sleep 0.05; done
+  store='[store]\nengine = "redis"\n'
+  start_freshet a 18962 "$(printf "$store")"; pa=$started
+  start_freshet b 18963 "$(printf "$store")"; pb=$started
+  c0=$(( $(cpu_of "$pa") + $(cpu_of "$pb") )); r0=$(cpu_of "$rp")
+  "$gen" publish --target freshet --port 18962 --publishers 32 --seconds "$seconds" > "$work/ga" &
+  ga=$!
+  "$gen" publish --target freshet --port 18963 --publishers 32 --seconds "$seconds" > "$work/gb"
+  wait "$ga"
+  c1=$(( $(cpu_of "$pa") + $(cpu_of "$pb") )); r1=$(cpu_of "$rp")
+  stop_pids "$pa" "$pb"
+  stop_pids "$rp"
+  a=$(( $(acked_of < "$work/ga") + $(acked_of < "$work/gb") ))
+  report redis-two-instances "$a" $((c1 - c0)) $((r1 - r0))
+done
