@@ -410,14 +410,17 @@ http::response api::readiness(unsigned version) const {
   return json_response(ok ? status::ok : status::service_unavailable, body, version);
 }
 
-json::object api::instance_stats() const {
+std::string api::instance_name() const {
   // Behind a load balancer the answer says which instance gave it: the host
   // and the port it listens on name one among the deployment's.
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
-  const unsigned port = server_ ? server_->local_endpoint().port() : 0;
+  return fmt::format("{}:{}", host, server_ ? server_->local_endpoint().port() : 0);
+}
+
+json::object api::instance_stats() const {
   const auto rtt = streams_.log.round_trip_ms();
-  return {{"name", fmt::format("{}:{}", host, port)},
+  return {{"name", instance_name()},
           {"pid", static_cast<std::int64_t>(::getpid())},
           {"engine", streams_.log.engine_name()},
           {"store_round_trip_ms", rtt ? json::value(*rtt) : json::value(nullptr)}};
@@ -501,12 +504,9 @@ http::response api::metrics(unsigned version) const {
     gauge("freshet_store_round_trip_seconds", "The latest round trip to the store's server (Redis).", "gauge");
     out += fmt::format("freshet_store_round_trip_seconds {}\n", *rtt / 1000.0);
   }
-  {
-    const auto who = instance_stats();
-    gauge("freshet_instance_info", "Which instance answers: its name (host:port) and store engine.", "gauge");
-    out += fmt::format("freshet_instance_info{{name=\"{}\",engine=\"{}\"}} 1\n", who.at("name").as_string().c_str(),
-                       streams_.log.engine_name());
-  }
+  gauge("freshet_instance_info", "Which instance answers: its name (host:port) and store engine.", "gauge");
+  out += fmt::format("freshet_instance_info{{name=\"{}\",engine=\"{}\"}} 1\n", instance_name(),
+                     streams_.log.engine_name());
   const auto gc = streams_.blocking.counters();
   counter("freshet_store_reads_waited_total", "Store reads and replays that waited for a slot on the read pool.",
           gc.waited);

@@ -69,6 +69,7 @@ class api : public http::request_handler {
   boost::asio::awaitable<http::response> refresh(const http::request& req, const principal& who);
   http::response job(const principal& who, const std::string& id, unsigned version) const;
   boost::json::object sources_stats() const;
+  std::string instance_name() const;           // host:port
   boost::json::object instance_stats() const;  // which instance answers, and its store's round trip
   std::uint64_t upstream_requests() const;  // all sources'
   const source_config* source_of(const std::string& object, const object_config** obj = nullptr) const;

@@ -91,6 +91,23 @@ class ThreeInstancesOneSource(unittest.TestCase):
         wait_until(one_leader, timeout, "one leader, the others following")
         return found[0]
 
+    def mid_first_sync(self, seed, prefix):
+        """Three instances reading a slow simulator, once the leader has
+        committed the first page of its first full read: two requests a
+        second and added latency make that read take many seconds, so what
+        the test does next lands between its page commits. Returns the
+        simulator, its objects, its record count, the leader and the
+        leader's last event id."""
+        sim = KnackSim("--dataset", "hti", "--seed", seed, "--requests-per-second", "2", "--latency-ms", "50:150")
+        self.addCleanup(sim.stop)
+        self.start_instances(sim, prefix)
+        objects = parse_objects(source_config(sim))
+        total = sum(len(knack_truth(sim, o)) for o in objects.values())
+        leader = self.leader()
+        wait_until(lambda: int(leader.stats(token=TOKEN)["events"]["last_id"]) > 0 or "not yet", 60,
+                   "the first page commit")
+        return sim, objects, total, leader, int(leader.stats(token=TOKEN)["events"]["last_id"])
+
     def test_only_the_leader_reads_upstream_and_every_instance_converges(self):
         # Knack's limit of 10 requests a second; changes while they sync.
         sim = KnackSim("--dataset", "hti", "--seed", "11")
@@ -124,17 +141,7 @@ class ThreeInstancesOneSource(unittest.TestCase):
         written_once(self, leader)
 
     def test_kill9_of_the_leader_mid_sync_another_takes_over_within_the_lease(self):
-        # Two requests a second and added latency: the first full read takes
-        # many seconds, so the kill lands between its page commits.
-        sim = KnackSim("--dataset", "hti", "--seed", "5", "--requests-per-second", "2", "--latency-ms", "50:150")
-        self.addCleanup(sim.stop)
-        self.start_instances(sim, "failover")
-        objects = parse_objects(source_config(sim))
-        total = sum(len(knack_truth(sim, o)) for o in objects.values())
-        leader = self.leader()
-        wait_until(lambda: int(leader.stats(token=TOKEN)["events"]["last_id"]) > 0 or "not yet", 60,
-                   "the first page commit")
-        committed = int(leader.stats(token=TOKEN)["events"]["last_id"])
+        sim, objects, total, leader, committed = self.mid_first_sync("5", "failover")
         leader.kill9()
         killed = time.time()
         self.assertLess(committed, total, "killed before the sync finished")
@@ -149,15 +156,7 @@ class ThreeInstancesOneSource(unittest.TestCase):
         self.assertEqual(sum(created.values()), total, "every record created once, across the two leaders")
 
     def test_a_leader_paused_past_its_lease_is_fenced_when_it_wakes(self):
-        sim = KnackSim("--dataset", "hti", "--seed", "7", "--requests-per-second", "2", "--latency-ms", "50:150")
-        self.addCleanup(sim.stop)
-        self.start_instances(sim, "fencing")
-        objects = parse_objects(source_config(sim))
-        total = sum(len(knack_truth(sim, o)) for o in objects.values())
-        leader = self.leader()
-        wait_until(lambda: int(leader.stats(token=TOKEN)["events"]["last_id"]) > 0 or "not yet", 60,
-                   "the first page commit")
-        committed = int(leader.stats(token=TOKEN)["events"]["last_id"])
+        sim, objects, total, leader, committed = self.mid_first_sync("7", "fencing")
         os.kill(leader.proc.pid, signal.SIGSTOP)
         try:
             self.assertLess(committed, total, "paused before the sync finished")
