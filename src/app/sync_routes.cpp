@@ -75,6 +75,8 @@ json::object api::sources_stats() const {
     if (auto* sync = sync_ ? sync_->find(src.name) : nullptr) {
       // Only the source's leader (the holder of its lease) reads upstream.
       s["role"] = sync->leading() ? "leader" : "follower";
+      // Webhooks this instance handed to the leader, and those it took as leader.
+      s["handoffs"] = {{"sent", sync->handoffs_sent()}, {"taken", sync->handoffs_taken()}};
       const auto& u = sync->upstream();
       s["upstream"] = {{"requests", u.requests.load()},     {"succeeded", u.succeeded.load()},
                        {"rate_limited", u.rate_limited.load()}, {"retries", u.retries.load()},
@@ -123,6 +125,11 @@ void api::sources_metrics(std::string& out) const {
   for (const auto& src : cfg_.sources)
     if (auto* sync = sync_ ? sync_->find(src.name) : nullptr)
       out += fmt::format("freshet_source_leader{{source=\"{}\"}} {}\n", src.name, sync->leading() ? 1 : 0);
+  family("freshet_webhook_handoffs_sent_total",
+         "Webhook deliveries this instance, a follower of the source, handed to its leader.",
+         [](auto& s, auto&) { return s.handoffs_sent(); });
+  family("freshet_webhook_handoffs_taken_total", "Webhook deliveries handed over that this instance acted on as leader.",
+         [](auto& s, auto&) { return s.handoffs_taken(); });
   family("freshet_upstream_requests_total", "Requests sent upstream, retries included.",
          [](auto& s, auto&) { return s.upstream().requests.load(); });
   family("freshet_upstream_rate_limited_total", "429 answers from upstream.",

@@ -73,6 +73,10 @@ void airtable_webhook_client::stop() {
 
 void airtable_webhook_client::on_ping() {
   sync_.note_webhook();
+  if (!sync_.leading()) {
+    sync_.hand_to_leader({{"do", "ping"}});  // the leader drains the payload log
+    return;
+  }
   asio::post(sync_.executor(), [this] {
     if (draining_) {
       drain_again_ = true;
@@ -145,12 +149,22 @@ asio::awaitable<void> airtable_webhook_client::ensure_registered() {
   if (ec) throw std::runtime_error("cannot store the webhook registration: " + ec.message());
   spdlog::info("msg=\"Airtable webhook created\" source={} webhook={} url={}", src, webhook_id(),
                sync_.config().webhook_url);
+  // The other instances verify its pings too: they read the new secret now.
+  sync_.signal_instances({{"do", "registered"}});
 }
 
 asio::awaitable<void> airtable_webhook_client::upkeep() {
   auto next_refresh = std::chrono::steady_clock::now() + kRefreshEvery;
   bool registered = false;
   while (!stopping_) {
+    if (!sync_.leading()) {
+      // Another instance leads the source and keeps the webhook alive; on
+      // taking over, this one checks the registration again first.
+      registered = false;
+      timer_->expires_after(std::chrono::seconds(1));
+      co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
     try {
       if (!registered) {
         co_await ensure_registered();

@@ -14,11 +14,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
 #include <charconv>
 
 namespace freshet::sources {
 
 namespace asio = boost::asio;
+namespace json = boost::json;
 using asio::as_tuple;
 using asio::use_awaitable;
 
@@ -81,7 +85,7 @@ const app::object_config* source_sync::find_object(std::string_view name_or_key)
   return nullptr;
 }
 
-asio::awaitable<void> source_sync::prepare() {
+void source_sync::load_shared_state() {
   auto state = log_.load_sync_state(cfg_.name);
   for (const auto& o : cfg_.objects) {
     if (auto it = state.find(state_key("watermark", o.name)); it != state.end()) watermarks_[o.name] = it->second;
@@ -91,8 +95,58 @@ asio::awaitable<void> source_sync::prepare() {
       last_reconcile_[o.name] = ms;
     }
   }
-  if (connector_) co_await connector_->prepare();
   if (hooks_) hooks_->load(state);
+}
+
+asio::awaitable<void> source_sync::prepare() {
+  load_shared_state();
+  if (connector_) co_await connector_->prepare();
+}
+
+void source_sync::hand_to_leader(json::object what) {
+  ++handoffs_sent_;
+  signal_instances(what);
+}
+
+void source_sync::signal_instances(const json::object& what) {
+  log_.send_signal("sync:" + cfg_.name, json::serialize(what));
+}
+
+void source_sync::on_signal(const std::string& body) {
+  boost::system::error_code ec;
+  auto parsed = json::parse(body, ec);
+  if (ec || !parsed.is_object()) return;
+  asio::post(ex_, [this, what = std::move(parsed.get_object())] {
+    const auto* d = what.if_contains("do");
+    const std::string op = d && d->is_string() ? std::string(d->get_string()) : std::string();
+    if (op == "registered") {
+      // The leader made a new Airtable webhook: its secret verifies the
+      // pings that reach this instance from now on.
+      if (!leading() && hooks_) {
+        try {
+          hooks_->load(log_.load_sync_state(cfg_.name));
+        } catch (const std::exception& e) {
+          spdlog::warn("msg=\"cannot read the new webhook registration\" source={} error=\"{}\"", cfg_.name, e.what());
+        }
+      }
+      return;
+    }
+    if (!leading()) return;  // for the leader (this one, if it sent it as a follower and leads now)
+    ++handoffs_taken_;
+    const auto* o = what.if_contains("object");
+    const std::string object = o && o->is_string() ? std::string(o->get_string()) : std::string();
+    if (op == "hint") {
+      hint(object);
+    } else if (op == "check") {
+      std::vector<std::string> ids;
+      if (const auto* a = what.if_contains("ids"); a && a->is_array())
+        for (const auto& v : a->get_array())
+          if (v.is_string()) ids.emplace_back(v.get_string());
+      check_records(object, std::move(ids));
+    } else if (op == "ping" && hooks_) {
+      hooks_->on_ping();
+    }
+  });
 }
 
 store::fence source_sync::lease_fence() const {
@@ -216,6 +270,12 @@ asio::awaitable<object_sync_result> source_sync::apply_ids(const app::object_con
 void source_sync::check_records(const std::string& object, std::vector<std::string> ids) {
   const app::object_config* obj = find_object(object);
   if (!obj || ids.empty()) return;
+  if (!leading()) {
+    json::array list;
+    for (auto& id : ids) list.emplace_back(id);
+    hand_to_leader({{"do", "check"}, {"object", object}, {"ids", std::move(list)}});
+    return;
+  }
   asio::co_spawn(
       ex_,
       [this, obj, ids = std::move(ids)]() mutable -> asio::awaitable<void> {
@@ -232,6 +292,11 @@ void source_sync::check_records(const std::string& object, std::vector<std::stri
 }
 
 void source_sync::hint(const std::string& object) {
+  if (!leading()) {
+    note_webhook();
+    hand_to_leader({{"do", "hint"}, {"object", object}});
+    return;
+  }
   asio::post(ex_, [this, object] {
     for (auto& [name, loop] : loops_) {
       const auto* o = find_object(name);

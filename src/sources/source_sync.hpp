@@ -66,6 +66,11 @@ class source_sync {
   // Reads the stored watermarks and what the connector needs (Knack: field
   // types). Throws upstream_error when the upstream cannot be reached.
   boost::asio::awaitable<void> prepare();
+  // Reads what the store holds of this source's sync (watermarks, the last
+  // reconciliations, the Airtable webhook's registration and cursor): at
+  // start, and again on taking the lease over, since the leader before
+  // moved them. Blocking (a store read); on the executor.
+  void load_shared_state();
   // Starts the poll loops (and, for airtable with webhook_url, the webhook upkeep).
   void start();
   // Ends the loops at their next wake-up; fetches in flight finish.
@@ -82,7 +87,8 @@ class source_sync {
                                                        std::vector<store::change_set::state_write> also);
 
   // A webhook said this object changed: fetch it now (coalesced). `object`
-  // is a local name or an upstream key; unknown: every object.
+  // is a local name or an upstream key; unknown: every object. On a
+  // follower, handed to the leader (below).
   void hint(const std::string& object);
   // Reads these records of `object` (a local name or upstream key) by id now
   // and applies what the upstream answers, deleting those it says are gone:
@@ -90,6 +96,22 @@ class source_sync {
   void check_records(const std::string& object, std::vector<std::string> ids);
   // Webhooks for this source are arriving (polling becomes a safety net).
   void note_webhook();
+
+  // Webhooks reach any instance, but only the leader reads upstream: a
+  // follower hands what a delivery asks for (a hint, records to check, an
+  // Airtable ping) to the leader as a store signal, `what` being
+  // {"do":"hint"|"check"|"ping", "object":.., "ids":[..]}. Best effort: a
+  // hand-off lost in a change of leader is caught up by the next poll.
+  void hand_to_leader(boost::json::object what);
+  // The same message for every instance, not counted as a hand-off (the
+  // leader saying that it registered a new Airtable webhook).
+  void signal_instances(const boost::json::object& what);
+  // A signal for this source (from any instance, this one included): acted
+  // on by the leader; a follower only reloads a new webhook registration.
+  // From any thread.
+  void on_signal(const std::string& body);
+  std::uint64_t handoffs_sent() const { return handoffs_sent_.load(); }
+  std::uint64_t handoffs_taken() const { return handoffs_taken_.load(); }
   // The Airtable webhook helper, when this source has one.
   airtable_webhook_client* airtable_hooks() { return hooks_.get(); }
 
@@ -131,6 +153,7 @@ class source_sync {
   std::map<std::string, std::unique_ptr<loop_state>> loops_;
   bool stopping_ = false;
   std::atomic<std::uint64_t> lease_token_{0};
+  std::atomic<std::uint64_t> handoffs_sent_{0}, handoffs_taken_{0};
 };
 
 }  // namespace freshet::sources

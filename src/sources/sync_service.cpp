@@ -41,6 +41,21 @@ asio::awaitable<void> sync_service::keep_lease(source_sync& s) {
       spdlog::warn("msg=\"cannot renew a source's lease\" source={} error=\"{}\"", name, e.what());
     }
     const bool was = s.leading();
+    if (token && !was && started_.count(name)) {
+      // Taking over: the leader before moved the watermarks and cursors on.
+      try {
+        s.load_shared_state();
+      } catch (const std::exception& e) {
+        spdlog::warn("msg=\"cannot read the source's sync state on taking it over; retrying\" source={} error=\"{}\"",
+                     name, e.what());
+        token.reset();  // lead only once the state is read: tried again at the next round
+        try {
+          log_.release_lease(name);
+        } catch (const std::exception&) {
+          // It expires by itself.
+        }
+      }
+    }
     s.set_lease_token(token.value_or(0));
     if (token && !was) spdlog::info("msg=\"leading the source\" source={} token={}", name, *token);
     if (!token && was) spdlog::warn("msg=\"another instance leads the source now\" source={} reachable={}", name, reachable);
@@ -51,6 +66,13 @@ asio::awaitable<void> sync_service::keep_lease(source_sync& s) {
 
 asio::awaitable<void> sync_service::bring_up(source_sync& s) {
   asio::steady_timer retry(ioc_);
+  // A follower verifies the source's Airtable pings with the registration
+  // the leader stored (and hands them to it).
+  try {
+    s.load_shared_state();
+  } catch (const std::exception& e) {
+    spdlog::warn("msg=\"cannot read the source's sync state\" source={} error=\"{}\"", s.config().name, e.what());
+  }
   // Only the source's leader reads its upstream, even to start.
   while (!stopping_ && !s.leading()) {
     retry.expires_after(std::chrono::milliseconds(200));
@@ -60,6 +82,7 @@ asio::awaitable<void> sync_service::bring_up(source_sync& s) {
     try {
       co_await s.prepare();
       s.start();
+      started_.insert(s.config().name);
       spdlog::info("msg=\"sync started\" source={} kind={} objects={}", s.config().name, s.config().kind,
                    s.config().objects.size());
       co_return;
@@ -73,6 +96,11 @@ asio::awaitable<void> sync_service::bring_up(source_sync& s) {
 }
 
 void sync_service::start() {
+  // Hand-offs from the followers of a source (webhooks that reached them).
+  log_.set_signal_listener([this](const std::string& topic, const std::string& body) {
+    if (topic.rfind("sync:", 0) != 0) return;
+    if (auto* s = find(topic.substr(5))) s->on_signal(body);
+  });
   for (auto& [name, s] : sources_) {
     asio::co_spawn(ioc_, keep_lease(*s), asio::detached);
     asio::co_spawn(ioc_, bring_up(*s), asio::detached);

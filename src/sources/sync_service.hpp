@@ -14,6 +14,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <thread>
 
 namespace freshet::sources {
@@ -46,6 +47,7 @@ class sync_service {
   std::map<std::string, std::unique_ptr<source_sync>> sources_;  // fixed after construction
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::set<std::string> started_;  // sources whose sync runs here (it led them once); on the sync thread
 };
 
 }  // namespace freshet::sources

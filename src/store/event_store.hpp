@@ -188,6 +188,23 @@ class event_store {
   // instance need not wait for it to expire). Blocking.
   virtual void release_lease(const std::string& name) { (void)name; }
 
+  // Messages between the instances of a deployment: a webhook that reached a
+  // follower is handed to the source's leader this way. Every instance's
+  // listener (the sender's too) hears each message once, soon after it was
+  // sent; best effort, not durable: a message sent while an instance cannot
+  // hear it (Redis away, not started yet) is not heard there, so what it
+  // carries must also be reached another way (the leader's next poll). An
+  // engine only one process can use hands the message to its own listener
+  // at once, on the sender's thread. The listener runs on the engine's
+  // thread and must not block.
+  using signal_listener = std::function<void(const std::string& topic, const std::string& body)>;
+  // Set once, before the first signal.
+  virtual void set_signal_listener(signal_listener l) { own_signals_ = std::move(l); }
+  // Does not block.
+  virtual void send_signal(const std::string& topic, const std::string& body) {
+    if (own_signals_) own_signals_(topic, body);
+  }
+
   // The read API's queries. Blocking.
 
   // sync_state rows of one source: key -> value.
@@ -221,6 +238,9 @@ class event_store {
   // Audit entries after `after_id` in id order: the first `limit` of them,
   // or the newest `limit` when `newest`.
   virtual std::vector<audit_row> list_audit(std::int64_t after_id, std::size_t limit, bool newest = false) = 0;
+
+ private:
+  signal_listener own_signals_;  // the one-process engines' signals
 };
 
 }  // namespace freshet::store

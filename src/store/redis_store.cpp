@@ -280,6 +280,7 @@ struct redis_store::impl {
         k_audit(prefix + "audit"),
         k_deliveries(prefix + "deliveries"),
         k_rule_state(prefix + "rule_state"),
+        k_signals(prefix + "signals"),
         work(asio::make_work_guard(io)),
         wake(io),
         tail_pause(io) {}
@@ -358,7 +359,7 @@ struct redis_store::impl {
   }
 
   const redis_store_options opts;
-  const std::string prefix, k_meta, k_log, k_audit, k_deliveries, k_rule_state;
+  const std::string prefix, k_meta, k_log, k_audit, k_deliveries, k_rule_state, k_signals;
   const std::string instance_id = random_instance_id();  // who holds a lease
 
   asio::io_context io;
@@ -372,6 +373,8 @@ struct redis_store::impl {
   asio::steady_timer tail_pause;  // between the tail's reconnections
   std::vector<pending> batch;
   commit_listener listener;
+  signal_listener signals;
+  std::string signals_seen = "0-0";  // the newest signal entry the tail handed on
   std::uint64_t delivered = 0;  // the newest id handed to the listener
   std::string deliveries_cursor = "0";
   std::chrono::steady_clock::time_point last_prune{};
@@ -484,6 +487,11 @@ awaitable<void> redis_store::impl::open() {
   records_version = to_u64(b.elements[1].str);
   delivered = last_id;
   co_await refresh_first_id();
+  // Signals are heard from now on: the older ones were for others.
+  command newest{"XREVRANGE", k_signals, "+", "-", "COUNT", "1"};
+  const auto n = co_await c.exec(std::move(newest));
+  if (n.type == reply::kind::array && !n.elements.empty() && is_entry(n.elements[0]))
+    signals_seen = n.elements[0].elements[0].str;
 }
 
 awaitable<void> redis_store::impl::refresh_first_id() {
@@ -936,17 +944,27 @@ awaitable<void> redis_store::impl::run_tail() {
       }
       // Blocks in Redis until entries come or a second passes; then the
       // records version (moved by another instance's commits) is read too.
-      std::vector<command> both{{"XREAD", "COUNT", "1000", "BLOCK", "1000", "STREAMS", k_log, entry_id(delivered)},
+      // The signals between instances come on the same blocking read.
+      std::vector<command> both{{"XREAD", "COUNT", "1000", "BLOCK", "1000", "STREAMS", k_log, k_signals,
+                                 entry_id(delivered), signals_seen},
                                 {"HGET", k_meta, "records_version"}};
       const auto r = co_await tail->exec_all(std::move(both));
-      if (r[0].type == reply::kind::array && !r[0].elements.empty()) {
-        const auto& stream = r[0].elements[0];
-        std::vector<core::event_ptr> events;
-        if (stream.elements.size() == 2)
-          for (const auto& e : stream.elements[1].elements)
-            if (is_entry(e)) events.push_back(event_of(e));
-        deliver(std::move(events));
-      }
+      if (r[0].type == reply::kind::array)
+        for (const auto& stream : r[0].elements) {
+          if (stream.elements.size() != 2) continue;
+          if (stream.elements[0].str == k_log) {
+            std::vector<core::event_ptr> events;
+            for (const auto& e : stream.elements[1].elements)
+              if (is_entry(e)) events.push_back(event_of(e));
+            deliver(std::move(events));
+          } else {
+            for (const auto& e : stream.elements[1].elements) {
+              if (!is_entry(e)) continue;
+              signals_seen = e.elements[0].str;
+              if (signals) signals(std::string(field_of(e.elements[1], "topic")), std::string(field_of(e.elements[1], "body")));
+            }
+          }
+        }
       if (r[1].type == reply::kind::string) {
         const auto rv = to_u64(r[1].str);
         if (rv > records_version) records_version = rv;
@@ -1073,6 +1091,35 @@ void redis_store::enqueue_changes(change_set cs, changes_callback done) {
   p.changes = std::make_unique<change_set>(std::move(cs));
   p.changes_done = std::move(done);
   impl_->push(std::move(p));
+}
+
+void redis_store::set_signal_listener(signal_listener l) {
+  std::promise<void> set;
+  asio::post(impl_->io, [&] {
+    impl_->signals = std::move(l);
+    set.set_value();
+  });
+  set.get_future().wait();
+}
+
+void redis_store::send_signal(const std::string& topic, const std::string& body) {
+  asio::co_spawn(
+      impl_->io,
+      [this, topic, body]() -> awaitable<void> {
+        try {
+          auto c = co_await impl_->take_reader();
+          // Kept short: a signal is for now, and an instance that starts
+          // later does not read the older ones.
+          command add{"XADD", impl_->k_signals, "MAXLEN", "~", "1000", "*", "topic", topic, "body", body};
+          const auto r = co_await c->exec(std::move(add));
+          if (r.is_error()) spdlog::warn("msg=\"Redis refused a signal\" topic={} error=\"{}\"", topic, r.str);
+          if (impl_->idle_readers.size() < 16) impl_->idle_readers.push_back(std::move(c));
+        } catch (const redis::connection_error& e) {
+          spdlog::warn("msg=\"a signal to the other instances was lost: Redis cannot be reached\" topic={} error=\"{}\"",
+                       topic, e.what());
+        }
+      },
+      asio::detached);
 }
 
 std::uint64_t redis_store::first_id() const { return impl_->first_id; }

@@ -14,6 +14,7 @@
 //   {P}:deliv:<src>          hash: webhook delivery id -> ms
 //   {P}:audit                stream: the audit trail, entry id "<audit id>-0"
 //   {P}:rule_state           hash: what the goal rules remember (goal_days)
+//   {P}:signals              stream: messages between instances (send_signal)
 //
 // Writes: one writer coroutine group-commits everything queued. It reads
 // what a batch needs (the stored records, delivery ids, the counters),
@@ -80,6 +81,10 @@ class redis_store final : public event_store {
   void set_commit_listener(commit_listener l) override;
   void enqueue(core::event_draft draft, append_callback done) override;
   void enqueue_changes(change_set cs, changes_callback done) override;
+  // Signals are entries of {P}:signals (a stream kept to about 1,000),
+  // heard by every instance's tail on the same blocking read as the log.
+  void set_signal_listener(signal_listener l) override;
+  void send_signal(const std::string& topic, const std::string& body) override;
 
   std::vector<core::event_ptr> read_range(std::uint64_t after, std::uint64_t upto, const core::topic_filter& filter,
                                           std::size_t limit) override;

@@ -5,28 +5,34 @@ source's lease) and is the only one that reads upstream; records converge
 on every instance; when the leader dies another takes over within the lease;
 a leader that sleeps past its lease is fenced when it wakes and nothing is
 written twice."""
+import json
 import os
 import signal
 import time
 import unittest
 
 from harness import RedisServer, Server, redis_store_config, tokens_config
-from sim_harness import KnackSim
-from sync_harness import freshet_records, knack_truth, parse_objects, replay_log, source_config, wait_until
+from sim_harness import AirtableSim, KnackSim
+from sync_harness import (airtable_truth, free_port, freshet_records, knack_truth, parse_objects, replay_log,
+                          signed_delivery, source_config, wait_until)
 
 TOKEN = "scale-out-sync-admin-secret"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 LEASE_SECONDS = 2
 
 
 def knack_env(sim, redis):
     return {"KNACK_APP_ID": sim.app_id, "KNACK_API_KEY": sim.api_key, "FRESHET_REDIS_URL": redis.url,
-            "KNACK_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "ADMIN_TOKEN": TOKEN}
+            "KNACK_WEBHOOK_SECRET": WEBHOOK_SECRET, "ADMIN_TOKEN": TOKEN}
 
 
-def config(sim, prefix):
+def config(sim, prefix, polling=None):
+    """Three-instance config; `polling` the poll keys of every object (fast by default)."""
     store = redis_store_config(prefix) + f"lease_seconds = {LEASE_SECONDS}\n"
-    fast = {name: {"poll_min_seconds": 1, "poll_max_seconds": 2, "reconcile_seconds": 3} for name in parse_objects(source_config(sim))}
-    return store + tokens_config(("admin", "ADMIN_TOKEN", ["read", "admin"], None)) + source_config(sim, fast)
+    polling = polling or {"poll_min_seconds": 1, "poll_max_seconds": 2, "reconcile_seconds": 3}
+    every = {name: polling for name in parse_objects(source_config(sim))}
+    return store + tokens_config(("admin", "ADMIN_TOKEN", ["read", "admin"], None)) + \
+        source_config(sim, every, extra_source='webhook_secret_env = "KNACK_WEBHOOK_SECRET"\n')
 
 
 def source_stats(stats):
@@ -70,12 +76,12 @@ def written_once(test, server):
 
 
 class ThreeInstancesOneSource(unittest.TestCase):
-    def start_instances(self, sim, prefix):
+    def start_instances(self, sim, prefix, polling=None):
         self.redis = RedisServer().start()
         self.addCleanup(self.redis.cleanup)
         self.instances = []
         for _ in range(3):
-            s = Server(config(sim, prefix), env=knack_env(sim, self.redis)).start()
+            s = Server(config(sim, prefix, polling), env=knack_env(sim, self.redis)).start()
             self.addCleanup(s.cleanup)
             self.instances.append(s)
 
@@ -179,6 +185,122 @@ class ThreeInstancesOneSource(unittest.TestCase):
             wait_until(lambda s=s: converged(sim, s, objects), 180, "records equal the simulator's after the pause")
         created = written_once(self, successor)
         self.assertEqual(sum(created.values()), total, "every record created once, whoever wrote it")
+
+    def test_a_hint_that_reaches_a_follower_is_fetched_by_the_leader(self):
+        # Polling is ten minutes away: only the hints can bring these changes.
+        sim = KnackSim("--dataset", "hti", "--seed", "13")
+        self.addCleanup(sim.stop)
+        self.start_instances(sim, "handoff", {"poll_min_seconds": 600, "poll_max_seconds": 600,
+                                              "reconcile_seconds": 86400})
+        objects = parse_objects(source_config(sim))
+        leader = self.leader()
+        for s in self.instances:
+            wait_until(lambda s=s: converged(sim, s, objects), 120, "the first full sync on every instance")
+        followers = [s for s in self.instances if s is not leader]
+        # Changes until a deletion is among them (an incremental read cannot
+        # see one: the leader must check that record by id), each hinted to
+        # a follower, signed as Knack's webhooks are (upstream-apis.md 1.9).
+        ops, hints = set(), 0
+        while "deleted" not in ops or len(ops) < 2:
+            self.assertLess(hints, 60, f"the simulator made no deletion: {ops}")
+            change = sim.request("POST", "/_sim/changes", {"count": 1}, auth=False)[1]["applied"][0]
+            ops.add(change["op"])
+            body = json.dumps({"type": "record." + change["op"], "object": change["object"], "record_id": change["id"]})
+            status, doc, raw, _ = followers[hints % 2].request(
+                "POST", "/api/webhooks/hti", body, headers=signed_delivery(WEBHOOK_SECRET, f"msg_handoff_{hints}", body))
+            self.assertEqual((status, doc.get("status")), (200, "accepted"), raw)
+            hints += 1
+        started = time.time()
+        for s in self.instances:
+            wait_until(lambda s=s: converged(sim, s, objects), 15, "the hinted changes on every instance")
+        self.assertLess(time.time() - started, 15)
+        stats = [source_stats(s.stats(token=TOKEN)) for s in self.instances]
+        lead = source_stats(leader.stats(token=TOKEN))
+        self.assertEqual(lead["webhooks"]["accepted"], 0, "no delivery reached the leader itself")
+        self.assertEqual(sum(st["handoffs"]["sent"] for st in stats), hints, stats)
+        self.assertEqual(lead["handoffs"]["taken"], hints, lead)
+        self.assertEqual(lead["handoffs"]["sent"], 0)
+        for s in followers:
+            self.assertEqual(source_stats(s.stats(token=TOKEN))["upstream"]["requests"], 0,
+                             "a follower never reads upstream, even for a hint")
+        written_once(self, leader)
+
+
+class AirtableWebhookAcrossInstances(unittest.TestCase):
+    """Airtable pings one URL, which a load balancer may give to any
+    instance: here the pings go to a follower, which verifies them with the
+    secret the leader stored and hands them to the leader, the one that
+    drains the payload log and keeps the webhook alive; when the leader dies
+    its successor keeps the same webhook and drains on."""
+
+    def start(self, port, src, sim):
+        env = {"AIRTABLE_BASE_ID": sim.base, "AIRTABLE_TOKEN": sim.token, "FRESHET_REDIS_URL": self.redis.url,
+               "ADMIN_TOKEN": TOKEN}
+        s = Server(src, env=env, server_keys={"listen": f'"127.0.0.1:{port}"'}).start()
+        self.addCleanup(s.cleanup)
+        return s
+
+    def converged(self, sim, server, objects):
+        for name, obj in objects.items():
+            truth, mine = airtable_truth(sim, obj), freshet_records(server, name, token=TOKEN)
+            if truth != mine:
+                return f"{name}: {len(set(truth) ^ set(mine))} ids differ"
+        return True
+
+    def test_pings_to_a_follower_reach_the_leader_and_the_webhook_survives_the_leader(self):
+        sim = AirtableSim("--requests-per-second", "20")
+        self.addCleanup(sim.stop)
+        self.redis = RedisServer().start()
+        self.addCleanup(self.redis.cleanup)
+        first_port, hooked_port, third_port = free_port(), free_port(), free_port()
+        slow = {"poll_min_seconds": 300, "poll_max_seconds": 600}
+        src = source_config(sim, {"sign_ups": slow, "services": slow},
+                            extra_source=f'webhook_url = "http://127.0.0.1:{hooked_port}/api/webhooks/services"\n')
+        src = src.replace("requests_per_second = 20", "requests_per_second = 5")
+        src = redis_store_config("airtable") + f"lease_seconds = {LEASE_SECONDS}\n" + \
+            tokens_config(("admin", "ADMIN_TOKEN", ["read", "admin"], None)) + src
+        objects = parse_objects(src)
+        # The first instance leads; the one Airtable pings starts later, a follower.
+        first = self.start(first_port, src, sim)
+        hook = lambda s: (source_stats(s.stats(token=TOKEN)).get("airtable_webhook") or {}).get("id")
+        wait_until(lambda: (role(first) == "leader" and bool(hook(first))) or "not yet", 30,
+                   "the leader to register the webhook")
+        hooked, third = self.start(hooked_port, src, sim), self.start(third_port, src, sim)
+        for s in (first, hooked, third):
+            wait_until(lambda s=s: self.converged(sim, s, objects), 60, "the first full sync on every instance")
+        self.assertEqual((role(hooked), role(third)), ("follower", "follower"))
+        self.assertEqual(hook(hooked), hook(first), "the follower verifies with the stored registration")
+
+        table = objects["sign_ups"]["key"]
+        base = f"/v0/{sim.base}/{table}"
+
+        def change_and_converge(servers, n):
+            target = sim.state(table)[n]
+            sim.request("PATCH", f"{base}/{target['id']}", {"fields": {"Hours": 90 + n}})
+            sim.request("POST", base, {"fields": {"Name": f"Hooked {n}", "Quarter": "Q1-2026"}})
+            sim.request("DELETE", f"{base}/{sim.state(table)[n + 1]['id']}")
+            for s in servers:
+                wait_until(lambda s=s: self.converged(sim, s, objects), 15, "the pinged changes on every instance")
+
+        # Polling is minutes away: only the pings, handed to the leader, bring these.
+        change_and_converge((first, hooked, third), 1)
+        on_hooked = source_stats(hooked.stats(token=TOKEN))
+        self.assertGreater(on_hooked["webhooks"]["accepted"], 0, on_hooked)
+        self.assertGreater(on_hooked["handoffs"]["sent"], 0, on_hooked)
+        self.assertEqual(on_hooked["upstream"]["requests"], 0, "a follower never reads upstream")
+        self.assertGreater(source_stats(first.stats(token=TOKEN))["handoffs"]["taken"], 0)
+
+        # The leader dies: another takes over the same webhook (no new one)
+        # and the pings go on reaching the records.
+        webhook = hook(first)
+        first.kill9()
+        rest = (hooked, third)
+        wait_until(lambda: sorted(role(s) or "" for s in rest) == ["follower", "leader"] or "not yet",
+                   LEASE_SECONDS * 5, "a new leader")
+        change_and_converge(rest, 3)
+        listed = sim.request("GET", f"/v0/bases/{sim.base}/webhooks")[1]["webhooks"]
+        self.assertEqual([h["id"] for h in listed], [webhook], "one webhook, the same, kept by the new leader")
+        self.assertEqual(sim.stats()["rate_limited"], 0)
 
 
 if __name__ == "__main__":

@@ -252,5 +252,47 @@ TEST(RedisStore, KeyPrefixesKeepDeploymentsApart) {
   EXPECT_TRUE(two.read_range(1, 3, core::topic_filter{}, 10).empty());
 }
 
+// What one instance's signal listener heard, in order.
+struct signals_heard {
+  std::mutex mu;
+  std::vector<std::string> got;
+  void attach(event_store& s) {
+    s.set_signal_listener([this](const std::string& topic, const std::string& body) {
+      std::lock_guard lk(mu);
+      got.push_back(topic + "=" + body);
+    });
+  }
+  std::vector<std::string> now() {
+    std::lock_guard lk(mu);
+    return got;
+  }
+};
+
+TEST(RedisStore, EverySignalReachesEveryInstanceOnceAndALaterInstanceOnlyTheLaterOnes) {
+  redis_server server(kDurable);
+  redis_store a(options_for(server)), b(options_for(server));
+  signals_heard on_a, on_b, on_c;
+  on_a.attach(a);
+  on_b.attach(b);
+  a.send_signal("hint", "one");
+  ASSERT_TRUE(eventually([&] { return on_b.now().size() == 1 && on_a.now().size() == 1; }));
+  redis_store c(options_for(server));
+  on_c.attach(c);
+  b.send_signal("hint", "two");
+  c.send_signal("ping", "three");
+  const std::vector<std::string> all{"hint=one", "hint=two", "ping=three"};
+  ASSERT_TRUE(eventually([&] { return on_a.now().size() == 3 && on_b.now().size() == 3 && on_c.now().size() == 2; }));
+  EXPECT_EQ(on_a.now(), all);
+  EXPECT_EQ(on_b.now(), all);
+  EXPECT_EQ(on_c.now(), (std::vector<std::string>{"hint=two", "ping=three"}));
+  // Another deployment's signals are not heard.
+  redis_store other(options_for(server, "other"));
+  other.send_signal("hint", "elsewhere");
+  a.send_signal("hint", "four");
+  ASSERT_TRUE(eventually([&] { return on_c.now().size() == 3; }));
+  EXPECT_EQ(on_c.now().back(), "hint=four");
+  EXPECT_EQ(on_b.now().size(), 4u);
+}
+
 }  // namespace
 }  // namespace freshet::store
