@@ -337,8 +337,10 @@ asio::awaitable<http::handler_result> api::route(http::request& req, const http:
       auto res = co_await refresh(req, who);
       co_return finish(std::move(res));
     }
-    case route_id::job:
-      co_return finish(job(who, args.at(0), version));
+    case route_id::job: {
+      auto res = co_await job(who, args.at(0), version);
+      co_return finish(std::move(res));
+    }
     case route_id::broadcast: {
       auto res = co_await broadcast(req, who);
       co_return finish(std::move(res));

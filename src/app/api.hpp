@@ -67,7 +67,7 @@ class api : public http::request_handler {
   boost::asio::awaitable<http::response> webhook(const http::request& req, const std::string& source);
   boost::asio::awaitable<http::response> audit(const boost::urls::url_view& url, unsigned version);
   boost::asio::awaitable<http::response> refresh(const http::request& req, const principal& who);
-  http::response job(const principal& who, const std::string& id, unsigned version) const;
+  boost::asio::awaitable<http::response> job(const principal& who, const std::string& id, unsigned version) const;
   boost::json::object sources_stats() const;
   std::string instance_name() const;           // host:port
   boost::json::object instance_stats() const;  // which instance answers, and its store's round trip

@@ -57,12 +57,16 @@ asio::awaitable<http::response> api::refresh(const http::request& req, const pri
   co_return res;
 }
 
-http::response api::job(const principal& who, const std::string& id, unsigned version) const {
-  auto found = refresh_ ? refresh_->find(id) : std::nullopt;
+asio::awaitable<http::response> api::job(const principal& who, const std::string& id, unsigned version) const {
+  // A job another instance runs is read from the shared store: off the loop.
+  // (Not a co_await inside ?:, and a lambda that owns nothing: GCC 12
+  // miscompiles both here.)
+  std::optional<std::pair<json::object, std::string>> found;
+  if (refresh_) found = co_await off_loop(streams_.blocking, [&] { return refresh_->find(id); });
   // Another tenant's job is "not found" to a scoped token.
   if (!found || !who.may_see_tenant(found->second))
-    return error_response({status::not_found, "unknown_job", fmt::format("No job '{}'.", id)}, version);
-  return json_response(status::ok, found->first, version);
+    co_return error_response({status::not_found, "unknown_job", fmt::format("No job '{}'.", id)}, version);
+  co_return json_response(status::ok, found->first, version);
 }
 
 }  // namespace freshet::app

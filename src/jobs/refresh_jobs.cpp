@@ -9,7 +9,11 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
 #include <cmath>
+#include <random>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -22,6 +26,20 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 constexpr std::size_t kKeptJobs = 1000;
+// How long every instance can still answer for a job (a shared store).
+constexpr std::chrono::seconds kSharedJobsKept{86400};
+// A claim outlives the job's timeout by this much, so that the job's last
+// page can land; an instance that died with the job frees it then.
+constexpr std::chrono::seconds kClaimSlack{60};
+
+// This process's job ids: unique among the instances of a deployment,
+// which start in the same second often enough.
+std::string job_id_prefix() {
+  std::random_device rd;
+  return fmt::format("r{:x}{:04x}", core::wall_ms() / 1000, rd() & 0xffff);
+}
+
+std::string claim_key(const std::string& tenant) { return "refresh:" + tenant; }
 
 // Thrown from a page's progress report once the job is past its deadline.
 struct job_timed_out : std::runtime_error {
@@ -66,7 +84,7 @@ struct refresh_jobs::job {
 
 refresh_jobs::refresh_jobs(const std::vector<app::source_config>& sources, limits lim, store::event_store& log,
                            sources::sync_service& sync)
-    : sources_(sources), limits_(lim), log_(log), sync_(sync), id_prefix_(fmt::format("r{:x}", core::wall_ms() / 1000)) {}
+    : sources_(sources), limits_(lim), log_(log), sync_(sync), id_prefix_(job_id_prefix()) {}
 
 refresh_jobs::~refresh_jobs() = default;
 
@@ -75,6 +93,8 @@ void refresh_jobs::announce(const job& j) {
   d.type = core::event_type::job;
   d.tenant = j.tenant;
   d.body = j.to_json();
+  // Every instance answers GET /api/jobs/{id} (a shared store; else a no-op).
+  log_.put_job(j.id, json::serialize(d.body), kSharedJobsKept);
   d.body.erase("tenant");  // the event's own tenant field says it
   log_.enqueue(std::move(d), [](boost::system::error_code, core::event_ptr) {});
 }
@@ -106,14 +126,28 @@ std::variant<refresh_started, refresh_cooling, refresh_unknown_tenant> refresh_j
   }();
   if (!known) return refresh_unknown_tenant{};
 
+  std::string id;
+  {
+    std::lock_guard lk(mu_);
+    id = fmt::format("{}-{}", id_prefix_, next_id_++);
+  }
+  // Instances sharing the store: one job a tenant among all of them, and
+  // the cooldown after it, whichever instance ran it.
+  if (auto claim = log_.claim_job(claim_key(tenant), id, limits_.timeout + kClaimSlack)) {
+    if (claim->result == store::job_claim::outcome::running) return refresh_started{claim->job_id, true};
+    if (claim->result == store::job_claim::outcome::cooling) return refresh_cooling{claim->retry_after};
+  }
+
   std::shared_ptr<job> j;
   {
     std::lock_guard lk(mu_);
     // Another request may have started it while the store was read.
-    if (auto it = by_tenant_.find(tenant); it != by_tenant_.end() && !it->second->ended)
+    if (auto it = by_tenant_.find(tenant); it != by_tenant_.end() && !it->second->ended) {
+      log_.end_job(claim_key(tenant), id, std::chrono::seconds(0));  // the claim just taken is not needed
       return refresh_started{it->second->id, true};
+    }
     j = std::make_shared<job>();
-    j->id = fmt::format("{}-{}", id_prefix_, next_id_++);
+    j->id = id;
     j->tenant = tenant;
     j->who = who;
     jobs_[j->id] = j;
@@ -132,10 +166,20 @@ std::variant<refresh_started, refresh_cooling, refresh_unknown_tenant> refresh_j
 }
 
 std::optional<std::pair<json::object, std::string>> refresh_jobs::find(const std::string& job_id) const {
-  std::lock_guard lk(mu_);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return std::nullopt;
-  return std::make_pair(it->second->to_json(), it->second->tenant);
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = jobs_.find(job_id); it != jobs_.end()) return std::make_pair(it->second->to_json(), it->second->tenant);
+  }
+  // Run by another instance: its latest state in the shared store.
+  auto stored = log_.get_job(job_id);
+  if (!stored) return std::nullopt;
+  boost::system::error_code ec;
+  auto v = json::parse(*stored, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  auto& o = v.get_object();
+  const auto* t = o.if_contains("tenant");
+  std::string tenant = t && t->is_string() ? std::string(t->get_string()) : std::string();
+  return std::make_pair(std::move(o), std::move(tenant));
 }
 
 void refresh_jobs::run(std::shared_ptr<job> j) {
@@ -173,13 +217,18 @@ void refresh_jobs::run(std::shared_ptr<job> j) {
           results[obj->name] = co_await sync->sync_object(*obj, true, j->tenant, progress);
         };
         sources::task_group group(co_await asio::this_coro::executor);
-        for (const auto& s : sources_) {
-          sources::source_sync* sync = sync_.find(s.name);
-          if (!sync || s.kind == "webhook") continue;
-          for (const auto& o : s.objects)
-            if (!o.tenant_field.empty()) group.spawn(one(sync, &o));
-        }
         try {
+          // On an instance that does not lead a source, its connector has
+          // not read what it needs yet: once, before the objects at once.
+          for (const auto& s : sources_)
+            if (sources::source_sync* sync = sync_.find(s.name); sync && s.kind != "webhook")
+              co_await sync->ensure_prepared();
+          for (const auto& s : sources_) {
+            sources::source_sync* sync = sync_.find(s.name);
+            if (!sync || s.kind == "webhook") continue;
+            for (const auto& o : s.objects)
+              if (!o.tenant_field.empty()) group.spawn(one(sync, &o));
+          }
           co_await group.wait();
         } catch (const job_timed_out& e) {
           status = "timed_out";
@@ -210,6 +259,7 @@ void refresh_jobs::run(std::shared_ptr<job> j) {
           announce(*j);
           audit.audit.push_back({"refresh", "", j->who, status, j->to_json()});
         }
+        log_.end_job(claim_key(j->tenant), j->id, limits_.cooldown);
         log_.enqueue_changes(std::move(audit), [](boost::system::error_code, store::change_result) {});
         spdlog::info("msg=\"refresh ended\" tenant={} job={} status={} records={} seconds={:.2f}", j->tenant, j->id,
                      status, fetched, j->elapsed());

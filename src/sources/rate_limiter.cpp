@@ -1,5 +1,7 @@
 #include "sources/rate_limiter.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -64,7 +66,43 @@ void rate_schedule::on_success() {
 
 rate_limiter::rate_limiter(double requests_per_second, double margin) : schedule_(requests_per_second, margin) {}
 
+void rate_limiter::share_pace(store::event_store& store, std::string pace) {
+  shared_ = &store;
+  pace_ = std::move(pace);
+}
+
 asio::awaitable<void> rate_limiter::acquire() {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  if (shared_) {
+    // The deployment's order first; then this instance's own rules (its
+    // 429 pause, its window), which usually let the request go at once.
+    std::optional<store::shared_slot> got;
+    const auto spacing = std::chrono::duration_cast<std::chrono::microseconds>(this->spacing());
+    try {
+      got = shared_->take_slot(pace_, spacing);  // one Redis round trip
+    } catch (const std::exception& e) {
+      // Redis is away: nothing can be committed either; this instance's own
+      // limiter still holds its requests to the rate.
+      std::lock_guard lk(mu_);
+      if (clock::now() - shared_warned_ > std::chrono::seconds(30)) {
+        shared_warned_ = clock::now();
+        spdlog::warn("msg=\"the rate limit shared with the other instances cannot be read; pacing alone\" pace={} "
+                     "error=\"{}\"",
+                     pace_, e.what());
+      }
+    }
+    if (got) {
+      {
+        std::lock_guard lk(mu_);
+        ++counters_.shared_slots;
+        counters_.waited += std::chrono::duration_cast<std::chrono::milliseconds>(got->delay);
+      }
+      if (got->delay.count() > 0) {
+        t.expires_after(got->delay);
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+    }
+  }
   clock::time_point slot;
   {
     std::lock_guard lk(mu_);
@@ -73,7 +111,6 @@ asio::awaitable<void> rate_limiter::acquire() {
     ++counters_.granted;
     counters_.waited += std::chrono::duration_cast<std::chrono::milliseconds>(slot - now);
   }
-  asio::steady_timer t(co_await asio::this_coro::executor);
   for (;;) {
     if (slot > clock::now()) {
       t.expires_at(slot);
@@ -87,9 +124,12 @@ asio::awaitable<void> rate_limiter::acquire() {
 }
 
 void rate_limiter::on_rate_limited(std::chrono::milliseconds wait) {
-  std::lock_guard lk(mu_);
-  ++counters_.rate_limited;
-  schedule_.on_rate_limited(wait, clock::now());
+  {
+    std::lock_guard lk(mu_);
+    ++counters_.rate_limited;
+    schedule_.on_rate_limited(wait, clock::now());
+  }
+  if (shared_) shared_->pause_slots(pace_, wait);  // every instance waits it out
 }
 
 void rate_limiter::on_success() {

@@ -16,9 +16,17 @@
 // window's capacity (never below one request); successes restore it one
 // request per two successes.
 //
+// Several instances on one store (Redis) share the credential: with
+// share_pace, every start first takes a slot of the store's shared pace,
+// spaced as this limiter spaces its own starts, and a 429 pauses that pace
+// for every instance. Slots are reserved, first come first served across
+// the deployment, so three instances together start no faster than one.
+//
 // Thread-safety: every member may be called from any thread; acquire()
 // resumes on the caller's executor.
 #pragma once
+
+#include "store/event_store.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -33,7 +41,8 @@ namespace freshet::sources {
 struct rate_limiter_counters {
   std::uint64_t granted = 0;      // requests let through
   std::uint64_t rate_limited = 0; // 429s reported
-  std::chrono::milliseconds waited{0};  // time callers spent waiting, summed
+  std::chrono::milliseconds waited{0};  // time callers spent waiting, summed (the shared pace's waits too)
+  std::uint64_t shared_slots = 0;       // slots taken from the pace shared with other instances
 };
 
 // The limiter's rules as a pure function of time, so that they are tested on
@@ -73,6 +82,10 @@ class rate_limiter {
  public:
   explicit rate_limiter(double requests_per_second, double margin = 0.10);
 
+  // Every start also takes a slot of `pace` in `store` (which outlives
+  // this limiter). Before the first acquire().
+  void share_pace(store::event_store& store, std::string pace);
+
   // Completes when the caller may start one request.
   boost::asio::awaitable<void> acquire();
   // The upstream answered 429: nothing more before `wait` has passed, slower after.
@@ -90,6 +103,10 @@ class rate_limiter {
   mutable std::mutex mu_;  // guards the members below
   rate_schedule schedule_;
   rate_limiter_counters counters_;
+  std::chrono::steady_clock::time_point shared_warned_{};  // the last warning that the shared pace failed
+  // Set before the first acquire, then read only:
+  store::event_store* shared_ = nullptr;
+  std::string pace_;
 };
 
 }  // namespace freshet::sources

@@ -49,6 +49,9 @@ source_sync::source_sync(const app::source_config& cfg, store::event_store& log,
     : cfg_(cfg), log_(log), ex_(ex), limiter_(cfg.requests_per_second) {
   for (const auto& o : cfg_.objects) stats_[o.name] = std::make_unique<object_counters>();
   if (cfg_.kind == "webhook") return;  // nothing to poll: records arrive by webhook only
+  // The credential's limit holds for the whole deployment, whichever
+  // instance calls (the leader's polls, a refresh on any instance).
+  limiter_.share_pace(log_, "upstream:" + cfg_.name);
   client_ = std::make_unique<http::upstream_client>(cfg_.base_url, std::chrono::seconds(cfg_.timeout_seconds), 16,
                                                     cfg_.ca_file);
   caller_ = std::make_unique<upstream_caller>(*client_, limiter_, policy_for(cfg_), upstream_counters_);
@@ -101,6 +104,13 @@ void source_sync::load_shared_state() {
 asio::awaitable<void> source_sync::prepare() {
   load_shared_state();
   if (connector_) co_await connector_->prepare();
+  prepared_ = true;
+}
+
+asio::awaitable<void> source_sync::ensure_prepared() {
+  if (prepared_ || !connector_) co_return;
+  co_await connector_->prepare();
+  prepared_ = true;
 }
 
 void source_sync::hand_to_leader(json::object what) {
@@ -156,8 +166,8 @@ store::fence source_sync::lease_fence() const {
   return {cfg_.name, token};
 }
 
-asio::awaitable<store::change_result> source_sync::commit(store::change_set cs) {
-  cs.fence = lease_fence();
+asio::awaitable<store::change_result> source_sync::commit(store::change_set cs, bool fenced) {
+  if (fenced) cs.fence = lease_fence();
   auto [ec, r] = co_await log_.async_apply(std::move(cs), as_tuple(use_awaitable));
   if (ec) throw std::runtime_error("the store refused the commit: " + ec.message());
   co_return r;
@@ -166,6 +176,12 @@ asio::awaitable<store::change_result> source_sync::commit(store::change_set cs) 
 asio::awaitable<object_sync_result> source_sync::sync_object(const app::object_config& obj, bool full,
                                                              const std::string& tenant, const progress_fn& progress) {
   if (!connector_) throw std::runtime_error("source '" + cfg_.name + "' is fed by webhooks only");
+  // A tenant's refresh runs on whichever instance was asked, leader or not:
+  // it writes no watermark, so it needs no lease (the store diffs its pages
+  // against whatever the leader committed). A follower reads what the
+  // connector needs first (Knack: the field types).
+  const bool fenced = tenant.empty();
+  co_await ensure_prepared();
   object_sync_result res;
   res.object = obj.name;
   auto& counters = *stats_.at(obj.name);
@@ -181,7 +197,7 @@ asio::awaitable<object_sync_result> source_sync::sync_object(const app::object_c
   // waiting for each commit before fetching on; an incremental one keeps its
   // few pages and commits them with the watermark.
   std::vector<store::record_upsert> held;
-  commit_pipeline pages(log_, ex_, kPagesInFlight, lease_fence());
+  commit_pipeline pages(log_, ex_, kPagesInFlight, fenced ? std::optional<store::fence>(lease_fence()) : std::nullopt);
   page_sink sink = [&](std::vector<store::record_upsert> recs, const fetch_progress& p) -> asio::awaitable<void> {
     res.fetched += recs.size();
     if (progress) progress(obj.name, "fetching", p);
@@ -216,7 +232,7 @@ asio::awaitable<object_sync_result> source_sync::sync_object(const app::object_c
   if (res.reconciled && tenant.empty())
     last.state.push_back({cfg_.name, state_key("reconciled", obj.name), std::to_string(started_ms)});
   last.synced.push_back({cfg_.name, obj.name, tenant, started_ms});
-  const auto final_result = co_await commit(std::move(last));
+  const auto final_result = co_await commit(std::move(last), fenced);
   const auto& paged = pages.totals();
   res.created = paged.created + final_result.created;
   res.updated = paged.updated + final_result.updated;

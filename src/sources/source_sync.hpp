@@ -66,6 +66,9 @@ class source_sync {
   // Reads the stored watermarks and what the connector needs (Knack: field
   // types). Throws upstream_error when the upstream cannot be reached.
   boost::asio::awaitable<void> prepare();
+  // What a follower's first refresh needs of the connector (prepare's
+  // upstream part), once. Call it before reading objects concurrently.
+  boost::asio::awaitable<void> ensure_prepared();
   // Reads what the store holds of this source's sync (watermarks, the last
   // reconciliations, the Airtable webhook's registration and cursor): at
   // start, and again on taking the lease over, since the leader before
@@ -132,7 +135,8 @@ class source_sync {
  private:
   struct loop_state;
   boost::asio::awaitable<void> poll_loop(const app::object_config* obj);
-  boost::asio::awaitable<store::change_result> commit(store::change_set cs);
+  // Commits; `fenced`: with the lease's token (what only the leader writes).
+  boost::asio::awaitable<store::change_result> commit(store::change_set cs, bool fenced = true);
   std::string state_key(std::string_view what, const std::string& object) const;
   // The fence of this source's commits now; throws when it does not lead.
   store::fence lease_fence() const;
@@ -152,6 +156,7 @@ class source_sync {
   std::map<std::string, std::int64_t> last_reconcile_;   // object -> epoch ms
   std::map<std::string, std::unique_ptr<loop_state>> loops_;
   bool stopping_ = false;
+  bool prepared_ = false;  // the connector read what it needs (prepare, or a follower's first refresh)
   std::atomic<std::uint64_t> lease_token_{0};
   std::atomic<std::uint64_t> handoffs_sent_{0}, handoffs_taken_{0};
 };

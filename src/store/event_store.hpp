@@ -94,6 +94,19 @@ struct tenant_summary {
 std::vector<tenant_summary> with_sync_times(std::vector<tenant_summary> counts, std::int64_t whole_ms,
                                             const std::map<std::string, std::int64_t>& own_ms);
 
+// A start slot on a pace shared by every instance (event_store::take_slot).
+struct shared_slot {
+  std::chrono::microseconds delay{0};  // how long the caller waits before it starts
+  std::int64_t at_us = 0;              // the slot on the engine's clock (tests compare these)
+};
+
+// What claiming a job for a key found (event_store::claim_job).
+struct job_claim {
+  enum class outcome { claimed, running, cooling } result = outcome::claimed;
+  std::string job_id;  // running: the job that runs (whichever instance runs it)
+  std::chrono::seconds retry_after{0};  // cooling: how long until a new one may start
+};
+
 struct audit_row {
   std::int64_t id = 0;
   std::string at, kind, source, who, outcome;
@@ -203,6 +216,55 @@ class event_store {
   // Does not block.
   virtual void send_signal(const std::string& topic, const std::string& body) {
     if (own_signals_) own_signals_(topic, body);
+  }
+
+  // A pace shared by every instance, for the rate limit of one upstream
+  // credential: the next start slot, `spacing` after the one before it
+  // (whichever instance took that) and not before a pause. None on an
+  // engine only one process uses: the caller's own limiter is then the
+  // whole truth. Blocking.
+  virtual std::optional<shared_slot> take_slot(const std::string& pace, std::chrono::microseconds spacing) {
+    (void)pace;
+    (void)spacing;
+    return std::nullopt;
+  }
+  // No slot of the pace starts within `wait` from now (the upstream answered
+  // 429). Does not block.
+  virtual void pause_slots(const std::string& pace, std::chrono::milliseconds wait) {
+    (void)pace;
+    (void)wait;
+  }
+
+  // Jobs that any instance may run and every instance must know of (tenant
+  // refresh: one at a time per tenant, a cooldown after it). None on an
+  // engine only one process uses: the caller's own table is the whole truth.
+  // Claims `key` for job `job_id` for at most `hold` (a job whose instance
+  // died frees its key then), or says which job holds it or how long its
+  // cooldown lasts. Blocking.
+  virtual std::optional<job_claim> claim_job(const std::string& key, const std::string& job_id,
+                                             std::chrono::seconds hold) {
+    (void)key;
+    (void)job_id;
+    (void)hold;
+    return std::nullopt;
+  }
+  // The job holding `key` ended: no other for `cooldown`. Does not block.
+  virtual void end_job(const std::string& key, const std::string& job_id, std::chrono::seconds cooldown) {
+    (void)key;
+    (void)job_id;
+    (void)cooldown;
+  }
+  // A job's state (JSON) for every instance to answer, kept for `keep`.
+  // Writes of one job land in the order they were made. Does not block.
+  virtual void put_job(const std::string& job_id, std::string state, std::chrono::seconds keep) {
+    (void)job_id;
+    (void)state;
+    (void)keep;
+  }
+  // The latest state put. Blocking.
+  virtual std::optional<std::string> get_job(const std::string& job_id) {
+    (void)job_id;
+    return std::nullopt;
   }
 
   // The read API's queries. Blocking.

@@ -44,22 +44,27 @@ namespace {
 // came in since the batch was read and computed, which meta.commit_seq
 // tells, and every lease that fences a set of it is still held with the
 // set's token; then every write, the new high-water id and the records
-// version, in one atomic step. ARGV: the expected commit_seq, the new
-// last_id ("" when the batch made no event), "1" when it wrote records, the
-// number of fences F, F pairs (lease key, expected holder), then the writes
-// as (command, argument count, arguments...). The writes are plain
-// HSET/HDEL/ZADD/ZREM/HINCRBY/XADD whose keys are the deployment's (one
-// hash tag); the checks run before any of them, so a refused commit writes
-// nothing. Returns {1, records_version}, {0} for a lost race, {2, k} when
-// the k-th fence is stale.
+// version, in one atomic step. KEYS: meta, the commit priority. ARGV: the
+// expected commit_seq, the new last_id ("" when the batch made no event),
+// "1" when it wrote records, this instance's id, the number of fences F, F
+// pairs (lease key, expected holder), then the writes as (command, argument
+// count, arguments...). The writes are plain HSET/HDEL/ZADD/ZREM/HINCRBY/XADD
+// whose keys are the deployment's (one hash tag); the checks run before any
+// of them, so a refused commit writes nothing. While another instance holds
+// the priority, a commit loses as to a race; the holder's commit gives it
+// up. Returns {1, records_version}, {0} for a lost race, {2, k} when the
+// k-th fence is stale.
 constexpr const char* kCommitScript = R"lua(
+local prio = redis.call('GET', KEYS[2])
+if prio and prio ~= ARGV[4] then return {0} end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'commit_seq') or '0')
 if seq ~= tonumber(ARGV[1]) then return {0} end
-local f = tonumber(ARGV[4])
+local f = tonumber(ARGV[5])
 for k = 1, f do
-  if redis.call('GET', ARGV[3 + 2 * k]) ~= ARGV[4 + 2 * k] then return {2, k} end
+  if redis.call('GET', ARGV[4 + 2 * k]) ~= ARGV[5 + 2 * k] then return {2, k} end
 end
-local i = 5 + 2 * f
+if prio then redis.call('DEL', KEYS[2]) end
+local i = 6 + 2 * f
 local n = #ARGV
 while i <= n do
   local argc = tonumber(ARGV[i + 1])
@@ -72,33 +77,6 @@ local rv
 if ARGV[3] == '1' then rv = redis.call('HINCRBY', KEYS[1], 'records_version', 1)
 else rv = tonumber(redis.call('HGET', KEYS[1], 'records_version') or '0') end
 return {1, rv}
-)lua";
-
-// A lease: held by one instance at a time for a time to live, with a
-// fencing token that grows with every new holder. KEYS: the lease, its
-// token counter. ARGV: this instance's id, the time to live in ms. Returns
-// the token when this instance holds it now (renewed or newly taken), 0
-// when another does.
-constexpr const char* kLeaseScript = R"lua(
-local v = redis.call('GET', KEYS[1])
-if v then
-  local holder, token = string.match(v, '^(.*):(%d+)$')
-  if holder == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return tonumber(token)
-  end
-  return 0
-end
-local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. token, 'PX', ARGV[2])
-return token
-)lua";
-
-// Gives a lease up if this instance holds it. KEYS: the lease; ARGV: the id.
-constexpr const char* kReleaseScript = R"lua(
-local v = redis.call('GET', KEYS[1])
-if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then redis.call('DEL', KEYS[1]) end
-return 0
 )lua";
 
 // A page of records read at one point of the log: the high-water id and
@@ -281,6 +259,7 @@ struct redis_store::impl {
         k_deliveries(prefix + "deliveries"),
         k_rule_state(prefix + "rule_state"),
         k_signals(prefix + "signals"),
+        k_priority(prefix + "commit_priority"),
         work(asio::make_work_guard(io)),
         wake(io),
         tail_pause(io) {}
@@ -320,6 +299,8 @@ struct redis_store::impl {
                                           std::int64_t cutoff);
   awaitable<void> refresh_first_id();
   awaitable<std::unique_ptr<redis::connection>> take_reader();
+  void call_later(command c);
+  awaitable<void> run_background();
   awaitable<redis::connection*> writer_connection();
 
   void fail(pending& p, boost::system::error_code ec) {
@@ -359,7 +340,7 @@ struct redis_store::impl {
   }
 
   const redis_store_options opts;
-  const std::string prefix, k_meta, k_log, k_audit, k_deliveries, k_rule_state, k_signals;
+  const std::string prefix, k_meta, k_log, k_audit, k_deliveries, k_rule_state, k_signals, k_priority;
   const std::string instance_id = random_instance_id();  // who holds a lease
 
   asio::io_context io;
@@ -367,7 +348,9 @@ struct redis_store::impl {
   std::thread thread;
 
   // The engine's thread only.
-  std::unique_ptr<redis::connection> writer, tail;
+  std::unique_ptr<redis::connection> writer, tail, background;
+  std::deque<command> later;  // call_later's queue, sent in order by run_background
+  bool background_running = false;
   std::vector<std::unique_ptr<redis::connection>> idle_readers;
   asio::steady_timer wake;        // the writer's nap; a queued write cuts it short
   asio::steady_timer tail_pause;  // between the tail's reconnections
@@ -429,6 +412,7 @@ void redis_store::impl::stop() {
       idle_readers.clear();
       writer.reset();
       tail.reset();
+      background.reset();
     });
   }
   work.reset();
@@ -454,6 +438,44 @@ awaitable<std::unique_ptr<redis::connection>> redis_store::impl::take_reader() {
   auto c = std::make_unique<redis::connection>(io.get_executor(), opts.timeout);
   co_await c->connect(opts.at);
   co_return c;
+}
+
+void redis_store::impl::call_later(command c) {
+  asio::post(io, [this, c = std::move(c)]() mutable {
+    // Bounded: these are hints and progress, never acknowledged writes.
+    if (later.size() >= 10'000) {
+      spdlog::warn("msg=\"a write for the other instances was dropped: Redis is not keeping up\" command={}", c[0]);
+      return;
+    }
+    later.push_back(std::move(c));
+    if (background_running) return;
+    background_running = true;
+    asio::co_spawn(io, run_background(), asio::detached);
+  });
+}
+
+awaitable<void> redis_store::impl::run_background() {
+  while (!later.empty()) {
+    std::vector<command> batch(std::make_move_iterator(later.begin()), std::make_move_iterator(later.end()));
+    later.clear();
+    try {
+      if (!background || !background->is_open()) {
+        auto c = std::make_unique<redis::connection>(io.get_executor(), opts.timeout);
+        co_await c->connect(opts.at);
+        background = std::move(c);
+      }
+      const auto replies = co_await background->exec_all(batch);
+      for (std::size_t i = 0; i < replies.size(); ++i)
+        if (replies[i].is_error())
+          spdlog::warn("msg=\"Redis refused a write for the other instances\" command={} error=\"{}\"", batch[i][0],
+                       replies[i].str);
+    } catch (const redis::connection_error& e) {
+      background.reset();
+      spdlog::warn("msg=\"writes for the other instances were lost: Redis cannot be reached\" count={} error=\"{}\"",
+                   batch.size(), e.what());
+    }
+  }
+  background_running = false;
 }
 
 awaitable<void> redis_store::impl::open() {
@@ -804,14 +826,24 @@ awaitable<void> redis_store::impl::commit_batch() {
   for (int attempt = 0; attempt < 50 && !committed_now; ++attempt) {
     p = plan{};
     try {
+      if (attempt >= 2) {
+        // Lost twice: a batch that reads much (a page of records) can lose
+        // every race to instances whose batches read little (appends). It
+        // takes the priority, so the commits of others wait for its own:
+        // read after taking it, it cannot lose again. Expiring by itself,
+        // it holds nobody up for long if this instance dies with it.
+        command take{"SET", k_priority, instance_id, "NX", "PX", "200"};
+        auto* w = co_await writer_connection();
+        co_await w->exec(std::move(take));
+      }
       std::unordered_map<std::string, std::optional<stored_row>> rows;
       std::vector<char> duplicate;
       std::map<std::pair<std::size_t, std::size_t>, std::vector<std::string>> stored_ids;
       co_await read_for(p, rows, duplicate, stored_ids);
       compute(p, std::move(rows), duplicate, stored_ids);
-      command eval{"EVAL", kCommitScript, "1", k_meta, std::to_string(p.expected_seq),
+      command eval{"EVAL", kCommitScript, "2", k_meta, k_priority, std::to_string(p.expected_seq),
                    p.events.empty() ? std::string() : std::to_string(p.last), p.records_written ? "1" : "0",
-                   std::to_string(p.fence_owner.size())};
+                   instance_id, std::to_string(p.fence_owner.size())};
       eval.reserve(eval.size() + p.fences.size() + p.writes.size());
       for (auto& a : p.fences) eval.push_back(std::move(a));
       for (auto& a : p.writes) eval.push_back(std::move(a));
@@ -1102,25 +1134,17 @@ void redis_store::set_signal_listener(signal_listener l) {
   set.get_future().wait();
 }
 
-void redis_store::send_signal(const std::string& topic, const std::string& body) {
-  asio::co_spawn(
-      impl_->io,
-      [this, topic, body]() -> awaitable<void> {
-        try {
-          auto c = co_await impl_->take_reader();
-          // Kept short: a signal is for now, and an instance that starts
-          // later does not read the older ones.
-          command add{"XADD", impl_->k_signals, "MAXLEN", "~", "1000", "*", "topic", topic, "body", body};
-          const auto r = co_await c->exec(std::move(add));
-          if (r.is_error()) spdlog::warn("msg=\"Redis refused a signal\" topic={} error=\"{}\"", topic, r.str);
-          if (impl_->idle_readers.size() < 16) impl_->idle_readers.push_back(std::move(c));
-        } catch (const redis::connection_error& e) {
-          spdlog::warn("msg=\"a signal to the other instances was lost: Redis cannot be reached\" topic={} error=\"{}\"",
-                       topic, e.what());
-        }
-      },
-      asio::detached);
+reply redis_store::call(std::vector<std::string> c) {
+  return impl_->run_read<reply>([c = std::move(c)](redis::connection& conn) mutable -> awaitable<reply> {
+    co_return co_await conn.exec(std::move(c));
+  });
 }
+
+void redis_store::call_later(std::vector<std::string> c) { impl_->call_later(std::move(c)); }
+
+std::string redis_store::key(std::string_view name) const { return impl_->prefix + std::string(name); }
+
+std::string redis_store::instance_id() const { return impl_->instance_id; }
 
 std::uint64_t redis_store::first_id() const { return impl_->first_id; }
 std::uint64_t redis_store::last_id() const { return impl_->last_id; }
@@ -1136,27 +1160,6 @@ std::uint64_t redis_store::read_last_id() {
 std::uint64_t redis_store::records_version() const { return impl_->records_version; }
 store_health redis_store::health() const { return impl_->health; }
 std::string redis_store::durability() const { return impl_->durability; }
-
-std::optional<std::uint64_t> redis_store::hold_lease(const std::string& name, std::chrono::milliseconds ttl) {
-  const auto token = impl_->run_read<std::int64_t>(
-      [lease = impl_->lease_key(name), counter = impl_->prefix + "fence:" + name, id = impl_->instance_id,
-       ms = std::to_string(std::max<std::int64_t>(ttl.count(), 1))](redis::connection& c) -> awaitable<std::int64_t> {
-        command eval{"EVAL", kLeaseScript, "2", lease, counter, id, ms};
-        const auto r = co_await c.exec(std::move(eval));
-        if (r.is_error()) throw redis::connection_error("Redis refused a lease: " + r.str);
-        co_return r.integer;
-      });
-  if (token <= 0) return std::nullopt;
-  return static_cast<std::uint64_t>(token);
-}
-
-void redis_store::release_lease(const std::string& name) {
-  impl_->run_read<bool>([lease = impl_->lease_key(name), id = impl_->instance_id](redis::connection& c) -> awaitable<bool> {
-    command eval{"EVAL", kReleaseScript, "1", lease, id};
-    co_await c.exec(std::move(eval));
-    co_return true;
-  });
-}
 
 std::optional<double> redis_store::round_trip_ms() const {
   const auto us = impl_->round_trip_us.load();

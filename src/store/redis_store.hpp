@@ -15,6 +15,10 @@
 //   {P}:audit                stream: the audit trail, entry id "<audit id>-0"
 //   {P}:rule_state           hash: what the goal rules remember (goal_days)
 //   {P}:signals              stream: messages between instances (send_signal)
+//   {P}:lease:<name>, {P}:fence:<name>  a source's lease and its token counter
+//   {P}:pace:<name>, {P}:pause:<name>   a shared rate limit's next slot and pause
+//   {P}:claim:<key>, {P}:job:<id>       who runs a job (then its cooldown), its state
+// (the last three in store/redis_coordination.cpp)
 //
 // Writes: one writer coroutine group-commits everything queued. It reads
 // what a batch needs (the stored records, delivery ids, the counters),
@@ -22,7 +26,9 @@
 // script that first checks that no commit of any instance came in between
 // (meta.commit_seq) and otherwise applies every write: records, state,
 // audit and events are one atomic step. A commit that lost that race is
-// read and computed again. An acknowledgement is durable when Redis runs
+// read and computed again; one that lost twice takes {P}:commit_priority
+// (a short-lived key that makes the other instances' commits wait for its
+// own), so a large batch is never starved by small ones. An acknowledgement is durable when Redis runs
 // with appendonly yes and appendfsync always (checked at open).
 //
 // Every instance tails the stream (a blocking XREAD) and hands each commit
@@ -122,8 +128,24 @@ class redis_store final : public event_store {
   // lease is held with that token.
   std::optional<std::uint64_t> hold_lease(const std::string& name, std::chrono::milliseconds ttl) override;
   void release_lease(const std::string& name) override;
+  std::optional<shared_slot> take_slot(const std::string& pace, std::chrono::microseconds spacing) override;
+  void pause_slots(const std::string& pace, std::chrono::milliseconds wait) override;
+  std::optional<job_claim> claim_job(const std::string& key, const std::string& job_id,
+                                     std::chrono::seconds hold) override;
+  void end_job(const std::string& key, const std::string& job_id, std::chrono::seconds cooldown) override;
+  void put_job(const std::string& job_id, std::string state, std::chrono::seconds keep) override;
+  std::optional<std::string> get_job(const std::string& job_id) override;
 
  private:
+  // One command on a pooled connection, on the engine's thread, waited for
+  // (an error reply is a reply). Throws redis::connection_error.
+  redis::reply call(std::vector<std::string> command);
+  // Sent later, in the order queued, on the engine's one background
+  // connection; not waited for (lost, with a warning, when Redis is away).
+  void call_later(std::vector<std::string> command);
+  std::string key(std::string_view name) const;  // the deployment's key of `name`
+  std::string instance_id() const;                // who holds a lease
+
   struct impl;  // the engine's thread, connections, queue and coroutines (redis_store.cpp)
   std::unique_ptr<impl> impl_;
 };

@@ -226,6 +226,93 @@ class ThreeInstancesOneSource(unittest.TestCase):
         written_once(self, leader)
 
 
+class RefreshAcrossInstances(unittest.TestCase):
+    """Tenant refresh with three instances on one Redis: a refresh runs on
+    whichever instance was asked, leader or follower, and draws on the one
+    rate limit the instances share with the leader's polling; one job a
+    tenant among all instances, its cooldown too; every instance answers
+    for the job."""
+
+    def test_refreshes_on_followers_share_the_limit_and_the_job_is_everyones(self):
+        sim = KnackSim("--dataset", "schools", "--seed", "2", "--latency-ms", "100:300")
+        self.addCleanup(sim.stop)
+        self.redis = RedisServer().start()
+        self.addCleanup(self.redis.cleanup)
+        # The leader keeps polling every object every second or two meanwhile.
+        polls = {"poll_min_seconds": 1, "poll_max_seconds": 2}
+        src = source_config(sim, {name: polls for name in ("establishments", "students", "vespa_scores", "comments")})
+        objects = parse_objects(src)
+        cfg = redis_store_config("refresh") + f"lease_seconds = {LEASE_SECONDS}\n" + \
+            tokens_config(("admin", "ADMIN_TOKEN", ["read", "refresh", "admin"], None)) + src
+        env = {"KNACK_APP_ID": sim.app_id, "KNACK_API_KEY": sim.api_key, "FRESHET_REDIS_URL": self.redis.url,
+               "ADMIN_TOKEN": TOKEN}
+        instances = []
+        for _ in range(3):
+            s = Server(cfg, env=env, server_keys={"refresh_cooldown_seconds": "60"}).start()
+            self.addCleanup(s.cleanup)
+            instances.append(s)
+        counts = {}
+        for rec in knack_truth(sim, objects["students"]).values():
+            counts[rec["school_code"]] = counts.get(rec["school_code"], 0) + 1
+        schools = sorted(counts, key=counts.get, reverse=True)[:2]
+        total = sum(counts.values())
+
+        def students(server):
+            objs = server.request("GET", "/api/objects", token=TOKEN)[1]["objects"]
+            return next(o["records"] for o in objs if o["name"] == "students")
+        for s in instances:
+            wait_until(lambda s=s: students(s) == total or "syncing", 180, "the first full sync, seen by every instance")
+        roles = {role(s): s for s in instances}
+        followers = [s for s in instances if role(s) == "follower"]
+        self.assertEqual(len(followers), 2, roles)
+        leader = next(s for s in instances if s not in followers)
+        before = sim.stats()
+
+        # Two schools refreshed at once, each on its own follower; each asked
+        # again at once on another instance, which joins it.
+        jobs, again = [], []
+        for school, there, elsewhere in ((schools[0], followers[0], followers[1]), (schools[1], followers[1], leader)):
+            status, doc, raw, _ = there.request("POST", "/api/refresh", {"tenant": school}, token=TOKEN)
+            self.assertEqual((status, doc["joined"]), (202, False), raw)
+            jobs.append(doc["job_id"])
+            again.append(elsewhere.request("POST", "/api/refresh", {"tenant": school}, token=TOKEN))
+        for (status, doc, raw, _), job_id in zip(again, jobs):
+            # Joined while it runs (or, had it ended already, its cooldown):
+            # never a second job.
+            self.assertIn((status, doc.get("job_id"), doc.get("error", {}).get("code")),
+                          [(202, job_id, None), (429, None, "refresh_cooldown")], raw)
+
+        def job(server, job_id):
+            status, doc, raw, _ = server.request("GET", f"/api/jobs/{job_id}", token=TOKEN)
+            self.assertEqual(status, 200, raw)
+            return doc
+        for job_id, runner in zip(jobs, followers):
+            wait_until(lambda: job(runner, job_id)["status"] != "running" or "running", 120, "the refresh to end")
+            done = job(runner, job_id)
+            self.assertEqual(done["status"], "succeeded", done)
+            self.assertEqual(done["summary"]["objects"]["students"]["records"], counts[done["tenant"]])
+            # Every instance answers for it, with the same final state.
+            for s in instances:
+                wait_until(lambda s=s: job(s, job_id).get("summary") == done["summary"] or "not yet", 10,
+                           "the job's state on every instance")
+        # The cooldown holds on every instance, whichever ran the job.
+        for s in instances:
+            status, doc, raw, res = s.request("POST", "/api/refresh", {"tenant": schools[0]}, token=TOKEN)
+            self.assertEqual((status, doc["error"]["code"]), (429, "refresh_cooldown"), raw)
+            self.assertTrue(1 <= int(res.getheader("Retry-After")) <= 60)
+
+        # Three instances calling one credential (polls and two refreshes)
+        # kept together to its limit.
+        after = sim.stats()
+        self.assertGreater(after["requests"], before["requests"])
+        self.assertEqual(after["rate_limited"], 0, "no 429 for the deployment")
+        self.assertLessEqual(after["max_requests_in_one_second"], 10)
+        for s in followers:
+            self.assertGreater(source_stats(s.stats(token=TOKEN))["upstream"]["requests"], 0,
+                               "the follower read upstream for its refresh")
+        written_once(self, leader)
+
+
 class AirtableWebhookAcrossInstances(unittest.TestCase):
     """Airtable pings one URL, which a load balancer may give to any
     instance: here the pings go to a follower, which verifies them with the

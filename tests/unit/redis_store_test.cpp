@@ -294,5 +294,57 @@ TEST(RedisStore, EverySignalReachesEveryInstanceOnceAndALaterInstanceOnlyTheLate
   EXPECT_EQ(on_b.now().size(), 4u);
 }
 
+TEST(RedisStore, ASharedPaceSpacesSlotsAcrossInstancesAndAPauseHoldsEveryone) {
+  redis_server server(kDurable);
+  redis_store a(options_for(server)), b(options_for(server));
+  // Ten slots asked for faster than they come: reserved back to back, 50 ms
+  // apart on Redis's clock, whichever instance asked.
+  const auto spacing = std::chrono::milliseconds(50);
+  std::vector<std::int64_t> slots;
+  for (int i = 0; i < 10; ++i) {
+    auto got = (i % 2 ? b : a).take_slot("upstream:x", spacing);
+    ASSERT_TRUE(got);
+    slots.push_back(got->at_us);
+  }
+  for (std::size_t i = 1; i < slots.size(); ++i) EXPECT_EQ(slots[i] - slots[i - 1], 50'000) << i;
+  // Another pace is not held up by that one; a 429 on one instance pauses
+  // its pace for the other too.
+  auto other = a.take_slot("upstream:y", spacing);
+  ASSERT_TRUE(other);
+  EXPECT_LT(other->delay, std::chrono::milliseconds(50));
+  b.pause_slots("upstream:y", std::chrono::seconds(3));
+  EXPECT_TRUE(eventually([&] { return a.take_slot("upstream:y", std::chrono::microseconds(1))->delay > std::chrono::seconds(2); }));
+}
+
+TEST(RedisStore, OneJobAKeyAcrossInstancesThenItsCooldownAndAnyInstanceReadsItsState) {
+  redis_server server(kDurable);
+  redis_store a(options_for(server)), b(options_for(server));
+  using outcome = job_claim::outcome;
+  auto first = a.claim_job("refresh:north", "j1", std::chrono::seconds(60));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->result, outcome::claimed);
+  auto joined = b.claim_job("refresh:north", "j2", std::chrono::seconds(60));
+  EXPECT_EQ(joined->result, outcome::running);
+  EXPECT_EQ(joined->job_id, "j1");
+  EXPECT_EQ(b.claim_job("refresh:south", "j3", std::chrono::seconds(60))->result, outcome::claimed);
+  // Only the job that holds a key ends it.
+  b.end_job("refresh:north", "j2", std::chrono::seconds(30));
+  a.end_job("refresh:north", "j1", std::chrono::seconds(30));
+  ASSERT_TRUE(eventually([&] { return b.claim_job("refresh:north", "j4", std::chrono::seconds(60))->result == outcome::cooling; }));
+  const auto cooling = b.claim_job("refresh:north", "j4", std::chrono::seconds(60));
+  EXPECT_EQ(cooling->job_id, "j1");
+  EXPECT_GE(cooling->retry_after, std::chrono::seconds(28));
+  EXPECT_LE(cooling->retry_after, std::chrono::seconds(30));
+  // No cooldown: free at once. A job whose instance died frees its key when its hold ends.
+  b.end_job("refresh:south", "j3", std::chrono::seconds(0));
+  ASSERT_TRUE(eventually([&] { return a.claim_job("refresh:south", "j5", std::chrono::seconds(1))->result == outcome::claimed; }));
+  ASSERT_TRUE(eventually([&] { return b.claim_job("refresh:south", "j6", std::chrono::seconds(60))->result == outcome::claimed; }));
+  // A job's state, written in order by one instance, read by another.
+  a.put_job("j1", R"({"status":"running"})", std::chrono::seconds(60));
+  a.put_job("j1", R"({"status":"succeeded"})", std::chrono::seconds(60));
+  ASSERT_TRUE(eventually([&] { return b.get_job("j1") == std::optional<std::string>(R"({"status":"succeeded"})"); }));
+  EXPECT_EQ(b.get_job("nope"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace freshet::store
