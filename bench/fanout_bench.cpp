@@ -2,6 +2,7 @@
 //
 //   fanout_bench fanout  --target freshet|nchan --port P --subscribers N --events M
 //                        [--rate R | --burst] [--publishers K] [--server-pids a,b]
+//                        [--sub-ports a,b]
 //   fanout_bench publish --port P --publishers 64 --seconds S
 //   fanout_bench get     --port P --path /v1/... [--header "Name: value"]... --connections K --seconds S
 //
@@ -9,8 +10,11 @@
 // the ephemeral port range is no limit), measures the server's memory per idle
 // connection, publishes M events at R/s (or all at once with K publishers),
 // and reports deliveries/s, delivery latency p50/p99/max (publish sent to
-// event parsed, one clock) and loss. publish: K concurrent publishers post
-// durable broadcasts for S seconds; reports acknowledged publishes/s. get: K
+// event parsed, one clock) and loss; with --sub-ports the subscribers are
+// spread over several instances (publishes still go to --port) and the
+// latency is also given per instance, so the hop between instances shows.
+// publish: K concurrent publishers post durable broadcasts for S seconds;
+// reports acknowledged publishes/s and the ack latency p50/p99/max. get: K
 // keep-alive connections GET one path for S seconds; reports requests/s (how
 // fast a simulator serves a page).
 // Output: one JSON line, so bench/run.sh can tabulate runs.
@@ -46,6 +50,7 @@ struct options {
   int publishers = 16;
   double seconds = 10;
   std::vector<int> server_pids;
+  std::vector<unsigned short> sub_ports;  // empty: subscribers on --port
   std::string path = "/";
   std::vector<std::string> headers;
   int connections = 8;
@@ -79,6 +84,7 @@ bool find_number(std::string_view frame, std::string_view key, std::int64_t& out
 
 struct results {
   std::vector<std::int64_t> latencies_ns;
+  std::map<unsigned short, std::vector<std::int64_t>> by_port;  // with --sub-ports
   std::int64_t received = 0;
   std::int64_t duplicates = 0;
   std::int64_t out_of_order = 0;
@@ -87,6 +93,7 @@ struct results {
 
 struct subscriber {
   tcp::socket sock;
+  unsigned short port = 0;  // the instance it reads from
   std::string buf;
   bool head_done = false;
   bool chunked = false;
@@ -120,6 +127,7 @@ void consume_frames(subscriber& s, std::string& data, results& r, bool numeric_i
     if (frame.find("data:") != std::string_view::npos && find_number(frame, "\"t\":", t) &&
         find_number(frame, "\"s\":", seq)) {
       r.latencies_ns.push_back(now_ns() - t);
+      if (!r.by_port.empty()) r.by_port[s.port].push_back(r.latencies_ns.back());
       ++r.received;
       if (seq >= 0 && static_cast<std::size_t>(seq) < s.seen.size()) {
         if (s.seen[static_cast<std::size_t>(seq)]) ++r.duplicates;
@@ -142,7 +150,8 @@ asio::awaitable<void> run_subscriber(subscriber& s, const options& o, int index,
   sock.open(tcp::v4());
   // Spread over 127.0.0.1..50: each source address has its own ephemeral ports.
   sock.bind({asio::ip::make_address_v4("127.0.0." + std::to_string(1 + index % 50)), 0});
-  co_await sock.async_connect({asio::ip::make_address_v4("127.0.0.1"), o.port}, use_awaitable);
+  s.port = o.sub_ports.empty() ? o.port : o.sub_ports[static_cast<std::size_t>(index) % o.sub_ports.size()];
+  co_await sock.async_connect({asio::ip::make_address_v4("127.0.0.1"), s.port}, use_awaitable);
   std::string path = o.target == "nchan" ? "/sub/bench" : "/api/events";
   std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
   co_await asio::async_write(sock, asio::buffer(req), use_awaitable);
@@ -231,6 +240,7 @@ asio::awaitable<void> sleep_for(clk::duration d) {
 asio::awaitable<void> fanout(asio::io_context& ioc, const options& o) {
   results r;
   r.latencies_ns.reserve(static_cast<std::size_t>(o.subscribers) * static_cast<std::size_t>(o.events));
+  for (auto port : o.sub_ports) r.by_port[port];
   const long rss_before = total_rss_kib(o.server_pids);
   std::vector<std::unique_ptr<subscriber>> subs;
   int connected = 0;
@@ -307,6 +317,16 @@ asio::awaitable<void> fanout(asio::io_context& ioc, const options& o) {
       deliver_secs > 0 ? static_cast<double>(r.received) / deliver_secs : 0.0, percentile(r.latencies_ns, 0.5),
       percentile(r.latencies_ns, 0.99), percentile(r.latencies_ns, 1.0), rss_before, rss_after,
       connected ? 1024.0 * static_cast<double>(rss_after - rss_before) / connected : 0.0);
+  if (!r.by_port.empty()) {
+    std::string per = "{\"mode\":\"fanout_by_port\"";
+    for (auto& [port, v] : r.by_port) {
+      char one[160];
+      std::snprintf(one, sizeof one, ",\"%u\":{\"deliveries\":%zu,\"p50\":%.2f,\"p99\":%.2f}", port, v.size(),
+                    percentile(v, 0.5), percentile(v, 0.99));
+      per += one;
+    }
+    std::printf("%s}\n", per.c_str());
+  }
   std::fflush(stdout);
   for (auto& s : subs) {
     boost::system::error_code ec;
@@ -325,6 +345,7 @@ asio::awaitable<void> publish_throughput(asio::io_context& ioc, const options& o
     co_await connect_publisher(*pubs.back(), o);
   }
   std::int64_t acked = 0, failed = 0;
+  std::vector<std::int64_t> ack_ns;  // each publish: sent to answered
   int done = 0;
   const auto start = clk::now();
   const auto stop = start + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.seconds));
@@ -332,7 +353,12 @@ asio::awaitable<void> publish_throughput(asio::io_context& ioc, const options& o
     asio::co_spawn(ioc,
                    [&, i]() -> asio::awaitable<void> {
                      std::int64_t k = 0;
-                     while (clk::now() < stop) (co_await publish_one(*pubs[static_cast<std::size_t>(i)], o, k++)) ? ++acked : ++failed;
+                     while (clk::now() < stop) {
+                       const std::int64_t sent = now_ns();
+                       const bool ok = co_await publish_one(*pubs[static_cast<std::size_t>(i)], o, k++);
+                       ok ? ++acked : ++failed;
+                       if (ok) ack_ns.push_back(now_ns() - sent);
+                     }
                      ++done;
                    },
                    asio::detached);
@@ -340,8 +366,9 @@ asio::awaitable<void> publish_throughput(asio::io_context& ioc, const options& o
   while (done < o.publishers) co_await sleep_for(std::chrono::milliseconds(5));
   const double secs = std::chrono::duration<double>(clk::now() - start).count();
   std::printf("{\"mode\":\"publish\",\"target\":\"%s\",\"publishers\":%d,\"seconds\":%.2f,\"acked\":%lld,\"failed\":%lld,"
-              "\"acked_per_second\":%.0f}\n",
-              o.target.c_str(), o.publishers, secs, (long long)acked, (long long)failed, static_cast<double>(acked) / secs);
+              "\"acked_per_second\":%.0f,\"ack_latency_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f}}\n",
+              o.target.c_str(), o.publishers, secs, (long long)acked, (long long)failed, static_cast<double>(acked) / secs,
+              percentile(ack_ns, 0.5), percentile(ack_ns, 0.99), percentile(ack_ns, 1.0));
   std::fflush(stdout);
 }
 
@@ -426,7 +453,11 @@ options parse(int argc, char** argv) {
     else if (a == "--path") o.path = next();
     else if (a == "--header") o.headers.push_back(next());
     else if (a == "--connections") o.connections = std::stoi(next());
-    else if (a == "--server-pids") {
+    else if (a == "--sub-ports") {
+      std::stringstream ss(next());
+      std::string p;
+      while (std::getline(ss, p, ',')) o.sub_ports.push_back(static_cast<unsigned short>(std::stoi(p)));
+    } else if (a == "--server-pids") {
       std::stringstream ss(next());
       std::string p;
       while (std::getline(ss, p, ',')) o.server_pids.push_back(std::stoi(p));

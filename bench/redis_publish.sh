@@ -4,7 +4,8 @@
 # SQLite, then against two instances on one Redis (appendonly yes,
 # appendfsync always; 32 publishers on each, at once). Reports acknowledged
 # broadcasts/s and the CPU time (user + system, from /proc) per acknowledged
-# broadcast of the Freshet processes and of redis-server.
+# broadcast of the Freshet processes and of redis-server, and the ack
+# latency (sent to answered) p50/p99 of each load generator.
 #   bench/redis_publish.sh [ROUNDS] [SECONDS] [BIN] [GEN]
 set -euo pipefail
 rounds=${1:-3} seconds=${2:-10} bin=${3:-build/src/freshet} gen=${4:-build/bench/fanout_bench}
@@ -13,6 +14,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 ticks=$(getconf CLK_TCK)
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 acked_of() { grep -oE '"acked": *[0-9]+' | grep -oE '[0-9]+$'; }
+ack_ms() { grep -oE "\"$1\":[0-9.]+" "$2" | tail -1 | cut -d: -f2; }  # p50|p99 file
 stop_pids() { kill -TERM "$@" 2>/dev/null || true; for p in "$@"; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done; }
 start_freshet() {  # name port [store section]; its pid in $started
   mkdir -p "$work/$1"
@@ -32,10 +34,12 @@ for _ in $(seq "$rounds"); do
   rm -rf "$work"/*
   start_freshet sqlite 18961; p=$started
   c0=$(cpu_of "$p")
-  a=$("$gen" publish --target freshet --port 18961 --publishers 64 --seconds "$seconds" | acked_of)
+  "$gen" publish --target freshet --port 18961 --publishers 64 --seconds "$seconds" > "$work/g1"
+  a=$(acked_of < "$work/g1")
   c1=$(cpu_of "$p")
   stop_pids "$p"
   report sqlite-one-instance "$a" $((c1 - c0)) 0
+  echo "  ack_ms p50=$(ack_ms p50 "$work/g1") p99=$(ack_ms p99 "$work/g1")"
 
   mkdir -p "$work/redis"
   redis-server --port 18960 --bind 127.0.0.1 --dir "$work/redis" --appendonly yes --appendfsync always \
@@ -55,4 +59,5 @@ for _ in $(seq "$rounds"); do
   stop_pids "$rp"
   a=$(( $(acked_of < "$work/ga") + $(acked_of < "$work/gb") ))
   report redis-two-instances "$a" $((c1 - c0)) $((r1 - r0))
+  echo "  ack_ms p50=$(ack_ms p50 "$work/ga")/$(ack_ms p50 "$work/gb") p99=$(ack_ms p99 "$work/ga")/$(ack_ms p99 "$work/gb") (each instance)"
 done

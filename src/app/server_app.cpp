@@ -2,6 +2,7 @@
 
 #include "app/api.hpp"
 #include "app/auth.hpp"
+#include "app/open_store.hpp"
 #include "app/reload.hpp"
 #include "core/clock.hpp"
 #include "core/work_gate.hpp"
@@ -13,8 +14,6 @@
 #include "sources/sync_service.hpp"
 #include "sources/webhook_intake.hpp"
 #include "store/data_dir_lock.hpp"
-#include "store/redis_store.hpp"
-#include "store/sqlite_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -65,32 +64,6 @@ asio::awaitable<void> every(std::chrono::milliseconds period, std::function<void
 
 }  // namespace
 
-namespace {
-// The engine [store] names, with the retention and batching of [server].
-std::unique_ptr<store::event_store> open_store(const config& cfg, const std::string& db_path) {
-  const auto& sc = cfg.server;
-  if (cfg.store.engine == store_engine::redis) {
-    store::redis_store_options o;
-    o.at = *redis::parse_url(cfg.store.redis_url, nullptr);  // load_config checked it
-    o.key_prefix = cfg.store.key_prefix;
-    o.retain_events = sc.retain_events;
-    o.retain_age = std::chrono::hours(sc.retain_hours);
-    o.max_batch = static_cast<std::size_t>(sc.max_batch_events);
-    o.accept_weaker_durability = cfg.store.accept_weaker_durability;
-    const std::string where = o.at.host + ":" + o.at.port + "/" + std::to_string(o.at.db);
-    auto s = std::make_unique<store::redis_store>(std::move(o));
-    spdlog::info("msg=\"store: Redis\" at=\"{}\" key_prefix=\"{}\" durability=\"{}\"", where,
-                 cfg.store.key_prefix, s->durability());
-    return s;
-  }
-  return std::make_unique<store::sqlite_store>(store::sqlite_store_options{
-      .path = db_path,
-      .retain_events = sc.retain_events,
-      .retain_age = std::chrono::hours(sc.retain_hours),  // as seconds
-      .max_batch = static_cast<std::size_t>(sc.max_batch_events)});
-}
-}  // namespace
-
 int run_server(const config& cfg, const run_options& opts) {
   const auto& sc = cfg.server;
   std::filesystem::create_directories(sc.data_dir);
@@ -102,7 +75,7 @@ int run_server(const config& cfg, const run_options& opts) {
 
   const std::string db_path = (std::filesystem::path(sc.data_dir) / "freshet.db").string();
   // The store's engine; everything below sees only its interface.
-  std::unique_ptr<store::event_store> log_owner = open_store(cfg, db_path);
+  std::unique_ptr<store::event_store> log_owner = open_store(cfg);
   store::event_store& log = *log_owner;
 
   // One io_context per core, each run by one thread (the nginx model): a

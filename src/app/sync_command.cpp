@@ -1,14 +1,18 @@
 #include "app/sync_command.hpp"
+
+#include "app/open_store.hpp"
 #include "core/json_text.hpp"
 
 #include "sources/source_sync.hpp"
 #include "sources/task_group.hpp"
 #include "store/data_dir_lock.hpp"
-#include "store/sqlite_store.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <spdlog/spdlog.h>
@@ -31,12 +35,17 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
               << "\n";
     return 2;
   }
-  std::filesystem::create_directories(cfg.server.data_dir);
-  store::data_dir_lock lock(cfg.server.data_dir);
-  store::sqlite_store log({.path = (std::filesystem::path(cfg.server.data_dir) / "freshet.db").string(),
-                           .retain_events = cfg.server.retain_events,
-                           .retain_age = std::chrono::hours(cfg.server.retain_hours),
-                           .max_batch = static_cast<std::size_t>(cfg.server.max_batch_events)});
+  // On SQLite the data dir's lock makes this the file's only writer (not
+  // beside a running `serve`); on Redis, several processes share the store,
+  // and a source's lease says who may sync it.
+  std::optional<store::data_dir_lock> lock;
+  if (cfg.store.engine == store_engine::sqlite) {
+    std::filesystem::create_directories(cfg.server.data_dir);
+    lock.emplace(cfg.server.data_dir);
+  }
+  std::unique_ptr<store::event_store> log_owner = open_store(cfg);
+  store::event_store& log = *log_owner;
+  const auto lease_ttl = std::chrono::seconds(cfg.store.lease_seconds);
   asio::io_context ioc(1);
   std::vector<std::unique_ptr<sources::source_sync>> syncs;
   json::object summary;
@@ -51,14 +60,57 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
         for (const auto* src : chosen) {
           if (src->kind == "webhook") continue;  // nothing to read: its records arrive by webhook
           auto& sync = *syncs.emplace_back(std::make_unique<sources::source_sync>(*src, log, ioc.get_executor()));
-          // The data dir's lock makes this the only writer: the SQLite store
-          // grants the source's lease at once.
-          sync.set_lease_token(log.hold_lease(src->name, std::chrono::seconds(60)).value_or(0));
+          // SQLite grants the source's lease at once (the data dir's lock).
+          // On Redis, a running instance may lead the source: then a whole
+          // sync is its to do, while one tenant's (like a refresh) needs no
+          // lease.
+          sync.set_lease_token(log.hold_lease(src->name, lease_ttl).value_or(0));
+          if (!sync.leading() && opts.tenant.empty()) {
+            ok = false;
+            per_object.push_back(
+                {{"source", src->name},
+                 {"error", "another instance leads this source (it holds the source's lease) and syncs it; sync one "
+                           "tenant with --tenant, or POST /api/refresh to a running instance"}});
+            continue;
+          }
+          // Renewed while this sync runs: a long one must not lose it.
+          // (A flag as well as the cancel: a wait that just expired cannot be
+          // cancelled any more.)
+          auto renew = std::make_shared<asio::steady_timer>(ioc);
+          auto finished = std::make_shared<bool>(false);
+          if (sync.leading())
+            asio::co_spawn(
+                ioc,
+                [&log, &sync, renew, finished, lease_ttl, name = src->name]() -> asio::awaitable<void> {
+                  for (;;) {
+                    renew->expires_after(lease_ttl / 3);
+                    co_await renew->async_wait(asio::as_tuple(asio::use_awaitable));
+                    if (*finished) co_return;
+                    std::optional<std::uint64_t> token;
+                    try {
+                      token = log.hold_lease(name, lease_ttl);
+                    } catch (const std::exception&) {
+                      // Redis away: the commits fail too; the next round retries.
+                    }
+                    sync.set_lease_token(token.value_or(0));
+                  }
+                },
+                asio::detached);
+          const auto done_with_source = [&log, &sync, renew, finished, name = src->name] {
+            *finished = true;
+            renew->cancel();
+            if (!sync.leading()) return;
+            try {
+              log.release_lease(name);  // a serve instance may take it at once
+            } catch (const std::exception&) {
+            }
+          };
           try {
             co_await sync.prepare();
           } catch (const std::exception& e) {
             ok = false;
             per_object.push_back({{"source", src->name}, {"error", e.what()}});
+            done_with_source();
             continue;
           }
           // Every object at once: they share the source's rate limiter, which
@@ -90,6 +142,7 @@ int run_sync_once(const config& cfg, const sync_options& opts) {
             if (opts.tenant.empty() || !src->objects[i].tenant_field.empty())  // else nothing of the tenant's there
               group.spawn(one(i));
           co_await group.wait();
+          done_with_source();
           for (auto& o : results)
             if (!o.empty()) per_object.push_back(std::move(o));
           requests += sync.upstream().requests.load();

@@ -313,6 +313,60 @@ class RefreshAcrossInstances(unittest.TestCase):
         written_once(self, leader)
 
 
+class SyncOnceOnRedis(unittest.TestCase):
+    """`freshet sync --once` on the Redis engine writes the deployment's
+    store, which a serve instance then reads as its own; while an instance
+    leads the source, a whole sync from the command line is refused (the
+    leader syncs it), and once that instance stops it works again."""
+
+    def sync_once(self, cfg, env):
+        import subprocess
+        import tempfile
+        from harness import BIN
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "f.toml")
+            with open(path, "w") as f:
+                f.write(f'[server]\ndata_dir = "{d}"\nauth = "none"\n' + cfg)
+            run = subprocess.run([BIN, "sync", "--config", path, "--once"], capture_output=True, text=True,
+                                 env=dict(os.environ, **env), timeout=120)
+        return run.returncode, (json.loads(run.stdout) if run.stdout.strip() else {}), run.stderr
+
+    def test_the_command_line_writes_the_shared_store_and_respects_the_leader(self):
+        sim = KnackSim("--dataset", "hti", "--seed", "17")
+        self.addCleanup(sim.stop)
+        redis = RedisServer().start()
+        self.addCleanup(redis.cleanup)
+        env = {"KNACK_APP_ID": sim.app_id, "KNACK_API_KEY": sim.api_key, "FRESHET_REDIS_URL": redis.url,
+               "ADMIN_TOKEN": TOKEN}
+        src = source_config(sim)
+        objects = parse_objects(src)
+        total = sum(len(knack_truth(sim, o)) for o in objects.values())
+        store = redis_store_config("once") + f"lease_seconds = {LEASE_SECONDS}\n"
+        rc, summary, err = self.sync_once(store + src, env)
+        self.assertEqual(rc, 0, err[-2000:])
+        self.assertEqual(summary["created"], total, summary)
+
+        server = Server(store + tokens_config(("admin", "ADMIN_TOKEN", ["read", "admin"], None)) + src, env=env).start()
+        self.addCleanup(server.cleanup)
+        # What the command wrote is the instance's store: every record there,
+        # created once, and its own polls find nothing new.
+        self.assertEqual(int(server.stats(token=TOKEN)["events"]["last_id"]), int(summary["last_event_id"]))
+        wait_until(lambda: converged(sim, server, objects), 30, "the records the command line wrote")
+        wait_until(lambda: role(server) == "leader" or "not yet", 10, "the instance to lead")
+        created = written_once(self, server)
+        self.assertEqual(sum(created.values()), total)
+
+        rc, summary, err = self.sync_once(store + src, env)
+        self.assertEqual(rc, 1, summary)
+        self.assertIn("another instance leads this source", json.dumps(summary))
+        self.assertEqual(summary["created"], 0)
+        server.cleanup()  # SIGTERM: the lease is given up at once
+        sim.request("POST", "/_sim/changes", {"count": 5}, auth=False)
+        rc, summary, err = self.sync_once(store + src, env)
+        self.assertEqual(rc, 0, err[-2000:])
+        self.assertGreater(summary["created"] + summary["updated"] + summary["deleted"], 0, summary)
+
+
 class AirtableWebhookAcrossInstances(unittest.TestCase):
     """Airtable pings one URL, which a load balancer may give to any
     instance: here the pings go to a follower, which verifies them with the
