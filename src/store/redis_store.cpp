@@ -79,6 +79,30 @@ else rv = tonumber(redis.call('HGET', KEYS[1], 'records_version') or '0') end
 return {1, rv}
 )lua";
 
+// A batch of plain appends (broadcasts): nothing to read or diff, so the
+// ids are given here, after the newest, and the batch cannot lose a race:
+// one round trip, where a change set needs two. KEYS: meta, the log, the
+// commit priority. ARGV: this instance's id, the number of events N, then
+// per event its type, object, tenant, ms and its JSON after the id
+// (`,"type":...}`). Returns {1, the id before the first}, or {0} while
+// another instance holds the priority.
+constexpr const char* kAppendScript = R"lua(
+local prio = redis.call('GET', KEYS[3])
+if prio and prio ~= ARGV[1] then return {0} end
+local last = tonumber(redis.call('HGET', KEYS[1], 'last_id') or '0')
+local n = tonumber(ARGV[2])
+for k = 1, n do
+  local a = 2 + (k - 1) * 5
+  local id = string.format('%d', last + k)
+  redis.call('XADD', KEYS[2], id .. '-0', 't', ARGV[a + 1], 'o', ARGV[a + 2], 'n', ARGV[a + 3], 'ms', ARGV[a + 4],
+             'j', '{"id":"' .. id .. '"' .. ARGV[a + 5])
+end
+redis.call('HSET', KEYS[1], 'last_id', string.format('%d', last + n))
+redis.call('HINCRBY', KEYS[1], 'commit_seq', 1)
+if prio then redis.call('DEL', KEYS[3]) end
+return {1, string.format('%d', last)}
+)lua";
+
 // A page of records read at one point of the log: the high-water id and
 // records version with the records, in one atomic step. KEYS: meta, the
 // records hash, then the id sets to read (the object's, or one per
@@ -287,6 +311,9 @@ struct redis_store::impl {
   awaitable<void> run_writer();
   awaitable<void> run_tail();
   awaitable<void> commit_batch();
+  awaitable<void> commit_appends();
+  // After a commit: the events to the listener in id order, then the answers.
+  awaitable<void> finish_commit(plan& p);
   awaitable<void> read_for(plan& p, std::unordered_map<std::string, std::optional<stored_row>>& rows,
                            std::vector<char>& duplicate, std::map<std::pair<std::size_t, std::size_t>, std::vector<std::string>>& kept);
   void compute(plan& p, std::unordered_map<std::string, std::optional<stored_row>> rows,
@@ -820,6 +847,10 @@ awaitable<void> redis_store::impl::commit_batch() {
     fail_batch(errc::store_failed);
     co_return;
   }
+  if (std::none_of(batch.begin(), batch.end(), [](const pending& b) { return static_cast<bool>(b.changes); })) {
+    co_await commit_appends();
+    co_return;
+  }
   plan p;
   bool committed_now = false, lost = false, refused = false;
   std::string why;
@@ -899,6 +930,80 @@ awaitable<void> redis_store::impl::commit_batch() {
     fail_batch(errc::store_overloaded);  // fifty lost races in a row: contention, not failure
     co_return;
   }
+  co_await finish_commit(p);
+}
+
+awaitable<void> redis_store::impl::commit_appends() {
+  const std::int64_t ms = now_ms();
+  const std::string at = core::format_iso8601_ms(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
+  const std::string ms_text = std::to_string(ms);
+  command eval{"EVAL", kAppendScript, "3", k_meta, k_log, k_priority, instance_id, std::to_string(batch.size())};
+  std::vector<std::string> rest;  // each event's JSON after its id
+  rest.reserve(batch.size());
+  for (const auto& b : batch) {
+    std::string doc = core::encode_event_json(0, b.draft, at);
+    rest.push_back(doc.substr(doc.find(',')));  // after {"id":"0"
+    eval.insert(eval.end(), {std::string(core::to_string(b.draft.type)), b.draft.object, b.draft.tenant, ms_text,
+                             rest.back()});
+  }
+  asio::steady_timer pause(io);
+  std::optional<std::uint64_t> before;
+  std::string why;
+  bool lost = false;
+  // Only another instance's priority holds an append batch back (it lasts
+  // 200 ms at most): retried, with a millisecond's pause, for longer than that.
+  for (int attempt = 0; attempt < 300 && !before; ++attempt) {
+    try {
+      auto& c = *co_await writer_connection();
+      command again = eval;
+      const auto r = co_await c.exec(std::move(again));
+      if (r.is_error()) {
+        why = r.str;
+        break;
+      }
+      if (r.type == reply::kind::array && r.elements.size() == 2 && r.elements[0].integer == 1) {
+        before = to_u64(r.elements[1].str);
+        break;
+      }
+    } catch (const redis::connection_error& e) {
+      lost = true;
+      why = e.what();
+      break;
+    }
+    pause.expires_after(std::chrono::milliseconds(1));
+    co_await pause.async_wait(asio::as_tuple(use_awaitable));
+  }
+  if (lost) {
+    writer.reset();
+    if (health.exchange(store_health::unavailable) != store_health::unavailable)
+      spdlog::error("msg=\"the Redis store lost Redis; writes refused until it is back\" error=\"{}\"", why);
+    fail_batch(errc::store_unavailable);
+    co_return;
+  }
+  if (!before && !why.empty()) {
+    spdlog::error("msg=\"the Redis store's append failed; refusing further writes\" error=\"{}\"", why);
+    health = store_health::failed;
+    fail_batch(errc::store_failed);
+    co_return;
+  }
+  if (!before) {
+    fail_batch(errc::store_overloaded);
+    co_return;
+  }
+  plan p;
+  p.appended.assign(batch.size(), nullptr);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const std::uint64_t id = *before + 1 + i;
+    auto& d = batch[i].draft;
+    std::string doc = "{\"id\":\"" + core::format_event_id(id) + "\"" + rest[i];
+    p.events.push_back(core::make_event(id, d.type, std::move(d.object), std::move(d.tenant), std::move(doc)));
+    p.appended[i] = p.events.back();
+  }
+  p.last = *before + batch.size();
+  co_await finish_commit(p);
+}
+
+awaitable<void> redis_store::impl::finish_commit(plan& p) {
   if (p.last > last_id) last_id = p.last;
   committed += p.events.size();
   ++transactions;
