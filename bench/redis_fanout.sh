@@ -16,21 +16,9 @@ set -euo pipefail
 rounds=${1:-3} subs=${2:-10000} events=${3:-300} rate=${4:-0} bin=${5:-build/src/freshet} gen=${6:-build/bench/fanout_bench}
 pace="--publishers 16"
 if [ "$rate" != 0 ]; then pace="--rate $rate --publishers 1"; fi
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-ticks=$(getconf CLK_TCK)
-cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+redis_port=18970
+source "$(dirname "$0")/redis_lib.sh"
 field() { grep -oE "\"$1\": *[0-9.]+" | head -1 | grep -oE '[0-9.]+$'; }
-stop_pids() { kill -TERM "$@" 2>/dev/null || true; for p in "$@"; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done; }
-start_freshet() {  # name port [store section]; its pid in $started
-  mkdir -p "$work/$1"
-  printf '[server]\nlisten = "127.0.0.1:%s"\ndata_dir = "%s/%s"\nauth = "none"\n%s' "$2" "$work" "$1" "${3:-}" \
-    > "$work/$1/f.toml"
-  FRESHET_REDIS_URL=redis://127.0.0.1:18970/0 "$bin" --log-level warn serve --config "$work/$1/f.toml" \
-    > "$work/$1/log" 2>&1 &
-  started=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$2/healthz" >/dev/null && return; sleep 0.05; done
-}
 report() {  # label result-file freshet_ticks redis_ticks
   local d p50 p99
   d=$(field deliveries < "$2"); p50=$(grep -oE '"p50":[0-9.]+' "$2" | head -1 | cut -d: -f2)
@@ -50,11 +38,7 @@ for _ in $(seq "$rounds"); do
   stop_pids "$p"
   report sqlite-one-instance "$work/one" $((c1 - c0)) 0
 
-  mkdir -p "$work/redis"
-  redis-server --port 18970 --bind 127.0.0.1 --dir "$work/redis" --appendonly yes --appendfsync always \
-    --save '' --daemonize no > "$work/redis/log" 2>&1 &
-  rp=$!
-  for _ in $(seq 100); do redis-cli -p 18970 ping >/dev/null 2>&1 && break; sleep 0.05; done
+  start_redis
   store='[store]\nengine = "redis"\n'
   start_freshet a 18972 "$(printf "$store")"; pa=$started
   start_freshet b 18973 "$(printf "$store")"; pb=$started

@@ -9,22 +9,10 @@
 #   bench/redis_publish.sh [ROUNDS] [SECONDS] [BIN] [GEN]
 set -euo pipefail
 rounds=${1:-3} seconds=${2:-10} bin=${3:-build/src/freshet} gen=${4:-build/bench/fanout_bench}
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-ticks=$(getconf CLK_TCK)
-cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+redis_port=18960
+source "$(dirname "$0")/redis_lib.sh"
 acked_of() { grep -oE '"acked": *[0-9]+' | grep -oE '[0-9]+$'; }
 ack_ms() { grep -oE "\"$1\":[0-9.]+" "$2" | tail -1 | cut -d: -f2; }  # p50|p99 file
-stop_pids() { kill -TERM "$@" 2>/dev/null || true; for p in "$@"; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done; }
-start_freshet() {  # name port [store section]; its pid in $started
-  mkdir -p "$work/$1"
-  printf '[server]\nlisten = "127.0.0.1:%s"\ndata_dir = "%s/%s"\nauth = "none"\n%s' "$2" "$work" "$1" "${3:-}" \
-    > "$work/$1/f.toml"
-  FRESHET_REDIS_URL=redis://127.0.0.1:18960/0 "$bin" --log-level warn serve --config "$work/$1/f.toml" \
-    > "$work/$1/log" 2>&1 &
-  started=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$2/healthz" >/dev/null && return; sleep 0.05; done
-}
 report() {  # label acked cpu_ticks redis_ticks
   awk -v l="$1" -v a="$2" -v c="$3" -v r="$4" -v t="$ticks" -v s="$seconds" 'BEGIN {
     printf "%s acked_per_second=%.0f acked=%d freshet_cpu_us_per_ack=%.1f redis_cpu_us_per_ack=%.1f\n",
@@ -41,11 +29,7 @@ for _ in $(seq "$rounds"); do
   report sqlite-one-instance "$a" $((c1 - c0)) 0
   echo "  ack_ms p50=$(ack_ms p50 "$work/g1") p99=$(ack_ms p99 "$work/g1")"
 
-  mkdir -p "$work/redis"
-  redis-server --port 18960 --bind 127.0.0.1 --dir "$work/redis" --appendonly yes --appendfsync always \
-    --save '' --daemonize no > "$work/redis/log" 2>&1 &
-  rp=$!
-  for _ in $(seq 100); do redis-cli -p 18960 ping >/dev/null 2>&1 && break; sleep 0.05; done
+  start_redis
   store='[store]\nengine = "redis"\n'
   start_freshet a 18962 "$(printf "$store")"; pa=$started
   start_freshet b 18963 "$(printf "$store")"; pb=$started

@@ -937,15 +937,21 @@ awaitable<void> redis_store::impl::commit_appends() {
   const std::int64_t ms = now_ms();
   const std::string at = core::format_iso8601_ms(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
   const std::string ms_text = std::to_string(ms);
-  command eval{"EVAL", kAppendScript, "3", k_meta, k_log, k_priority, instance_id, std::to_string(batch.size())};
   std::vector<std::string> rest;  // each event's JSON after its id
   rest.reserve(batch.size());
   for (const auto& b : batch) {
     std::string doc = core::encode_event_json(0, b.draft, at);
     rest.push_back(doc.substr(doc.find(',')));  // after {"id":"0"
-    eval.insert(eval.end(), {std::string(core::to_string(b.draft.type)), b.draft.object, b.draft.tenant, ms_text,
-                             rest.back()});
   }
+  // Built for each attempt (usually one), moved into the request.
+  const auto script = [&] {
+    command eval{"EVAL", kAppendScript, "3", k_meta, k_log, k_priority, instance_id, std::to_string(batch.size())};
+    eval.reserve(eval.size() + 5 * batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      eval.insert(eval.end(), {std::string(core::to_string(batch[i].draft.type)), batch[i].draft.object,
+                               batch[i].draft.tenant, ms_text, rest[i]});
+    return eval;
+  };
   asio::steady_timer pause(io);
   std::optional<std::uint64_t> before;
   std::string why;
@@ -955,8 +961,8 @@ awaitable<void> redis_store::impl::commit_appends() {
   for (int attempt = 0; attempt < 300 && !before; ++attempt) {
     try {
       auto& c = *co_await writer_connection();
-      command again = eval;
-      const auto r = co_await c.exec(std::move(again));
+      command eval = script();
+      const auto r = co_await c.exec(std::move(eval));
       if (r.is_error()) {
         why = r.str;
         break;
@@ -1203,14 +1209,20 @@ redis_store::redis_store(redis_store_options opts) : impl_(std::make_unique<impl
 
 redis_store::~redis_store() { impl_->stop(); }
 
-void redis_store::set_commit_listener(commit_listener l) {
-  // The listener is called on the engine's thread: set it there.
-  std::promise<void> set;
-  asio::post(impl_->io, [&] {
-    impl_->listener = std::move(l);
-    set.set_value();
+// Runs f on the engine's thread and waits for it: the listeners are called
+// there, so they are set there.
+template <class F>
+void run_on(asio::io_context& io, F f) {
+  std::promise<void> done;
+  asio::post(io, [&] {
+    f();
+    done.set_value();
   });
-  set.get_future().wait();
+  done.get_future().wait();
+}
+
+void redis_store::set_commit_listener(commit_listener l) {
+  run_on(impl_->io, [&] { impl_->listener = std::move(l); });
 }
 
 void redis_store::enqueue(core::event_draft draft, append_callback done) {
@@ -1231,12 +1243,7 @@ void redis_store::enqueue_changes(change_set cs, changes_callback done) {
 }
 
 void redis_store::set_signal_listener(signal_listener l) {
-  std::promise<void> set;
-  asio::post(impl_->io, [&] {
-    impl_->signals = std::move(l);
-    set.set_value();
-  });
-  set.get_future().wait();
+  run_on(impl_->io, [&] { impl_->signals = std::move(l); });
 }
 
 reply redis_store::call(std::vector<std::string> c) {
