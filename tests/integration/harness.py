@@ -16,7 +16,8 @@ import subprocess
 import tempfile
 import time
 
-BIN = os.environ.get("FRESHET_BIN", os.path.join(os.path.dirname(__file__), "../../build/src/freshet"))
+# Absolute: some tests run it from a scratch folder of their own.
+BIN = os.path.abspath(os.environ.get("FRESHET_BIN", os.path.join(os.path.dirname(__file__), "../../build/src/freshet")))
 
 
 def http_request(port, method, path, body=None, headers=None, timeout=10):

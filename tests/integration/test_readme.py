@@ -35,8 +35,14 @@ class ReadmeQuickStart(unittest.TestCase):
         cut = last.split("#")[0].strip().replace("curl -N", "curl -s -N --max-time 20", 1)
         script = script.replace(last, f"{cut} | sed -n '/^event: change/{{p;q}}' || true")
         with tempfile.TemporaryDirectory() as folder:
-            r = subprocess.run(["bash", "-euo", "pipefail", "-c", "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n" + script],
-                               cwd=folder, capture_output=True, text=True, timeout=120)
+            try:
+                r = subprocess.run(["bash", "-euo", "pipefail", "-c",
+                                    "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n" + script],
+                                   cwd=folder, capture_output=True, text=True, timeout=120)
+            except subprocess.TimeoutExpired as e:
+                # Which step waited: what the script printed up to there.
+                said = lambda b: (b.decode(errors="replace") if isinstance(b, bytes) else b or "")[-3000:]
+                self.fail(f"the quick start did not end in 120 s\nstdout: {said(e.stdout)}\nstderr: {said(e.stderr)}")
             out = r.stdout
             self.assertEqual(r.returncode, 0, out + r.stderr)
             self.assertTrue(os.path.exists(os.path.join(folder, "freshet-data", "freshet.db")))
