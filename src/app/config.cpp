@@ -636,10 +636,6 @@ config parse_root(const reader& r, const toml::table& root, const std::string& n
         r.fail(rule.source(), "rule '" + c.rules.back().name + "' is configured twice");
     }
   }
-  if (c.store.engine == store_engine::redis && !c.rules.empty())
-    r.fail(root.source(),
-           "[[rules]] need the notification outbox, which has no Redis engine yet: run rules on the SQLite engine "
-           "(docs/scale-out.md says what the Redis engine does today)");
   if (c.server.auth == auth_mode::tokens && c.tokens.empty() && c.jwt.empty())
     r.fail(root.source(),
            "no [[tokens]] or [[jwt]] issuers are configured: add one, or set auth = \"none\" in [server] to run "

@@ -1,5 +1,8 @@
 #include "app/open_store.hpp"
 
+#include "core/clock.hpp"
+#include "rules/redis_outbox.hpp"
+#include "rules/sqlite_outbox.hpp"
 #include "store/redis_store.hpp"
 #include "store/sqlite_store.hpp"
 
@@ -8,6 +11,10 @@
 #include <filesystem>
 
 namespace freshet::app {
+
+namespace {
+std::string sqlite_path(const config& cfg) { return (std::filesystem::path(cfg.server.data_dir) / "freshet.db").string(); }
+}  // namespace
 
 std::unique_ptr<store::event_store> open_store(const config& cfg) {
   const auto& sc = cfg.server;
@@ -26,11 +33,18 @@ std::unique_ptr<store::event_store> open_store(const config& cfg) {
     return s;
   }
   return std::make_unique<store::sqlite_store>(store::sqlite_store_options{
-      .path = (std::filesystem::path(sc.data_dir) / "freshet.db").string(),
+      .path = sqlite_path(cfg),
       .retain_events = sc.retain_events,
       .retain_age = std::chrono::hours(sc.retain_hours),  // as seconds
       .max_batch = static_cast<std::size_t>(sc.max_batch_events),
       .wall_ms = {}});
+}
+
+std::unique_ptr<rules::outbox> open_outbox(const config& cfg, store::event_store& log) {
+  const auto limit = static_cast<std::size_t>(cfg.notifications.max_outbox);
+  if (cfg.store.engine == store_engine::redis)
+    return std::make_unique<rules::redis_outbox>(static_cast<store::redis_store&>(log), limit, core::wall_ms);
+  return std::make_unique<rules::sqlite_outbox>(sqlite_path(cfg), limit, core::wall_ms);
 }
 
 }  // namespace freshet::app

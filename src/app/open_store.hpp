@@ -5,6 +5,7 @@
 #pragma once
 
 #include "app/config.hpp"
+#include "rules/outbox.hpp"
 #include "store/event_store.hpp"
 
 #include <memory>
@@ -12,5 +13,8 @@
 namespace freshet::app {
 
 std::unique_ptr<store::event_store> open_store(const config& cfg);
+// The rules' outbox beside that store: in its SQLite file, or in the same
+// Redis (the deployment's instances share it).
+std::unique_ptr<rules::outbox> open_outbox(const config& cfg, store::event_store& log);
 
 }  // namespace freshet::app

@@ -73,7 +73,6 @@ int run_server(const config& cfg, const run_options& opts) {
     spdlog::warn("msg=\"authentication is off (auth = \\\"none\\\"): anyone who reaches {} may read and publish\"",
                  sc.listen);
 
-  const std::string db_path = (std::filesystem::path(sc.data_dir) / "freshet.db").string();
   // The store's engine; everything below sees only its interface.
   std::unique_ptr<store::event_store> log_owner = open_store(cfg);
   store::event_store& log = *log_owner;
@@ -103,7 +102,9 @@ int run_server(const config& cfg, const run_options& opts) {
   if (!cfg.goals.empty()) goals = std::make_unique<rules::goal_tracker>(cfg.goals, cfg.sources, log, blocking.get_executor());
   // Rules read committed events back from the log; the listener only wakes them.
   std::unique_ptr<rules::notification_service> notifications;
-  if (!cfg.rules.empty()) notifications = std::make_unique<rules::notification_service>(rules::sections_of(cfg), log, db_path);
+  if (!cfg.rules.empty())
+    notifications = std::make_unique<rules::notification_service>(rules::sections_of(cfg), log, open_outbox(cfg, log),
+                                                                   std::chrono::seconds(cfg.store.lease_seconds));
   log.set_commit_listener(
       [&subscribers, g = goals.get(), n = notifications.get()](const std::vector<core::event_ptr>& batch) {
         subscribers.publish(batch);
@@ -149,6 +150,12 @@ int run_server(const config& cfg, const run_options& opts) {
   handler.attach_server(&server);
   handler.attach_notifications(notifications.get());
   server.start();
+  // Signals from the other instances: hand-offs to a source's leader, retries
+  // for the rules' leader.
+  log.set_signal_listener([s = sync.get(), n = notifications.get()](const std::string& topic, const std::string& body) {
+    if (s) s->on_signal(topic, body);
+    if (n && topic == "rules") n->on_signal(body);
+  });
   if (sync) sync->start();
   if (goals) goals->start();
   if (notifications) {

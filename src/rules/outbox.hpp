@@ -64,13 +64,27 @@ struct outbox_counts {
   std::uint64_t gathering = 0, pending = 0, delivered = 0, failed = 0;
 };
 
+// "msg_" + 24 random hex digits: the receiver's idempotency key, the same on
+// every attempt, unique across data dirs and deployments.
+std::string new_webhook_id();
+// A message as GET /api/notifications lists it, with its attempts.
+boost::json::object notification_json(const notification& n, boost::json::array attempts);
+
 // The outbox as the rules, the dispatcher and the API see it, whatever holds
-// it; rules/sqlite_outbox.hpp is the SQLite one.
+// it; rules/sqlite_outbox.hpp is the SQLite one, rules/redis_outbox.hpp the
+// one a deployment of several instances shares.
 class outbox {
  public:
   static constexpr std::size_t kNamesKept = 5;  // names and ids a coalesced message keeps
 
   virtual ~outbox() = default;
+
+  // The writes that follow (commit, close_windows, record_attempt) are the
+  // rules leader's, holding the lease "rules" with this fencing token
+  // (event_store::hold_lease): an outbox several instances share refuses
+  // them once another instance holds it. One only one process uses has
+  // nothing to fence.
+  virtual void write_as(std::uint64_t token) { (void)token; }
 
   // The last event the rules evaluated; none before the rules first ran.
   virtual std::optional<std::uint64_t> cursor() = 0;

@@ -5,8 +5,6 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include <openssl/rand.h>
-
 #include <stdexcept>
 
 namespace freshet::rules {
@@ -15,20 +13,6 @@ namespace json = boost::json;
 using store::statement;
 
 namespace {
-
-// "msg_" + 24 random hex digits: the receiver's idempotency key, the same on
-// every attempt, unique across data dirs (ids restart in a new one).
-std::string new_webhook_id() {
-  unsigned char bytes[12];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "msg_";
-  for (unsigned char b : bytes) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
-}
 
 json::array parse_array(std::string_view text) {
   boost::system::error_code ec;
@@ -291,22 +275,6 @@ json::array sqlite_outbox::list(const outbox_list_filter& f) {
   json::array out;
   while (s.step()) {
     notification n = row_of(s);
-    json::object o;
-    o["id"] = n.id;
-    o["webhook_id"] = n.webhook_id;
-    o["rule"] = n.rule;
-    o["notifier"] = n.notifier;
-    o["object"] = n.object;
-    o["tenant"] = n.tenant.empty() ? json::value(nullptr) : json::value(n.tenant);
-    o["status"] = n.status;
-    o["text"] = n.text;
-    o["count"] = n.count;
-    o["records"] = n.records;
-    o["first_event_id"] = std::to_string(n.first_event);
-    o["last_event_id"] = std::to_string(n.last_event);
-    o["created_ms"] = n.created_ms;
-    o["next_attempt_ms"] = n.status == "pending" || n.status == "gathering" ? json::value(n.due_ms) : json::value(nullptr);
-    o["done_ms"] = n.done_ms ? json::value(n.done_ms) : json::value(nullptr);
     json::array attempts;
     att.reset();
     att.bind(1, n.id);
@@ -317,8 +285,7 @@ json::array sqlite_outbox::list(const outbox_list_filter& f) {
       a["answer"] = att.column_text(2);
       attempts.push_back(std::move(a));
     }
-    o["attempts"] = std::move(attempts);
-    out.push_back(std::move(o));
+    out.push_back(notification_json(n, std::move(attempts)));
   }
   return out;
 }

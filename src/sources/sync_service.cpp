@@ -95,12 +95,12 @@ asio::awaitable<void> sync_service::bring_up(source_sync& s) {
   }
 }
 
+void sync_service::on_signal(const std::string& topic, const std::string& body) {
+  if (topic.rfind("sync:", 0) != 0) return;
+  if (auto* s = find(topic.substr(5))) s->on_signal(body);
+}
+
 void sync_service::start() {
-  // Hand-offs from the followers of a source (webhooks that reached them).
-  log_.set_signal_listener([this](const std::string& topic, const std::string& body) {
-    if (topic.rfind("sync:", 0) != 0) return;
-    if (auto* s = find(topic.substr(5))) s->on_signal(body);
-  });
   for (auto& [name, s] : sources_) {
     asio::co_spawn(ioc_, keep_lease(*s), asio::detached);
     asio::co_spawn(ioc_, bring_up(*s), asio::detached);

@@ -31,6 +31,9 @@ class sync_service {
 
   void start();
   void stop();
+  // A signal between instances (event_store::send_signal) of topic
+  // "sync:<source>": a hand-off from a follower to this source's leader.
+  void on_signal(const std::string& topic, const std::string& body);
 
   source_sync* find(const std::string& source);  // nullptr: no such source
   boost::asio::any_io_executor executor() { return ioc_.get_executor(); }

@@ -19,6 +19,7 @@
 //   {P}:pace:<name>, {P}:pause:<name>   a shared rate limit's next slot and pause
 //   {P}:claim:<key>, {P}:job:<id>       who runs a job (then its cooldown), its state
 // (the last three in store/redis_coordination.cpp)
+//   {P}:rules_cursor, {P}:n:<id>, ...   the rules' outbox (rules/redis_outbox.hpp)
 //
 // Writes: one writer coroutine group-commits everything queued. It reads
 // what a batch needs (the stored records, delivery ids, the counters),
@@ -136,15 +137,22 @@ class redis_store final : public event_store {
   void put_job(const std::string& job_id, std::string state, std::chrono::seconds keep) override;
   std::optional<std::string> get_job(const std::string& job_id) override;
 
- private:
-  // One command on a pooled connection, on the engine's thread, waited for
-  // (an error reply is a reply). Throws redis::connection_error.
+  // For the parts that keep keys of their own in the deployment (the rules'
+  // outbox, rules/redis_outbox.hpp). One command on a pooled connection, on
+  // the engine's thread, waited for (an error reply is a reply). Blocking:
+  // never from the engine's thread. Throws redis::connection_error.
   redis::reply call(std::vector<std::string> command);
+  std::string key(std::string_view name) const;  // the deployment's key of `name`
+  std::string instance_id() const;                // who holds a lease
+  // The value of lease `name` while this instance holds it with `token`
+  // (what a script compares to fence a write).
+  std::string lease_key(const std::string& name) const { return key("lease:" + name); }
+  std::string lease_holder(std::uint64_t token) const { return instance_id() + ":" + std::to_string(token); }
+
+ private:
   // Sent later, in the order queued, on the engine's one background
   // connection; not waited for (lost, with a warning, when Redis is away).
   void call_later(std::vector<std::string> command);
-  std::string key(std::string_view name) const;  // the deployment's key of `name`
-  std::string instance_id() const;                // who holds a lease
 
   struct impl;  // the engine's thread, connections, queue and coroutines (redis_store.cpp)
   std::unique_ptr<impl> impl_;

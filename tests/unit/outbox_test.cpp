@@ -1,46 +1,77 @@
 #include "rules/notifier.hpp"
+#include "rules/redis_outbox.hpp"
 #include "rules/sqlite_outbox.hpp"
 #include "rules/target_guard.hpp"
 
 #include "core/standard_webhooks.hpp"
+#include "store/redis_store.hpp"
 #include "store/sqlite_store.hpp"
+
+#include "redis_server.hpp"
 
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <map>
+#include <thread>
 
 namespace freshet::rules {
 namespace {
 
 namespace json = boost::json;
 
-class OutboxTest : public ::testing::Test {
+// The outbox's behaviour, one suite for both engines: SQLite's file, and
+// the deployment's Redis (a real redis-server, each test under a prefix of
+// its own).
+testing_support::redis_server& shared_redis() {
+  static testing_support::redis_server server({"--appendonly", "yes", "--appendfsync", "always"});
+  return server;
+}
+
+class OutboxTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("freshet-outbox-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    name_ = std::string("freshet-outbox-test-") + std::to_string(::getpid()) + "-" + GetParam() + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : name_)
+      if (c == '/') c = '_';
+    dir_ = std::filesystem::temp_directory_path() / name_;
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     path_ = (dir_ / "f.db").string();
-    store::sqlite_store migrate({.path = path_});  // makes the schema, outbox tables included
+    if (GetParam() == "redis") {
+      redis_ = open_redis();
+    } else {
+      store::sqlite_store migrate({.path = path_});  // makes the schema, outbox tables included
+    }
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
+  std::unique_ptr<store::redis_store> open_redis() {
+    return std::make_unique<store::redis_store>(
+        store::redis_store_options{.at = shared_redis().at(), .key_prefix = name_});
+  }
   std::unique_ptr<outbox> open(std::size_t limit = 100) {
+    if (redis_) return std::make_unique<redis_outbox>(*redis_, limit, [this] { return now_; });
     return std::make_unique<sqlite_outbox>(path_, limit, [this] { return now_; });
   }
   static firing fire(std::string rule, std::string tenant, std::string id, std::uint64_t event, int coalesce = 0) {
     return {rule, "slack", "laptops", tenant, "text of " + id, id, id, event, coalesce};
   }
 
+  std::string name_;
   std::filesystem::path dir_;
   std::string path_;
+  std::unique_ptr<store::redis_store> redis_;
   std::int64_t now_ = 1'800'000'000'000;
 };
 
-TEST_F(OutboxTest, FiringsAndTheCursorCommitTogetherAndSurviveReopening) {
+INSTANTIATE_TEST_SUITE_P(Engines, OutboxTest, ::testing::Values("sqlite", "redis"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(OutboxTest, FiringsAndTheCursorCommitTogetherAndSurviveReopening) {
   {
     auto box = open();
     EXPECT_FALSE(box->cursor().has_value());
@@ -57,7 +88,7 @@ TEST_F(OutboxTest, FiringsAndTheCursorCommitTogetherAndSurviveReopening) {
   EXPECT_EQ(box->counts().pending, 2u);
 }
 
-TEST_F(OutboxTest, CoalescingGathersOneRuleAndTenantIntoOneMessage) {
+TEST_P(OutboxTest, CoalescingGathersOneRuleAndTenantIntoOneMessage) {
   auto box = open();
   std::vector<firing> bulk;
   for (int i = 0; i < 500; ++i) bulk.push_back(fire("ready", "hennepin", "HTI-" + std::to_string(i), 10 + i, 30));
@@ -84,7 +115,7 @@ TEST_F(OutboxTest, CoalescingGathersOneRuleAndTenantIntoOneMessage) {
   EXPECT_EQ(list[1].at("status"), "pending");
 }
 
-TEST_F(OutboxTest, AFullOutboxRefusesNewMessagesButStillGathers) {
+TEST_P(OutboxTest, AFullOutboxRefusesNewMessagesButStillGathers) {
   auto box = open(2);
   auto r = box->commit({fire("a", "t", "1", 1), fire("b", "t", "2", 2, 60), fire("c", "t", "3", 3)}, 3);
   EXPECT_EQ(r.added, 2u);
@@ -94,7 +125,7 @@ TEST_F(OutboxTest, AFullOutboxRefusesNewMessagesButStillGathers) {
   EXPECT_EQ(r.refused, 0u);
 }
 
-TEST_F(OutboxTest, AttemptsFollowTheirOutcomeAndFailedMessagesCanBeRetried) {
+TEST_P(OutboxTest, AttemptsFollowTheirOutcomeAndFailedMessagesCanBeRetried) {
   auto box = open();
   box->commit({fire("a", "t", "1", 1)}, 1);
   std::int64_t next = 0;
@@ -125,6 +156,55 @@ TEST_F(OutboxTest, AttemptsFollowTheirOutcomeAndFailedMessagesCanBeRetried) {
   now_ += 1000;
   EXPECT_EQ(box->prune(now_), 1u);
   EXPECT_TRUE(box->list({}).empty());
+}
+
+TEST_P(OutboxTest, GoalStateMovesWithTheCursorAndAnEmptyValueForgetsIt) {
+  auto box = open();
+  box->commit({}, 3, {{"goal:g", "12.5"}, {"pace:p", "7"}});
+  box->commit({}, 4, {{"pace:p", ""}});
+  EXPECT_EQ(box->load_state(), (std::map<std::string, std::string>{{"goal:g", "12.5"}}));
+  EXPECT_EQ(open()->cursor(), 4u);
+}
+
+// Two instances on one Redis: the rules' leader writes with its lease's
+// token; once another instance holds the lease, the old leader's writes are
+// refused and nothing of them lands.
+TEST(RedisOutbox, AStaleLeadersWritesAreFenced) {
+  const std::string prefix = "freshet-outbox-fence-" + std::to_string(::getpid());
+  store::redis_store a({.at = shared_redis().at(), .key_prefix = prefix});
+  store::redis_store b({.at = shared_redis().at(), .key_prefix = prefix});
+  std::int64_t now = 1'800'000'000'000;
+  redis_outbox box_a(a, 100, [&] { return now; }), box_b(b, 100, [&] { return now; });
+  auto ta = a.hold_lease("rules", std::chrono::milliseconds(200));
+  ASSERT_TRUE(ta);
+  EXPECT_FALSE(b.hold_lease("rules", std::chrono::milliseconds(200)));
+  box_a.write_as(*ta);
+  firing f{"r", "hook", "laptops", "t", "text", "n", "id1", 1, 0};
+  EXPECT_EQ(box_a.commit({f}, 1).added, 1u);
+  std::int64_t next = 0;
+  auto msg = box_a.next_due("hook", &next);
+  ASSERT_TRUE(msg);
+
+  std::optional<std::uint64_t> tb;
+  for (int i = 0; i < 100 && !tb; ++i) {  // the lease expires by itself
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    tb = b.hold_lease("rules", std::chrono::seconds(10));
+  }
+  ASSERT_TRUE(tb);
+  EXPECT_GT(*tb, *ta);
+  f.record_id = "id2";
+  EXPECT_THROW(box_a.commit({f}, 2), outbox_fenced);
+  EXPECT_THROW(box_a.record_attempt(msg->id, 200, "ok", attempt_outcome::delivered), outbox_fenced);
+  EXPECT_EQ(box_b.cursor(), 1u);
+  EXPECT_EQ(box_b.counts().pending, 1u);
+
+  box_b.write_as(*tb);
+  box_b.record_attempt(msg->id, 200, "ok", attempt_outcome::delivered);
+  EXPECT_EQ(box_b.commit({f}, 2).added, 1u);
+  const auto c = box_a.counts();  // every instance reads the same outbox
+  EXPECT_EQ(c.delivered, 1u);
+  EXPECT_EQ(c.pending, 1u);
+  EXPECT_EQ(box_a.list({}).size(), 2u);
 }
 
 TEST(Notifier, WebhookDeliveriesAreSignedForEverySecret) {
