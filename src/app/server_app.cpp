@@ -157,6 +157,11 @@ int run_server(const config& cfg, const run_options& opts) {
     if (n && topic == "rules") n->on_signal(body);
   });
   if (sync) sync->start();
+  if (goals && log.shared() && sync)
+    goals->set_publisher([s = sync.get()](const std::string& source) {
+      auto* src = s->find(source);
+      return src && src->leading();
+    });
   if (goals) goals->start();
   if (notifications) {
     const auto port = server.local_endpoint().port();

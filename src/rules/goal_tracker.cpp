@@ -24,6 +24,7 @@ goal_tracker::goal_tracker(const std::vector<app::goal_config>& goals, const std
       for (const auto& o : s.objects)
         if (o.name == g.object) v.source = s.name;
     goals_.push_back(std::move(v));
+    published_.emplace_back();
     configs_.push_back(g);
     objects_.insert(g.object);
   }
@@ -87,25 +88,29 @@ void goal_tracker::recompute() {
       spdlog::error("msg=\"goal not computed\" goal={} error=\"{}\"", g.name, e.what());
       continue;
     }
-    // What moved: the total, and (per tenant) each tenant whose value is new,
-    // changed, or gone back to nothing.
-    bool total_moved = false;
-    std::vector<std::pair<std::string, double>> tenants_moved;
     {
       std::lock_guard lk(mu_);
-      auto& cur = goals_[i];
-      total_moved = !cur.value || *cur.value != value;
-      cur.value = value;
-      if (g.per_tenant) {
-        for (const auto& [t, v] : tenants) {
-          auto it = cur.tenants.find(t);
-          if (it == cur.tenants.end() || it->second != v) tenants_moved.emplace_back(t, v);
-        }
-        for (const auto& [t, v] : cur.tenants)
-          if (!tenants.count(t)) tenants_moved.emplace_back(t, 0.0);
-        cur.tenants = tenants;
-      }
+      goals_[i].value = value;
+      if (g.per_tenant) goals_[i].tenants = tenants;
     }
+    if (leads_ && !leads_(source)) continue;  // the source's leader publishes
+    // What moved since this instance last published: the total, and (per
+    // tenant) each tenant whose value is new, changed, or gone back to nothing.
+    std::unique_lock lk(mu_);  // two computations may overlap on the pool
+    auto& pub = published_[i];
+    const bool total_moved = !pub.total || *pub.total != value;
+    pub.total = value;
+    std::vector<std::pair<std::string, double>> tenants_moved;
+    if (g.per_tenant) {
+      for (const auto& [t, v] : tenants) {
+        auto it = pub.tenants.find(t);
+        if (it == pub.tenants.end() || it->second != v) tenants_moved.emplace_back(t, v);
+      }
+      for (const auto& [t, v] : pub.tenants)
+        if (!tenants.count(t)) tenants_moved.emplace_back(t, 0.0);
+      pub.tenants = tenants;
+    }
+    lk.unlock();
     auto publish = [&](const std::string& tenant, double v) {
       core::event_draft d;
       d.type = core::event_type::metric;

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,6 +61,12 @@ class goal_tracker {
   // The log's commit listener calls this with every committed batch.
   void on_commit(const std::vector<core::event_ptr>& batch);
 
+  // On a store several instances share, each computes the goals (for its
+  // own API) but only the leader of a goal's source publishes its metric
+  // events, so a move is one event for the deployment, not one per
+  // instance. Set before start(); unset: this instance publishes them all.
+  void set_publisher(std::function<bool(const std::string& source)> leads) { leads_ = std::move(leads); }
+
   std::vector<goal_value> values() const;
   bool empty() const { return goals_.empty(); }
 
@@ -74,6 +81,15 @@ class goal_tracker {
   std::vector<app::goal_config> configs_;  // fixed after construction; same order as goals_
   mutable std::mutex mu_;                  // guards everything below
   std::vector<goal_value> goals_;          // only `value` changes after construction
+  // What this instance last published of each goal (same order): a new
+  // leader publishes what differs from what it published, at its next
+  // computation.
+  struct published {
+    std::optional<double> total;
+    std::map<std::string, double> tenants;
+  };
+  std::vector<published> published_;
+  std::function<bool(const std::string& source)> leads_;
   std::set<std::string> dirty_;    // objects changed since the last computation
   bool scheduled_ = false;
   bool stopped_ = false;

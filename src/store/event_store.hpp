@@ -180,6 +180,9 @@ class event_store {
   // "sqlite" or "redis", and what an acknowledged write survives, for
   // /readyz and /api/stats.
   virtual std::string_view engine_name() const = 0;
+  // Several instances may use this store at once (Redis); then leases say
+  // which of them does what only one may do.
+  virtual bool shared() const { return false; }
   virtual std::string durability() const = 0;
   // The latest round trip to the engine's server (Redis), none for an
   // embedded engine or before the first measurement.
@@ -248,14 +251,17 @@ class event_store {
     (void)hold;
     return std::nullopt;
   }
-  // The job holding `key` ended: no other for `cooldown`. Does not block.
+  // The job holding `key` ended: no other for `cooldown`. Does not block;
+  // while the engine's server is away it is kept and sent when it is back.
   virtual void end_job(const std::string& key, const std::string& job_id, std::chrono::seconds cooldown) {
     (void)key;
     (void)job_id;
     (void)cooldown;
   }
   // A job's state (JSON) for every instance to answer, kept for `keep`.
-  // Writes of one job land in the order they were made. Does not block.
+  // Writes of one job land in the order they were made. Does not block;
+  // while the engine's server is away the latest is kept and sent when it
+  // is back (until the store stops).
   virtual void put_job(const std::string& job_id, std::string state, std::chrono::seconds keep) {
     (void)job_id;
     (void)state;

@@ -162,11 +162,15 @@ std::optional<job_claim> redis_store::claim_job(const std::string& job_key, cons
 }
 
 void redis_store::end_job(const std::string& job_key, const std::string& job_id, std::chrono::seconds cooldown) {
-  call_later({"EVAL", kEndScript, "1", key("claim:" + job_key), job_id, std::to_string(cooldown.count() * 1000)});
+  call_later({"EVAL", kEndScript, "1", key("claim:" + job_key), job_id, std::to_string(cooldown.count() * 1000)},
+             "claim:" + job_key);
 }
 
 void redis_store::put_job(const std::string& job_id, std::string state, std::chrono::seconds keep) {
-  call_later({"SET", key("job:" + job_id), std::move(state), "EX", std::to_string(std::max<std::int64_t>(keep.count(), 1))});
+  // Kept while Redis is away: the other instances answer GET /api/jobs/{id}
+  // from it, so its last state must get there.
+  call_later({"SET", key("job:" + job_id), std::move(state), "EX", std::to_string(std::max<std::int64_t>(keep.count(), 1))},
+             "job:" + job_id);
 }
 
 std::optional<std::string> redis_store::get_job(const std::string& job_id) {

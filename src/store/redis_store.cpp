@@ -21,6 +21,7 @@
 #include <atomic>
 #include <charconv>
 #include <deque>
+#include <map>
 #include <future>
 #include <mutex>
 #include <random>
@@ -286,7 +287,8 @@ struct redis_store::impl {
         k_priority(prefix + "commit_priority"),
         work(asio::make_work_guard(io)),
         wake(io),
-        tail_pause(io) {}
+        tail_pause(io),
+        background_pause(io) {}
 
   // Keys of one object, one source.
   std::string rec_key(const std::string& s, const std::string& o) const { return prefix + "rec:" + s + ":" + o; }
@@ -326,7 +328,10 @@ struct redis_store::impl {
                                           std::int64_t cutoff);
   awaitable<void> refresh_first_id();
   awaitable<std::unique_ptr<redis::connection>> take_reader();
-  void call_later(command c);
+  // `keep`: a key for a state write (a job's latest state, its claim's
+  // end): kept and sent again while Redis cannot be reached, a newer one of
+  // the same key replacing it. Without one the command is a hint, lost then.
+  void call_later(command c, std::string keep = {});
   awaitable<void> run_background();
   awaitable<redis::connection*> writer_connection();
 
@@ -377,7 +382,9 @@ struct redis_store::impl {
   // The engine's thread only.
   std::unique_ptr<redis::connection> writer, tail, background;
   std::deque<command> later;  // call_later's queue, sent in order by run_background
-  bool background_running = false;
+  std::map<std::string, command> kept;  // call_later's state writes by key, until Redis took them
+  bool background_running = false, background_stopping = false;
+  asio::steady_timer background_pause;  // between the state writes' tries while Redis is away
   std::vector<std::unique_ptr<redis::connection>> idle_readers;
   asio::steady_timer wake;        // the writer's nap; a queued write cuts it short
   asio::steady_timer tail_pause;  // between the tail's reconnections
@@ -440,6 +447,8 @@ void redis_store::impl::stop() {
       writer.reset();
       tail.reset();
       background.reset();
+      background_stopping = true;  // a state write waiting for Redis is given up
+      background_pause.cancel();
     });
   }
   work.reset();
@@ -467,24 +476,36 @@ awaitable<std::unique_ptr<redis::connection>> redis_store::impl::take_reader() {
   co_return c;
 }
 
-void redis_store::impl::call_later(command c) {
-  asio::post(io, [this, c = std::move(c)]() mutable {
-    // Bounded: these are hints and progress, never acknowledged writes.
-    if (later.size() >= 10'000) {
+void redis_store::impl::call_later(command c, std::string keep) {
+  asio::post(io, [this, c = std::move(c), keep = std::move(keep)]() mutable {
+    // Bounded: these are hints, progress and state for the other instances,
+    // never acknowledged writes.
+    if (later.size() + kept.size() >= 10'000) {
       spdlog::warn("msg=\"a write for the other instances was dropped: Redis is not keeping up\" command={}", c[0]);
       return;
     }
-    later.push_back(std::move(c));
-    if (background_running) return;
+    if (keep.empty()) later.push_back(std::move(c));
+    else kept[keep] = std::move(c);  // the newer state replaces what still waits
+    if (background_running) {
+      background_pause.cancel();
+      return;
+    }
     background_running = true;
     asio::co_spawn(io, run_background(), asio::detached);
   });
 }
 
 awaitable<void> redis_store::impl::run_background() {
-  while (!later.empty()) {
+  while (!later.empty() || !kept.empty()) {
     std::vector<command> batch(std::make_move_iterator(later.begin()), std::make_move_iterator(later.end()));
     later.clear();
+    const std::size_t hints = batch.size();
+    std::vector<std::string> keys;
+    for (const auto& [k, c] : kept) {
+      keys.push_back(k);
+      batch.push_back(c);  // a copy: it stays kept until Redis has it
+    }
+    bool away = false;
     try {
       if (!background || !background->is_open()) {
         auto c = std::make_unique<redis::connection>(io.get_executor(), opts.timeout);
@@ -496,10 +517,26 @@ awaitable<void> redis_store::impl::run_background() {
         if (replies[i].is_error())
           spdlog::warn("msg=\"Redis refused a write for the other instances\" command={} error=\"{}\"", batch[i][0],
                        replies[i].str);
+      for (std::size_t i = 0; i < keys.size(); ++i)
+        if (auto it = kept.find(keys[i]); it != kept.end() && it->second == batch[hints + i]) kept.erase(it);
     } catch (const redis::connection_error& e) {
       background.reset();
-      spdlog::warn("msg=\"writes for the other instances were lost: Redis cannot be reached\" count={} error=\"{}\"",
-                   batch.size(), e.what());
+      away = true;
+      if (hints)
+        spdlog::warn("msg=\"writes for the other instances were lost: Redis cannot be reached\" count={} error=\"{}\"",
+                     hints, e.what());
+    }
+    if (away && !kept.empty() && later.empty()) {
+      if (background_stopping) {
+        spdlog::warn("msg=\"job states for the other instances were not written: Redis cannot be reached\" count={}",
+                     kept.size());
+        kept.clear();
+        break;
+      }
+      // Tried again in a second, or at once when something new is queued
+      // (then or meanwhile).
+      background_pause.expires_after(std::chrono::seconds(1));
+      co_await background_pause.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }
   background_running = false;
@@ -1252,7 +1289,9 @@ reply redis_store::call(std::vector<std::string> c) {
   });
 }
 
-void redis_store::call_later(std::vector<std::string> c) { impl_->call_later(std::move(c)); }
+void redis_store::call_later(std::vector<std::string> c, std::string keep) {
+  impl_->call_later(std::move(c), std::move(keep));
+}
 
 std::string redis_store::key(std::string_view name) const { return impl_->prefix + std::string(name); }
 

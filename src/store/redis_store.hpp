@@ -101,6 +101,7 @@ class redis_store final : public event_store {
   std::uint64_t records_version() const override;
   store_health health() const override;
   std::string_view engine_name() const override { return "redis"; }
+  bool shared() const override { return true; }
   store_counters counters() const override;
 
   std::map<std::string, std::string> load_sync_state(const std::string& source) override;
@@ -151,8 +152,10 @@ class redis_store final : public event_store {
 
  private:
   // Sent later, in the order queued, on the engine's one background
-  // connection; not waited for (lost, with a warning, when Redis is away).
-  void call_later(std::vector<std::string> command);
+  // connection; not waited for. Lost, with a warning, when Redis is away,
+  // unless `keep` names it: a state write kept (the latest of its key) and
+  // sent again until Redis takes it or the store stops.
+  void call_later(std::vector<std::string> command, std::string keep = {});
 
   struct impl;  // the engine's thread, connections, queue and coroutines (redis_store.cpp)
   std::unique_ptr<impl> impl_;

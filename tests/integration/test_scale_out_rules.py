@@ -9,18 +9,32 @@ import os
 import time
 import unittest
 
-from harness import RedisServer, Server, redis_store_config
+import socket
+
+from harness import RedisServer, SSEClient, Server, redis_store_config
 from sync_harness import signed_delivery, wait_until
 from test_rules import HOOK_SECRET, SOURCE, SOURCE_SECRET, Receiver, notifications, webhook_rules
 
 LEASE = 2  # seconds: failover within the test's patience
+GOAL = '''
+[[goals]]
+name = "received"
+object = "laptops"
+where = { status = "Received" }
+target = 100
+'''
 
 
 def instance(redis, rx, retry="[0, 1, 2]"):
-    config = redis_store_config("rules") + f"lease_seconds = {LEASE}\n" + SOURCE + webhook_rules(rx.port, retry)
+    config = redis_store_config("rules") + f"lease_seconds = {LEASE}\n" + SOURCE + GOAL + webhook_rules(rx.port, retry)
     return Server(config, env={"FRESHET_REDIS_URL": redis.url, "HTI_SECRET": SOURCE_SECRET,
                                "HOOK_URL": f"http://127.0.0.1:{rx.port}/hooks/freshet", "HOOK_SECRETS": HOOK_SECRET},
                   server_keys={"auth": '"none"'})
+
+
+def goal_value(server):
+    status, doc, raw, _ = server.request("GET", "/api/objects")
+    return next((g["value"] for g in doc["goals"] if g["name"] == "received"), None)
 
 
 def role(server):
@@ -126,6 +140,32 @@ class SharedOutbox(unittest.TestCase):
         # A message the dead leader sent but did not mark may go again, with
         # its own webhook-id: never a second message for one firing.
         self.assertEqual([len(w) for w in got.values()], [1] * len(got))
+
+
+    def test_a_goal_moves_by_one_metric_event_for_the_deployment(self):
+        a = self.start()
+        wait_until(lambda: a.stats()["sources"]["hti"]["role"] == "leader" or "not yet", 10, "a to lead the source")
+        b, c = self.start(), self.start()
+        pushes = Pushes()
+        for n in range(6):
+            self.assertTrue(pushes.push((b, c, a)[n % 3], f"G{n}"))
+            time.sleep(0.4)  # past the goals' settling time: each move is its own
+        wait_until(lambda: len(delivered_ids(self.rx)) == 6 or "not yet", 20, "the six notifications")
+        # Every instance computes the goal; only the source's leader publishes it.
+        sse = SSEClient(b.port, "/api/events", headers={"Last-Event-ID": "0"}, timeout=2)
+        self.addCleanup(sse.close)
+        values = []
+        try:
+            while True:
+                ev = sse.next_frame()
+                if ev["event"] == "metric" and ev["json"]["metric"] == "received":
+                    values.append(ev["json"]["value"])
+        except (socket.timeout, TimeoutError):
+            pass
+        self.assertIn(6, values)
+        self.assertEqual(values, sorted(set(values)), values)  # each value once, rising
+        for s in (a, b, c):  # and each instance answers its value
+            wait_until(lambda: goal_value(s) == 6 or goal_value(s), 10, "the goal's value everywhere")
 
 
 if __name__ == "__main__":

@@ -346,5 +346,32 @@ TEST(RedisStore, OneJobAKeyAcrossInstancesThenItsCooldownAndAnyInstanceReadsItsS
   EXPECT_EQ(b.get_job("nope"), std::nullopt);
 }
 
+// A job's state written while Redis is away reaches it when Redis is back:
+// the other instances answer GET /api/jobs/{id} from it.
+TEST(RedisStore, AJobsLatestStateWaitsForRedisAndArrives) {
+  redis_server server(kDurable);
+  auto options = options_for(server);
+  options.timeout = std::chrono::milliseconds(300);
+  redis_store a(options), b(options_for(server));
+  a.put_job("j1", R"({"status":"queued"})", std::chrono::seconds(60));
+  ASSERT_TRUE(eventually([&] { return b.get_job("j1").has_value(); }));
+  server.stop();  // kill -9
+  a.put_job("j1", R"({"status":"running"})", std::chrono::seconds(60));
+  a.put_job("j1", R"({"status":"succeeded"})", std::chrono::seconds(60));
+  a.end_job("refresh:north", "j1", std::chrono::seconds(30));
+  // Longer than the retries' spacing (1 s): tries fail meanwhile, and a
+  // write that was not kept would be lost in one of them.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  server.start();  // the same port and AOF
+  const auto reads = [&] {
+    try {
+      return b.get_job("j1") == std::optional<std::string>(R"({"status":"succeeded"})");
+    } catch (const redis::connection_error&) {
+      return false;  // b's connection is still on its way back
+    }
+  };
+  ASSERT_TRUE(eventually(reads));
+}
+
 }  // namespace
 }  // namespace freshet::store
