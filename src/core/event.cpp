@@ -28,8 +28,10 @@ std::optional<event_type> parse_event_type(std::string_view s) {
 std::string encode_event_json(std::uint64_t id, const event_draft& draft, std::string_view at_iso) {
   // Written field by field rather than as one new document: the body (a whole
   // record, for a change) is serialized in place, never copied.
-  std::string out;
-  out.reserve(128);
+  // Built in a buffer the thread keeps (a record event is a kilobyte or
+  // more: no regrowth per event), then copied once at its size.
+  thread_local std::string out;
+  out.clear();
   auto member = [&](std::string_view key, const boost::json::value& v) {
     out += out.empty() ? '{' : ',';
     append_json_string(out, key);
@@ -45,9 +47,10 @@ std::string encode_event_json(std::uint64_t id, const event_draft& draft, std::s
     if (kv.key() != "id" && kv.key() != "type" && kv.key() != "source" && kv.key() != "object" &&
         kv.key() != "tenant" && kv.key() != "at")
       member(kv.key(), kv.value());
+  if (!draft.record_json.empty()) out.append(",\"record\":").append(draft.record_json);
   member("at", boost::json::string(at_iso));
   out += '}';
-  return out;
+  return std::string(out);
 }
 
 std::string sse_frame_without_id(event_type type, std::string_view json) {

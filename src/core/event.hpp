@@ -28,6 +28,10 @@ struct event_draft {
   std::string object;
   std::string tenant;
   boost::json::object body;
+  // When set, the `record` member, already encoded (a change's record as
+  // stored: its canonical JSON with the id first), written after the body
+  // instead of serializing the record's fields a second time.
+  std::string record_json;
 };
 
 // A committed event. Immutable once made, shared by every subscriber that gets it.

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <map>
 #include <unordered_set>
 
 namespace freshet::sources {
@@ -41,19 +42,30 @@ std::string minus_seconds(const std::string& iso, int seconds) {
 
 namespace airtable {
 
-store::record_upsert map_record(const app::object_config& obj, const json::object& rec) {
+store::record_upsert map_record(const app::object_config& obj, json::object rec) {
   store::record_upsert out;
   if (const auto* id = rec.if_contains("id"); id && id->is_string()) out.id = id->get_string();
-  static const json::object none;
-  const auto* f = rec.if_contains("fields");
-  const json::object& fields = f && f->is_object() ? f->get_object() : none;
-  if (obj.fields.empty()) {
-    out.fields = fields;
-  } else {
-    for (const auto& [local, name] : obj.fields) {
-      const auto* v = fields.if_contains(name);
-      out.fields[local] = v ? *v : json::value(nullptr);
+  json::value* f = rec.if_contains("fields");
+  if (f && f->is_object()) {
+    json::object& fields = f->get_object();
+    if (obj.fields.empty()) {
+      out.fields = std::move(fields);
+    } else {
+      // Moved out (a page's records are read once); a name two local names
+      // map gets the first one's value copied.
+      std::map<std::string_view, const std::string*> taken;
+      for (const auto& [local, name] : obj.fields) {
+        if (auto it = taken.find(name); it != taken.end()) {
+          out.fields[local] = out.fields.at(*it->second);
+          continue;
+        }
+        json::value* v = fields.if_contains(name);
+        out.fields[local] = v ? std::move(*v) : json::value(nullptr);
+        taken.emplace(name, &local);
+      }
     }
+  } else {
+    for (const auto& [local, name] : obj.fields) out.fields[local] = nullptr;
   }
   if (!obj.tenant_field.empty()) out.tenant = tenant_of(out.fields.if_contains(obj.tenant_field));
   return out;
@@ -105,10 +117,10 @@ asio::awaitable<void> airtable_connector::list(const app::object_config& obj, co
         if (!offset.empty()) target += "&offset=" + boost::urls::encode(offset, boost::urls::unreserved_chars);
         auto page = co_await caller_.call(verb::get, std::move(target), headers());
         std::vector<store::record_upsert> recs;
-        if (const auto* arr = page.if_contains("records"); arr && arr->is_array())
-          for (const auto& r : arr->get_array()) {
+        if (auto* arr = page.if_contains("records"); arr && arr->is_array())
+          for (auto& r : arr->get_array()) {
             if (!r.is_object()) continue;
-            auto up = airtable::map_record(obj, r.get_object());
+            auto up = airtable::map_record(obj, std::move(r.get_object()));
             if (up.id.empty() || !seen.insert(up.id).second) continue;
             if (!obj.modified_field.empty())
               if (const auto* m = up.fields.if_contains(obj.modified_field); m && m->is_string())

@@ -33,7 +33,8 @@ class airtable_connector : public connector {
 namespace airtable {
 // One REST record {id, createdTime, fields} as local names and raw values;
 // fields Airtable left out (empty) are null.
-store::record_upsert map_record(const app::object_config& obj, const boost::json::object& rec);
+// Takes the record to move its values (pass a copy to keep it).
+store::record_upsert map_record(const app::object_config& obj, boost::json::object rec);
 // A formula string literal: double-quoted, with quotes and backslashes escaped.
 std::string quote(std::string_view s);
 std::string modified_formula(const app::object_config& obj, const std::string& since_iso);

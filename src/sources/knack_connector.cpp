@@ -12,6 +12,7 @@
 
 #include <charconv>
 #include <ctime>
+#include <map>
 #include <set>
 #include <unordered_set>
 
@@ -64,23 +65,34 @@ std::string tenant_of(const json::value* v) {
 
 namespace knack {
 
-store::record_upsert map_record(const app::object_config& obj, const json::object& rec) {
+store::record_upsert map_record(const app::object_config& obj, json::object rec) {
   store::record_upsert out;
   if (const auto* id = rec.if_contains("id"); id && id->is_string()) out.id = id->get_string();
+  // Values are moved out of the record (a page's records are read once), so
+  // a key two local names map gets the first one's value copied.
+  std::map<std::string_view, const std::string*> taken;  // upstream key -> the local name that took it
   auto raw_value = [&](const std::string& key) -> json::value {
-    if (const auto* raw = rec.if_contains(key + "_raw")) return *raw;
-    const auto* shown = rec.if_contains(key);
+    if (json::value* raw = rec.if_contains(key + "_raw")) return std::move(*raw);
+    json::value* shown = rec.if_contains(key);
     // An empty field is "" with no _raw key (1.5): store it as null.
     if (!shown || (shown->is_string() && shown->get_string().empty())) return nullptr;
-    return *shown;
+    return std::move(*shown);
   };
   if (obj.fields.empty()) {
-    for (const auto& kv : rec) {
+    // Each field_N once, with its own field_N_raw: no value is taken twice.
+    for (auto& kv : rec) {
       std::string_view k = kv.key();
       if (k.starts_with("field_") && !k.ends_with("_raw")) out.fields[k] = raw_value(std::string(k));
     }
   } else {
-    for (const auto& [local, key] : obj.fields) out.fields[local] = raw_value(key);
+    for (const auto& [local, key] : obj.fields) {
+      if (auto it = taken.find(key); it != taken.end()) {
+        out.fields[local] = out.fields.at(*it->second);
+        continue;
+      }
+      out.fields[local] = raw_value(key);
+      taken.emplace(key, &local);
+    }
   }
   if (!obj.tenant_field.empty()) out.tenant = tenant_of(out.fields.if_contains(obj.tenant_field));
   return out;
@@ -164,7 +176,7 @@ asio::awaitable<fetch_outcome> knack_connector::fetch(const app::object_config& 
       try {
         const std::string target = "/v1/objects/" + obj.key + "/records/" + id;
         auto rec = co_await caller_.call(verb::get, target, headers());
-        recs.push_back(knack::map_record(obj, rec));
+        recs.push_back(knack::map_record(obj, std::move(rec)));
       } catch (const upstream_error& e) {
         if (e.status != 404) throw;
         out.missing_ids.push_back(id);
@@ -196,10 +208,10 @@ asio::awaitable<fetch_outcome> knack_connector::fetch(const app::object_config& 
   auto take_page = [&](json::object page) -> asio::awaitable<void> {
     totals.insert(as_count(page, "total_records"));
     std::vector<store::record_upsert> recs;
-    if (const auto* arr = page.if_contains("records"); arr && arr->is_array()) {
-      for (const auto& r : arr->get_array()) {
+    if (auto* arr = page.if_contains("records"); arr && arr->is_array()) {
+      for (auto& r : arr->get_array()) {
         if (!r.is_object()) continue;
-        auto up = knack::map_record(obj, r.get_object());
+        auto up = knack::map_record(obj, std::move(r.get_object()));
         // Offset paging over changing data can repeat a record: keep the first.
         if (up.id.empty() || !seen.insert(up.id).second) continue;
         recs.push_back(std::move(up));

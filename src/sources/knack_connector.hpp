@@ -49,7 +49,8 @@ class knack_connector : public connector {
 namespace knack {
 // One Knack record (field_N and field_N_raw) as local names and raw values;
 // with no `fields` mapping, every field_N by its key. Empty fields are null.
-store::record_upsert map_record(const app::object_config& obj, const boost::json::object& rec);
+// Takes the record to move its values (pass a copy to keep it).
+store::record_upsert map_record(const app::object_config& obj, boost::json::object rec);
 // The largest modified stamp (local wall ms) among records, or `floor`.
 std::int64_t max_modified_ms(const app::object_config& obj, const std::vector<store::record_upsert>& recs,
                              std::int64_t floor);

@@ -1,5 +1,6 @@
 #include "store/record_events.hpp"
 
+#include "core/json_text.hpp"
 #include "core/record_diff.hpp"
 
 #include <boost/json/parse.hpp>
@@ -16,6 +17,16 @@ json::object with_id(const std::string& id, json::object fields) {
   rec["id"] = id;
   for (auto& kv : fields) rec[kv.key()] = std::move(kv.value());
   return rec;
+}
+
+// The record as an event carries it: the stored canonical JSON of its
+// fields with the id first ({"id":"..",<fields>}).
+std::string record_json_with_id(const std::string& id, const std::string& data) {
+  std::string out = "{\"id\":";
+  core::append_json_string(out, id);
+  if (data.size() > 2) out.append(",").append(data, 1, std::string::npos);
+  else out += '}';
+  return out;
 }
 
 core::event_draft change_event(const object_changes& oc, const std::string& tenant, std::string_view op,
@@ -62,7 +73,7 @@ upsert_decision decide_upsert(const object_changes& oc, record_upsert& up, const
   if (old && old->hash == up.hash && old->tenant == up.tenant) return {};
   if (!old) {
     auto d = change_event(oc, up.tenant, "created", up.id);
-    d.body["record"] = with_id(up.id, std::move(up.fields));
+    d.record_json = record_json_with_id(up.id, up.data);
     return {upsert_outcome::created, emit(std::move(d))};
   }
   boost::system::error_code ec;
@@ -81,7 +92,7 @@ upsert_decision decide_upsert(const object_changes& oc, record_upsert& up, const
   if (!changes.empty()) {
     auto d = change_event(oc, up.tenant, "updated", up.id);
     d.body["changed"] = core::changed_json(changes);
-    d.body["record"] = with_id(up.id, std::move(up.fields));
+    d.record_json = record_json_with_id(up.id, up.data);
     out.event_id = emit(std::move(d));
   }
   return out;

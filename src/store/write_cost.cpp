@@ -8,6 +8,8 @@ namespace json = boost::json;
 
 namespace {
 
+std::size_t approx_object_bytes(const json::object& o);
+
 std::size_t approx_bytes(const json::value& v) {
   switch (v.kind()) {
     case json::kind::string: return v.get_string().size() + 8;
@@ -16,19 +18,23 @@ std::size_t approx_bytes(const json::value& v) {
       for (const auto& x : v.get_array()) n += approx_bytes(x);
       return n;
     }
-    case json::kind::object: {
-      std::size_t n = 16;
-      for (const auto& kv : v.get_object()) n += kv.key().size() + approx_bytes(kv.value());
-      return n;
-    }
+    case json::kind::object: return approx_object_bytes(v.get_object());
     default: return 8;
   }
+}
+
+std::size_t approx_object_bytes(const json::object& o) {
+  std::size_t n = 16;
+  for (const auto& kv : o) n += kv.key().size() + approx_bytes(kv.value());
+  return n;
 }
 
 }  // namespace
 
 std::size_t write_cost(const core::event_draft& d) {
-  return 64 + d.source.size() + d.object.size() + d.tenant.size() + approx_bytes(json::value(d.body));
+  // Measured in place: wrapping the body in a json::value would copy it.
+  return 64 + d.source.size() + d.object.size() + d.tenant.size() + approx_object_bytes(d.body) +
+         d.record_json.size();
 }
 
 std::size_t write_cost(const change_set& cs) {
@@ -42,7 +48,7 @@ std::size_t write_cost(const change_set& cs) {
       for (const auto& id : *oc.keep_only) n += 16 + id.size();
   }
   for (const auto& w : cs.state) n += 32 + w.source.size() + w.key.size() + w.value.size();
-  for (const auto& a : cs.audit) n += 64 + a.who.size() + a.source.size() + approx_bytes(json::value(a.detail));
+  for (const auto& a : cs.audit) n += 64 + a.who.size() + a.source.size() + approx_object_bytes(a.detail);
   for (const auto& d : cs.events) n += write_cost(d);
   return n;
 }
