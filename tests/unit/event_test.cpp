@@ -1,4 +1,5 @@
 #include "core/event.hpp"
+#include "store/record_events.hpp"
 
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
@@ -78,3 +79,25 @@ TEST(EventType, RoundTripsEveryName) {
 
 }  // namespace
 }  // namespace freshet::core
+
+// A change event carries the record as stored (canonical JSON, the id
+// first), spliced in rather than serialized again: with fields, and with none.
+TEST(ChangeEventRecord, IsTheStoredJsonWithItsIdFirst) {
+  freshet::store::object_changes oc{.source = "s", .object = "laptops"};
+  std::vector<freshet::core::event_draft> drafts;
+  const freshet::store::emit_fn emit = [&](freshet::core::event_draft d) {
+    drafts.push_back(std::move(d));
+    return static_cast<std::uint64_t>(drafts.size());
+  };
+  freshet::store::record_upsert with{.id = "r\"1", .fields = boost::json::parse(R"({"b":2,"a":"x\n"})").as_object()};
+  freshet::store::record_upsert empty{.id = "r2"};
+  freshet::store::decide_upsert(oc, with, nullptr, emit);
+  freshet::store::decide_upsert(oc, empty, nullptr, emit);
+  ASSERT_EQ(drafts.size(), 2u);
+  EXPECT_EQ(drafts[0].record_json, R"({"id":"r\"1","a":"x\n","b":2})");
+  EXPECT_EQ(drafts[1].record_json, R"({"id":"r2"})");
+  const auto doc = boost::json::parse(freshet::core::encode_event_json(7, drafts[0], "2026-12-03T00:00:00Z")).as_object();
+  EXPECT_EQ(doc.at("record"), boost::json::parse(R"({"id":"r\"1","a":"x\n","b":2})"));
+  EXPECT_EQ(doc.at("op"), "created");
+  EXPECT_EQ(doc.at("at"), "2026-12-03T00:00:00Z");
+}
