@@ -43,7 +43,8 @@ std::string minus_seconds(const std::string& iso, int seconds) {
 namespace airtable {
 
 store::record_upsert map_record(const app::object_config& obj, json::object rec) {
-  store::record_upsert out;
+  // The fields live where the record does (an answer's arena), so its values move in without a copy.
+  store::record_upsert out{{}, {}, json::object(rec.storage()), {}, {}};
   if (const auto* id = rec.if_contains("id"); id && id->is_string()) out.id = id->get_string();
   json::value* f = rec.if_contains("fields");
   if (f && f->is_object()) {

@@ -66,7 +66,8 @@ std::string tenant_of(const json::value* v) {
 namespace knack {
 
 store::record_upsert map_record(const app::object_config& obj, json::object rec) {
-  store::record_upsert out;
+  // The fields live where the record does (an answer's arena), so its values move in without a copy.
+  store::record_upsert out{{}, {}, json::object(rec.storage()), {}, {}};
   if (const auto* id = rec.if_contains("id"); id && id->is_string()) out.id = id->get_string();
   // Values are moved out of the record (a page's records are read once), so
   // a key two local names map gets the first one's value copied.

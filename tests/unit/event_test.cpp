@@ -83,14 +83,18 @@ TEST(EventType, RoundTripsEveryName) {
 // A change event carries the record as stored (canonical JSON, the id
 // first), spliced in rather than serialized again: with fields, and with none.
 TEST(ChangeEventRecord, IsTheStoredJsonWithItsIdFirst) {
-  freshet::store::object_changes oc{.source = "s", .object = "laptops"};
+  freshet::store::object_changes oc;
+  oc.source = "s";
+  oc.object = "laptops";
   std::vector<freshet::core::event_draft> drafts;
   const freshet::store::emit_fn emit = [&](freshet::core::event_draft d) {
     drafts.push_back(std::move(d));
     return static_cast<std::uint64_t>(drafts.size());
   };
-  freshet::store::record_upsert with{.id = "r\"1", .fields = boost::json::parse(R"({"b":2,"a":"x\n"})").as_object()};
-  freshet::store::record_upsert empty{.id = "r2"};
+  freshet::store::record_upsert with, empty;
+  with.id = "r\"1";
+  with.fields = boost::json::parse(R"({"b":2,"a":"x\n"})").as_object();
+  empty.id = "r2";
   freshet::store::decide_upsert(oc, with, nullptr, emit);
   freshet::store::decide_upsert(oc, empty, nullptr, emit);
   ASSERT_EQ(drafts.size(), 2u);
