@@ -15,9 +15,11 @@ namespace json = boost::json;
 
 notification_service::notification_service(rule_sections cfg, store::event_store& log, std::unique_ptr<outbox> box,
                                            std::chrono::milliseconds lease)
-    : cfg_(cfg), log_(log), lease_(lease), box_(std::move(box)) {
-  dispatch_ = std::make_unique<dispatcher>(
-      cfg, *box_, [this](const notification& n) { return summarize(n); },
+    : cfg_(cfg), log_(log), lease_(lease), box_(std::move(box)), dispatch_(new_dispatcher()) {}
+
+std::unique_ptr<dispatcher> notification_service::new_dispatcher() {
+  return std::make_unique<dispatcher>(
+      cfg_, *box_, [this](const notification& n) { return summarize(n); },
       [this](const notification& n) { announce(n); });
 }
 
@@ -65,9 +67,7 @@ void notification_service::keep_lease() {
 
 void notification_service::lead(std::uint64_t token) {
   box_->write_as(token);
-  auto d = std::make_unique<dispatcher>(
-      cfg_, *box_, [this](const notification& n) { return summarize(n); },
-      [this](const notification& n) { announce(n); });
+  auto d = new_dispatcher();
   auto e = std::make_unique<rule_engine>(cfg_, log_, *box_, link_base_, [p = d.get()] { p->wake(); });
   try {
     e->start();  // reads the cursor and what the goal rules remember
@@ -104,11 +104,7 @@ void notification_service::follow() {
     e->stop();
     const auto c = e->counters();
     std::lock_guard lk(parts_mu_);
-    before_.evaluated += c.evaluated;
-    before_.fired += c.fired;
-    before_.coalesced += c.coalesced;
-    before_.refused += c.refused;
-    before_.missed += c.missed;
+    before_ += c;
   }
   dispatcher* d = nullptr;
   {
@@ -165,14 +161,7 @@ std::vector<notifier_status> notification_service::notifiers() const {
 rule_engine_counters notification_service::engine_counters() const {
   std::lock_guard lk(parts_mu_);
   rule_engine_counters c = before_;
-  if (engine_) {
-    const auto e = engine_->counters();
-    c.evaluated += e.evaluated;
-    c.fired += e.fired;
-    c.coalesced += e.coalesced;
-    c.refused += e.refused;
-    c.missed += e.missed;
-  }
+  if (engine_) c += engine_->counters();
   return c;
 }
 

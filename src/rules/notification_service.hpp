@@ -67,6 +67,7 @@ class notification_service {
   void keep_lease();
   void lead(std::uint64_t token);
   void follow();
+  std::unique_ptr<dispatcher> new_dispatcher();  // unstarted: lead() starts one
 
   const rule_sections cfg_;
   store::event_store& log_;

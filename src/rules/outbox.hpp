@@ -62,6 +62,13 @@ struct outbox_list_filter {
 
 struct outbox_counts {
   std::uint64_t gathering = 0, pending = 0, delivered = 0, failed = 0;
+  // The count of one status by its name (an unknown status is ignored).
+  void set(std::string_view status, std::uint64_t n) {
+    if (status == "gathering") gathering = n;
+    else if (status == "pending") pending = n;
+    else if (status == "delivered") delivered = n;
+    else if (status == "failed") failed = n;
+  }
 };
 
 // "msg_" + 24 random hex digits: the receiver's idempotency key, the same on

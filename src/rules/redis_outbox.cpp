@@ -420,12 +420,7 @@ outbox_counts redis_outbox::counts() {
   checked(r, "counting the outbox");
   outbox_counts c;
   for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
-    const std::string& st = r.elements[i].str;
-    const auto n = static_cast<std::uint64_t>(std::max<std::int64_t>(number(r.elements[i + 1].str), 0));
-    if (st == "gathering") c.gathering = n;
-    else if (st == "pending") c.pending = n;
-    else if (st == "delivered") c.delivered = n;
-    else if (st == "failed") c.failed = n;
+    c.set(r.elements[i].str, static_cast<std::uint64_t>(std::max<std::int64_t>(number(r.elements[i + 1].str), 0)));
   }
   std::lock_guard lk(counts_mu_);
   last_counts_ = c;

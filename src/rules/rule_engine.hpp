@@ -41,6 +41,15 @@ struct rule_engine_counters {
   std::uint64_t coalesced = 0;  // of which gathered into an open message
   std::uint64_t refused = 0;    // firings refused by a full outbox
   std::uint64_t missed = 0;     // events retention removed before the rules read them
+
+  rule_engine_counters& operator+=(const rule_engine_counters& o) {
+    evaluated += o.evaluated;
+    fired += o.fired;
+    coalesced += o.coalesced;
+    refused += o.refused;
+    missed += o.missed;
+    return *this;
+  }
 };
 
 class rule_engine {

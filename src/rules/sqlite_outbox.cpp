@@ -322,14 +322,7 @@ outbox_counts sqlite_outbox::counts() {
   std::lock_guard lk(mu_);
   outbox_counts c;
   statement s(db_->get(), "SELECT status, COUNT(*) FROM notifications GROUP BY status");
-  while (s.step()) {
-    const auto st = s.column_text(0);
-    const auto n = static_cast<std::uint64_t>(s.column_int(1));
-    if (st == "gathering") c.gathering = n;
-    else if (st == "pending") c.pending = n;
-    else if (st == "delivered") c.delivered = n;
-    else if (st == "failed") c.failed = n;
-  }
+  while (s.step()) c.set(s.column_text(0), static_cast<std::uint64_t>(s.column_int(1)));
   std::lock_guard lc(counts_mu_);
   last_counts_ = c;
   return c;

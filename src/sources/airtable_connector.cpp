@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 
-#include <map>
 #include <unordered_set>
 
 namespace freshet::sources {
@@ -53,16 +52,14 @@ store::record_upsert map_record(const app::object_config& obj, json::object rec)
       out.fields = std::move(fields);
     } else {
       // Moved out (a page's records are read once); a name two local names
-      // map gets the first one's value copied.
-      std::map<std::string_view, const std::string*> taken;
-      for (const auto& [local, name] : obj.fields) {
-        if (auto it = taken.find(name); it != taken.end()) {
-          out.fields[local] = out.fields.at(*it->second);
+      // map: the later one copies what the first took.
+      for (auto it = obj.fields.begin(); it != obj.fields.end(); ++it) {
+        if (auto first = first_mapping(obj.fields, it); first != it) {
+          out.fields[it->first] = out.fields.at(first->first);
           continue;
         }
-        json::value* v = fields.if_contains(name);
-        out.fields[local] = v ? std::move(*v) : json::value(nullptr);
-        taken.emplace(name, &local);
+        json::value* v = fields.if_contains(it->second);
+        out.fields[it->first] = v ? std::move(*v) : json::value(nullptr);
       }
     }
   } else {

@@ -8,12 +8,23 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace freshet::sources {
+
+// The first of an object's `fields` (local name -> upstream key) up to `at`
+// that maps the same upstream key as `at` does: `at` itself unless an earlier
+// name took that key. A mapper moves each upstream value out once, and a
+// later name copies it from the first.
+inline std::map<std::string, std::string>::const_iterator first_mapping(
+    const std::map<std::string, std::string>& fields, std::map<std::string, std::string>::const_iterator at) {
+  return std::find_if(fields.begin(), at, [&](const auto& f) { return f.second == at->second; });
+}
 
 struct fetch_request {
   enum class mode { full, incremental, ids };

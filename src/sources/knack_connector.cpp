@@ -12,7 +12,6 @@
 
 #include <charconv>
 #include <ctime>
-#include <map>
 #include <set>
 #include <unordered_set>
 
@@ -69,9 +68,7 @@ store::record_upsert map_record(const app::object_config& obj, json::object rec)
   // The fields live where the record does (an answer's arena), so its values move in without a copy.
   store::record_upsert out{{}, {}, json::object(rec.storage()), {}, {}};
   if (const auto* id = rec.if_contains("id"); id && id->is_string()) out.id = id->get_string();
-  // Values are moved out of the record (a page's records are read once), so
-  // a key two local names map gets the first one's value copied.
-  std::map<std::string_view, const std::string*> taken;  // upstream key -> the local name that took it
+  // Values are moved out of the record (a page's records are read once).
   auto raw_value = [&](const std::string& key) -> json::value {
     if (json::value* raw = rec.if_contains(key + "_raw")) return std::move(*raw);
     json::value* shown = rec.if_contains(key);
@@ -86,13 +83,10 @@ store::record_upsert map_record(const app::object_config& obj, json::object rec)
       if (k.starts_with("field_") && !k.ends_with("_raw")) out.fields[k] = raw_value(std::string(k));
     }
   } else {
-    for (const auto& [local, key] : obj.fields) {
-      if (auto it = taken.find(key); it != taken.end()) {
-        out.fields[local] = out.fields.at(*it->second);
-        continue;
-      }
-      out.fields[local] = raw_value(key);
-      taken.emplace(key, &local);
+    for (auto it = obj.fields.begin(); it != obj.fields.end(); ++it) {
+      // A key two local names map: the later one copies what the first took.
+      if (auto first = first_mapping(obj.fields, it); first != it) out.fields[it->first] = out.fields.at(first->first);
+      else out.fields[it->first] = raw_value(it->second);
     }
   }
   if (!obj.tenant_field.empty()) out.tenant = tenant_of(out.fields.if_contains(obj.tenant_field));

@@ -340,6 +340,14 @@ struct redis_store::impl {
     if (p.changes) p.changes_done(ec, {});
     else p.done(ec, nullptr);
   }
+  // The writer's connection broke mid-commit: the batch is refused as
+  // unavailable, and so is every write until Redis is back.
+  void lost_redis(const std::string& why) {
+    writer.reset();
+    if (health.exchange(store_health::unavailable) != store_health::unavailable)
+      spdlog::error("msg=\"the Redis store lost Redis; writes refused until it is back\" error=\"{}\"", why);
+    fail_batch(errc::store_unavailable);
+  }
   void fail_batch(boost::system::error_code ec) {
     for (auto& p : batch) fail(p, ec);
     batch.clear();
@@ -948,10 +956,7 @@ awaitable<void> redis_store::impl::commit_batch() {
     // Whether a commit that was on its way got in is unknown: its writers
     // are told it failed (they retry; a record set applied twice makes no
     // second event), and the tail hands its events on if it did.
-    writer.reset();
-    if (health.exchange(store_health::unavailable) != store_health::unavailable)
-      spdlog::error("msg=\"the Redis store lost Redis; writes refused until it is back\" error=\"{}\"", why);
-    fail_batch(errc::store_unavailable);
+    lost_redis(why);
     co_return;
   }
   if (refused) {
@@ -1017,10 +1022,7 @@ awaitable<void> redis_store::impl::commit_appends() {
     co_await pause.async_wait(asio::as_tuple(use_awaitable));
   }
   if (lost) {
-    writer.reset();
-    if (health.exchange(store_health::unavailable) != store_health::unavailable)
-      spdlog::error("msg=\"the Redis store lost Redis; writes refused until it is back\" error=\"{}\"", why);
-    fail_batch(errc::store_unavailable);
+    lost_redis(why);  // as above
     co_return;
   }
   if (!before && !why.empty()) {

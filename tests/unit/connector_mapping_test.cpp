@@ -69,6 +69,26 @@ TEST(AirtableMapping, AbsentFieldsAreNullAndTheTenantIsRead) {
   EXPECT_EQ(up.fields.size(), 3u);
 }
 
+// The mappers move values out of the upstream record: a key that two local
+// names map must reach both, and the record passed as a copy stays whole.
+TEST(ConnectorMapping, AKeyMappedTwiceReachesBothNames) {
+  app::object_config k;
+  k.fields = {{"county", "field_5"}, {"region", "field_5"}, {"status", "field_3"}};
+  const auto rec = json::parse(R"({"id":"k1","field_5":"x","field_5_raw":[{"id":"c","identifier":"Anoka"}],
+    "field_3":"Ready"})").as_object();
+  auto up = knack::map_record(k, rec);
+  EXPECT_EQ(up.fields.at("county"), up.fields.at("region"));
+  EXPECT_EQ(up.fields.at("region").as_array()[0].as_object().at("identifier"), "Anoka");
+  EXPECT_EQ(up.fields.at("status"), "Ready");
+  EXPECT_EQ(rec.at("field_5_raw").as_array().size(), 1u);  // the caller's copy is untouched
+
+  app::object_config a;
+  a.fields = {{"name", "Name"}, {"title", "Name"}};
+  auto at = airtable::map_record(a, json::parse(R"({"id":"recB","fields":{"Name":"Ada"}})").as_object());
+  EXPECT_EQ(at.fields.at("name"), "Ada");
+  EXPECT_EQ(at.fields.at("title"), "Ada");
+}
+
 TEST(AirtableFormulas, ThePatternsOfSection24) {
   app::object_config o;
   EXPECT_EQ(airtable::modified_formula(o, "2026-01-01T00:00:00.000Z"),
