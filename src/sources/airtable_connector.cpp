@@ -54,12 +54,11 @@ store::record_upsert map_record(const app::object_config& obj, json::object rec)
       // Moved out (a page's records are read once); a name two local names
       // map: the later one copies what the first took.
       for (auto it = obj.fields.begin(); it != obj.fields.end(); ++it) {
-        if (auto first = first_mapping(obj.fields, it); first != it) {
-          out.fields[it->first] = out.fields.at(first->first);
-          continue;
-        }
-        json::value* v = fields.if_contains(it->second);
-        out.fields[it->first] = v ? std::move(*v) : json::value(nullptr);
+        // (Copied before the insertion, which may rehash and move what at() found.)
+        json::value v(out.fields.storage());  // null, in the record's storage: a move stays a move
+        if (auto first = first_mapping(obj.fields, it); first != it) v = out.fields.at(first->first);
+        else if (json::value* up = fields.if_contains(it->second)) v = std::move(*up);
+        out.fields[it->first] = std::move(v);
       }
     }
   } else {

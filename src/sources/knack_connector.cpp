@@ -85,8 +85,10 @@ store::record_upsert map_record(const app::object_config& obj, json::object rec)
   } else {
     for (auto it = obj.fields.begin(); it != obj.fields.end(); ++it) {
       // A key two local names map: the later one copies what the first took.
-      if (auto first = first_mapping(obj.fields, it); first != it) out.fields[it->first] = out.fields.at(first->first);
-      else out.fields[it->first] = raw_value(it->second);
+      // (Copied before the insertion, which may rehash and move what at() found.)
+      const auto first = first_mapping(obj.fields, it);
+      json::value v = first != it ? json::value(out.fields.at(first->first)) : raw_value(it->second);
+      out.fields[it->first] = std::move(v);
     }
   }
   if (!obj.tenant_field.empty()) out.tenant = tenant_of(out.fields.if_contains(obj.tenant_field));
