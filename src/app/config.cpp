@@ -312,8 +312,8 @@ object_config parse_object(const reader& r, const toml::table& t) {
 source_config parse_source(const reader& r, const toml::table& t) {
   r.only_keys(t, "[[sources]]",
               {"name", "kind", "base_url", "app_id_env", "api_key_env", "base_id_env", "token_env",
-               "webhook_secret_env", "webhook_url", "requests_per_second", "overlap_seconds", "timeout_seconds",
-               "ca_file", "objects"});
+               "webhook_secret_env", "webhook_url", "requests_per_second", "rate_margin_percent", "overlap_seconds",
+               "timeout_seconds", "ca_file", "objects"});
   source_config s;
   s.name = r.str(t, "name", "", true);
   s.kind = r.str(t, "kind", "", true);
@@ -344,6 +344,7 @@ source_config parse_source(const reader& r, const toml::table& t) {
            "'webhook_url' is for airtable sources (Freshet registers it with Airtable); knack and webhook "
            "sources are sent to POST /api/webhooks/" + s.name);
   s.requests_per_second = r.number(t, "requests_per_second", s.requests_per_second, 0.1, 10000);
+  s.rate_margin_percent = r.number(t, "rate_margin_percent", s.rate_margin_percent, 0, 100);
   s.overlap_seconds = r.integer(t, "overlap_seconds", s.overlap_seconds, 0, 86400);
   s.timeout_seconds = r.integer(t, "timeout_seconds", s.timeout_seconds, 1, 600);
   s.ca_file = r.str(t, "ca_file", "");

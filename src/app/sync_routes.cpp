@@ -81,7 +81,9 @@ json::object api::sources_stats() const {
       s["upstream"] = {{"requests", u.requests.load()},     {"succeeded", u.succeeded.load()},
                        {"rate_limited", u.rate_limited.load()}, {"retries", u.retries.load()},
                        {"server_errors", u.server_errors.load()}, {"timeouts", u.timeouts.load()},
-                       {"bad_bodies", u.bad_bodies.load()},   {"failures", u.failures.load()}};
+                       {"bad_bodies", u.bad_bodies.load()},   {"failures", u.failures.load()},
+                       // The limiter's margin now: the configured one, or wider after a 429.
+                       {"rate_margin_percent", sync->limiter().margin() * 100}};
       json::object objects;
       for (const auto& o : src.objects) {
         const auto& c = sync->counters(o.name);

@@ -107,6 +107,7 @@ airtable_simulator::airtable_simulator(airtable_sim_options opts)
       base_(make_airtable_dataset(opts_.dataset, opts_.seed)),
       rng_(opts_.seed ^ 0x5bd1e995ULL),
       faults_(opts_.faults, opts_.seed * 131 + 3),
+      meter_(opts_.requests_per_second),
       webhooks_(base_.id, rng_, mu_) {
   if (!opts_.base_id.empty()) base_.id = opts_.base_id;
 }
@@ -508,6 +509,7 @@ http::response airtable_simulator::sim_route(const http::request& req, const len
     return reply(status::ok, json::object{{"requests", meter_.total()},
                                           {"rate_limited", rate_limited_},
                                           {"max_requests_in_one_second", meter_.max_in_one_second()},
+                                          {"tightest_span_ms", meter_.tightest_span_ms()},
                                           {"faults_injected", faults_.injected()},
                                           {"changes_applied", changes_applied_},
                                           {"webhooks_sent", webhooks_.pings_sent()}});

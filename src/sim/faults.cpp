@@ -119,6 +119,24 @@ void request_meter::count(std::chrono::system_clock::time_point arrived) {
     while (end != recent_.end() && *end < *p + second) ++end;
     max_ = std::max<std::uint64_t>(max_, static_cast<std::uint64_t>(end - p));
   }
+  // The runs of span_of_ consecutive arrivals that hold t.
+  if (span_of_ > 1 && recent_.size() >= span_of_) {
+    const auto at = static_cast<std::size_t>(std::lower_bound(recent_.begin(), recent_.end(), t) - recent_.begin());
+    const std::size_t n = span_of_ - 1;  // arrivals after the first of a run
+    const std::size_t first = at >= n ? at - n : 0;
+    for (std::size_t i = first; i <= at && i + n < recent_.size(); ++i) {
+      const std::int64_t span = recent_[i + n] - recent_[i];
+      if (tightest_ < 0 || span < tightest_) tightest_ = span;
+    }
+  }
+}
+
+request_meter::request_meter(double limit)
+    : span_of_(limit >= 1 ? static_cast<std::size_t>(limit) + 1 : 0) {}
+
+double request_meter::tightest_span_ms() const {
+  std::lock_guard lk(mu_);
+  return tightest_ < 0 ? -1.0 : static_cast<double>(tightest_) / 1e6;
 }
 
 std::uint64_t second_windows::add(std::int64_t second) {

@@ -94,14 +94,26 @@ http::response sim_error(boost::beast::http::status st, std::string_view code, s
 // rate-limit tests. A worker that reads one late (its CPU taken by another
 // page) counts it out of order, but at its true arrival, so requests sent
 // evenly are never judged bunched by the judge's own lag.
+//
+// It also measures how close the sender came to the limit: the shortest time
+// that `limit + 1` consecutive arrivals took (a sender within the limit keeps
+// it at 1 s or more; a sender that paces with a margin m and whose requests
+// all reach the host with the same delay keeps it at (1 + m) s, so what is
+// missing from that is the jitter the margin absorbed).
 class request_meter {
  public:
+  // `limit`: requests allowed per second (its floor); 0: no span measured.
+  explicit request_meter(double limit = 0);
   void count(std::chrono::system_clock::time_point arrived);
   std::uint64_t total() const;
   std::uint64_t max_in_one_second() const;  // the most arrivals in any 1 s (sliding)
+  // The shortest span of limit + 1 consecutive arrivals, ms; -1 before there were that many.
+  double tightest_span_ms() const;
 
  private:
   mutable std::mutex mu_;
+  const std::size_t span_of_;  // limit + 1, or 0
+  std::int64_t tightest_ = -1;  // ns
   std::uint64_t total_ = 0, max_ = 0;
   std::int64_t newest_ = 0;
   std::vector<std::int64_t> recent_;  // arrivals of the last seconds, ns since the epoch, sorted

@@ -83,7 +83,8 @@ knack_simulator::knack_simulator(knack_sim_options opts)
     : opts_(std::move(opts)),
       app_(make_knack_dataset(opts_.dataset, opts_.seed)),
       change_rng_(opts_.seed ^ 0x9e3779b97f4a7c15ULL),
-      faults_(opts_.faults, opts_.seed * 31 + 7) {
+      faults_(opts_.faults, opts_.seed * 31 + 7),
+      meter_(opts_.requests_per_second) {
   if (!opts_.app_id.empty()) app_.id = opts_.app_id;
 }
 
@@ -280,6 +281,7 @@ http::response knack_simulator::sim_route(const http::request& req, const lenien
     return json_reply(status::ok, json::object{{"requests", s.requests},
                                                {"rate_limited", s.rate_limited},
                                                {"max_requests_in_one_second", s.max_requests_in_one_second},
+                                               {"tightest_span_ms", meter_.tightest_span_ms()},
                                                {"faults_injected", s.faults_injected},
                                                {"changes_applied", s.changes_applied},
                                                {"webhooks_sent", s.webhooks_sent},

@@ -24,7 +24,9 @@ std::chrono::steady_clock::duration window_for(double rps, double margin) {
 }  // namespace
 
 rate_schedule::rate_schedule(double requests_per_second, double margin)
-    : max_capacity_(capacity_for(requests_per_second)),
+    : rate_(requests_per_second),
+      max_capacity_(capacity_for(requests_per_second)),
+      margin_(margin),
       window_(window_for(requests_per_second, margin)),
       capacity_(max_capacity_) {}
 
@@ -55,6 +57,8 @@ void rate_schedule::on_rate_limited(std::chrono::milliseconds wait, clock::time_
   paused_until_ = std::max(paused_until_, now + wait);
   capacity_ = std::max<std::size_t>(1, capacity_ / 2);
   successes_ = 0;
+  margin_ = std::min(0.5, std::max(0.10, margin_ * 2));
+  window_ = window_for(rate_, margin_);
 }
 
 void rate_schedule::on_success() {
@@ -127,7 +131,12 @@ void rate_limiter::on_rate_limited(std::chrono::milliseconds wait) {
   {
     std::lock_guard lk(mu_);
     ++counters_.rate_limited;
+    const double before = schedule_.margin();
     schedule_.on_rate_limited(wait, clock::now());
+    if (schedule_.margin() > before)
+      spdlog::warn("msg=\"the upstream answered 429: the rate limit's margin is widened for good\" "
+                   "margin_percent_before={:.0f} margin_percent={:.0f}",
+                   before * 100, schedule_.margin() * 100);
   }
   if (shared_) shared_->pause_slots(pace_, wait);  // every instance waits it out
 }
@@ -145,6 +154,11 @@ std::chrono::steady_clock::duration rate_limiter::spacing() const {
 std::size_t rate_limiter::capacity() const {
   std::lock_guard lk(mu_);
   return schedule_.capacity();
+}
+
+double rate_limiter::margin() const {
+  std::lock_guard lk(mu_);
+  return schedule_.margin();
 }
 
 rate_limiter_counters rate_limiter::counters() const {

@@ -46,7 +46,7 @@ retry_policy policy_for(const app::source_config& cfg) {
 }  // namespace
 
 source_sync::source_sync(const app::source_config& cfg, store::event_store& log, asio::any_io_executor ex)
-    : cfg_(cfg), log_(log), ex_(ex), limiter_(cfg.requests_per_second) {
+    : cfg_(cfg), log_(log), ex_(ex), limiter_(cfg.requests_per_second, cfg.rate_margin_percent / 100) {
   for (const auto& o : cfg_.objects) stats_[o.name] = std::make_unique<object_counters>();
   if (cfg_.kind == "webhook") return;  // nothing to poll: records arrive by webhook only
   // The credential's limit holds for the whole deployment, whichever

@@ -60,6 +60,23 @@ TEST(RequestMeter, ArrivalsAWholeSecondApartShareNoWindow) {
   EXPECT_EQ(meter.max_in_one_second(), 1u);
 }
 
+TEST(RequestMeter, TheTightestSpanOfElevenArrivalsIsWhatThePacingLeftOfItsMargin) {
+  // Paced 110 ms apart, every run of eleven takes 1.1 s; one request held
+  // back 40 ms on its way (jitter) shortens the run that it starts to 1.06 s.
+  request_meter meter(10);
+  EXPECT_EQ(meter.tightest_span_ms(), -1.0);
+  std::vector<system_clock::time_point> arrivals;
+  for (int i = 0; i < 40; ++i) arrivals.push_back(t0 + milliseconds(110 * i));
+  for (int i = 0; i < 20; ++i) meter.count(arrivals[i]);
+  EXPECT_DOUBLE_EQ(meter.tightest_span_ms(), 1100.0);
+  arrivals[25] += milliseconds(40);
+  std::mt19937 rng(3);
+  std::shuffle(arrivals.begin() + 20, arrivals.end(), rng);  // read in any order
+  for (int i = 20; i < 40; ++i) meter.count(arrivals[i]);
+  EXPECT_DOUBLE_EQ(meter.tightest_span_ms(), 1060.0);
+  EXPECT_EQ(meter.max_in_one_second(), 10u);
+}
+
 TEST(SecondWindows, CountEachArrivalInItsSecondInAnyOrder) {
   second_windows w;
   EXPECT_EQ(w.add(100), 1u);

@@ -93,17 +93,37 @@ TEST(RateLimiter, SetTooHighIt429sButLosesNothing) {
 }
 
 TEST(RateLimiter, HalvesItsCapacityOnA429AndRecoversIt) {
-  rate_limiter limiter(10, 0.0);
+  rate_limiter limiter(10, 0.10);  // at the margin's floor after a 429, so only the capacity moves
   const auto base = limiter.spacing();
   EXPECT_EQ(limiter.capacity(), 10u);
   limiter.on_rate_limited(std::chrono::milliseconds(200));
   EXPECT_EQ(limiter.capacity(), 5u);
-  EXPECT_EQ(limiter.spacing(), base * 2);
+  const auto widened = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(1.20 / 5));
+  EXPECT_EQ(limiter.spacing(), widened);
   for (int i = 0; i < 10; ++i) limiter.on_success();
   EXPECT_EQ(limiter.capacity(), 10u);
-  EXPECT_EQ(limiter.spacing(), base);
+  EXPECT_EQ(limiter.spacing(), widened / 2);
+  EXPECT_GT(limiter.spacing(), base);  // the margin stays wider
   for (int i = 0; i < 10; ++i) limiter.on_rate_limited(std::chrono::milliseconds(0));
   EXPECT_EQ(limiter.capacity(), 1u);  // never below one request per window
+}
+
+// A 429 says the path shifts requests more than the margin allowed for: the
+// margin widens, to 10 % first, then doubling up to 50 %, and successes do
+// not narrow it again.
+TEST(RateLimiter, A429WidensTheMarginForGood) {
+  rate_limiter limiter(10);
+  EXPECT_DOUBLE_EQ(limiter.margin(), 0.03);  // the default
+  limiter.on_rate_limited(std::chrono::milliseconds(0));
+  EXPECT_DOUBLE_EQ(limiter.margin(), 0.10);
+  for (int i = 0; i < 100; ++i) limiter.on_success();
+  EXPECT_DOUBLE_EQ(limiter.margin(), 0.10);
+  EXPECT_EQ(limiter.capacity(), 10u);
+  for (double want : {0.20, 0.40, 0.50, 0.50}) {
+    limiter.on_rate_limited(std::chrono::milliseconds(0));
+    EXPECT_DOUBLE_EQ(limiter.margin(), want);
+  }
 }
 
 // On a clock the test moves: the schedule's rules, exactly, with no sleeping.
