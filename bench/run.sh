@@ -3,7 +3,8 @@
 # scenario on freshly started servers, three runs each, medians reported.
 #   bash bench/run.sh [BUILD_DIR]     (make bench does the set-up)
 # REPS=1 for a quick look. ONLY=sync runs only the sync benchmarks
-# (bench/sync_bench.py), ONLY=hub only the hub's, ONLY=micro only the
+# (bench/sync_bench.py), ONLY=hub only the hub's (both load generators),
+# ONLY=epoll only the second load generator's runs, ONLY=micro only the
 # Google Benchmark binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +72,42 @@ micro() {
 }
 if [ "${ONLY:-}" = micro ]; then micro; exit; fi
 
+# The burst scenarios again through the second, independent load generator
+# (bench/epoll_sse_bench: plain epoll, one thread), which also measures the
+# server's CPU per delivery. ONLY=epoll: these only.
+EGEN=$BUILD/bench/epoll_sse_bench
+epoll_runs() {
+  local out=$WORK/epoll.jsonl
+  for rep in $(seq "$REPS"); do
+    IFS=';' read -ra scenarios <<< "${EPOLL_SCENARIOS:-1000 2000;10000 300}"
+    for scenario in "${scenarios[@]}"; do
+      read -r subs events <<< "$scenario"
+      start_freshet
+      "$EGEN" --target freshet --port $FPORT --server-pids "$FPID" --subscribers "$subs" --events "$events" --publishers 16 >> "$out"
+      stop_freshet
+      start_nchan
+      "$EGEN" --target nchan --port $NPORT --server-pids "$NPIDS" --subscribers "$subs" --events "$events" --publishers 16 >> "$out"
+      stop_nchan
+    done
+  done
+  python3 - "$out" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+groups = {}
+for r in rows:
+    groups.setdefault((r["subscribers"], r["events"], r["target"]), []).append(r)
+med = statistics.median
+print("| scenario (epoll_sse_bench) | server | deliveries/s | loss | p50 ms | p99 ms | server CPU per delivery | RSS per connection |")
+print("|---|---|---|---|---|---|---|---|")
+for (subs, events, target), g in sorted(groups.items()):
+    print(f"| {subs:,} subs, {events:,} events, burst | {target} | {med([r['deliveries_per_second'] for r in g]):,.0f} | "
+          f"{max(r['loss'] for r in g)} | {med([r['latency_ms']['p50'] for r in g]):.1f} | "
+          f"{med([r['latency_ms']['p99'] for r in g]):.1f} | {med([r['server_cpu_us_per_delivery'] for r in g]):.2f} µs | "
+          f"{med([r['bytes_per_connection'] for r in g]) / 1024:.2f} KiB |")
+PY
+}
+if [ "${ONLY:-}" = epoll ]; then epoll_runs; exit; fi
+
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB, $(uname -r); results in $RESULTS" >&2
 for rep in $(seq "$REPS"); do
   for target in ${TARGETS:-freshet nchan}; do
@@ -114,6 +151,7 @@ for key in sorted(k for k in groups if k[0] == "publish"):
           f"acknowledged broadcasts/s over {len(g)} runs (failed: {sum(r['failed'] for r in g)})")
 PY
 
+epoll_runs
 [ "${ONLY:-}" = hub ] || micro
 
 # The sync engine: full syncs against the rate-limit floor, change-to-browser latency.
