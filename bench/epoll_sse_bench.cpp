@@ -88,12 +88,10 @@ enum class kind : std::uint8_t { subscriber, publisher };
 struct conn {
   kind what = kind::subscriber;
   int fd = -1;
-  bool connected = false;
   bool head_seen = false;
   std::string out;       // bytes still to write
   std::string in;        // bytes read and not yet consumed
   std::int64_t seq = 0;  // a publisher's next event
-  bool busy = false;     // a publisher waiting for its answer
 };
 
 struct totals {
@@ -151,7 +149,6 @@ void queue_publish(const config& cfg, conn& p, totals& t) {
                                  "Content-Length: %d\r\n\r\n",
                                  cfg.nchan ? "/pub/bench" : "/api/broadcast", len);
   p.out.append(head, static_cast<std::size_t>(hlen)).append(body, static_cast<std::size_t>(len));
-  p.busy = true;
   if (t.first_publish == 0) t.first_publish = mono_ns();
   ++t.published;
 }
@@ -188,7 +185,6 @@ bool take_answer(conn& p, totals& t) {
   const bool ok = p.in.compare(9, 1, "2") == 0;  // "HTTP/1.1 2xx"
   ok ? ++t.acked : ++t.refused;
   p.in.erase(0, h + 4 + len);
-  p.busy = false;
   return true;
 }
 
@@ -277,7 +273,6 @@ int main(int argc, char** argv) {
     if (n < 0 && errno != EINTR) die("epoll_wait");
     for (int i = 0; i < n; ++i) {
       conn& c = *static_cast<conn*>(ready[static_cast<std::size_t>(i)].data.ptr);
-      if (!c.connected) c.connected = true;  // writable or readable: the connect finished
       if (ready[static_cast<std::size_t>(i)].events & EPOLLOUT) flush(ep, c);
       if (!(ready[static_cast<std::size_t>(i)].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
       for (;;) {
