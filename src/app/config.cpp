@@ -18,6 +18,13 @@ namespace freshet::app {
 
 namespace {
 
+// A number as people write it in the file (0.1, 100), not std::to_string's 0.100000.
+std::string plain(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
 // Thrown inside the parser only; load_config turns it into a config_error.
 struct bad_config {
   std::string message;
@@ -75,8 +82,8 @@ class reader {
     if (!n->is_number()) fail(n->source(), "'" + std::string(key) + "' must be a number");
     double v = n->value<double>().value();
     if (v < lo || v > hi)
-      fail(n->source(), "'" + std::string(key) + "' must be between " + std::to_string(lo) +
-                            " and " + std::to_string(hi));
+      fail(n->source(), "'" + std::string(key) + "' must be between " + plain(lo) + " and " + plain(hi) + ", not " +
+                            plain(v));
     return v;
   }
 

@@ -57,7 +57,8 @@ void rate_schedule::on_rate_limited(std::chrono::milliseconds wait, clock::time_
   paused_until_ = std::max(paused_until_, now + wait);
   capacity_ = std::max<std::size_t>(1, capacity_ / 2);
   successes_ = 0;
-  margin_ = std::min(0.5, std::max(0.10, margin_ * 2));
+  // Wider, never narrower: a margin configured above the cap stays as it is.
+  margin_ = std::max(margin_, std::min(0.5, std::max(0.10, margin_ * 2)));
   window_ = window_for(rate_, margin_);
 }
 

@@ -18,7 +18,7 @@
 // A 429 pauses every caller for as long as the upstream asks and halves the
 // window's capacity (never below one request); successes restore it one
 // request per two successes. A 429 also widens the margin (to 10 % at least,
-// doubling after that, up to 50 %) for the limiter's life: it is the
+// doubling after that, up to 50 %; one configured wider stays) for the limiter's life: it is the
 // upstream saying that the path's jitter is more than the margin allowed
 // for, and that does not pass the way a burst of another client's traffic does.
 //

@@ -88,6 +88,9 @@ class RateLimit(unittest.TestCase):
         stats = sim.stats()
         self.assertEqual(stats["rate_limited"], 0, stats)
         self.assertLessEqual(stats["max_requests_in_one_second"], 10, stats)
+        # No eleven arrivals within a second, by the kernel's stamps (the
+        # default margin paces eleven 1.03 s apart).
+        self.assertGreaterEqual(stats["tightest_span_ms"], 1000, stats)
         self.assertGreater(summary["requests"], 40, summary)  # the whole data set, 1,000 rows a page
         total = sum(len(sim.state(o["key"])) for o in objects.values())
         self.assertEqual(summary["created"], total, summary)
@@ -107,6 +110,34 @@ class RateLimit(unittest.TestCase):
             # And a second run finds nothing new: unchanged records make no event.
             again, _ = self.sync_once(sim2, 4, d)
             self.assertEqual(again["created"] + again["updated"] + again["deleted"], 0, again)
+
+
+    def test_the_margin_is_the_configured_one_until_a_429_widens_it(self):
+        def serve(sim, rps):
+            src = re.sub(r"requests_per_second = [\d.]+", f"requests_per_second = {rps}",
+                         source_config(sim, extra_source="rate_margin_percent = 5\n"))
+            server = Server(src, env=knack_env(sim), server_keys={"auth": '"none"'}).start()
+            self.addCleanup(server.cleanup)
+            return server
+
+        def upstream(server):
+            return server.stats()["sources"]["hti"]["upstream"]
+
+        # Within the limit: every object read in full, no 429, the margin as configured.
+        calm = KnackSim("--dataset", "hti", "--seed", "3")
+        self.addCleanup(calm.stop)
+        server = serve(calm, 10)
+        wait_until(lambda: all(o["full_reads"] > 0 for o in server.stats()["sources"]["hti"]["objects"].values())
+                   or server.stats()["sources"]["hti"], 30, "a full read of every object")
+        self.assertEqual(upstream(server)["rate_limited"], 0)
+        self.assertEqual(upstream(server)["rate_margin_percent"], 5)
+
+        # Asked ten times what the upstream allows: 429s, and the margin widens to 10 %.
+        strict = KnackSim("--dataset", "hti", "--seed", "3", "--requests-per-second", "2")
+        self.addCleanup(strict.stop)
+        server = serve(strict, 20)
+        wait_until(lambda: upstream(server)["rate_limited"] > 0 or upstream(server), 30, "a 429")
+        self.assertGreaterEqual(upstream(server)["rate_margin_percent"], 10)
 
 
 class WebhookHints(unittest.TestCase):

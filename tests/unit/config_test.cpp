@@ -85,6 +85,7 @@ requests_per_second = 10
   EXPECT_EQ(c.sources[0].app_id, "app-1");
   EXPECT_EQ(c.sources[0].api_key, "key-1");
   EXPECT_EQ(c.sources[0].overlap_seconds, 120);
+  EXPECT_EQ(c.sources[0].rate_margin_percent, 3);  // the default
 }
 
 TEST_F(ConfigTest, DefaultsWhenServerSectionIsAbsent) {
@@ -158,6 +159,9 @@ TEST_F(ConfigTest, EachBadInputHasItsMessage) {
        "f.toml:10:11: 'ca_file' names '/nonexistent/ca.pem', which is not a readable file"},
       {"per-address cap out of range", "[server]\nmax_connections_per_address = -1\n" + t,
        "f.toml:2:31: 'max_connections_per_address' must be between 0 and 1000000, not -1"},
+      {"rate margin out of range",
+       t + "[[sources]]\nname = \"s\"\nkind = \"webhook\"\nwebhook_secret_env = \"FT_TOKEN_A\"\nrate_margin_percent = 150\n",
+       "f.toml:10:23: 'rate_margin_percent' must be between 0 and 100, not 150"},
       {"syntax error", "[server\n", "f.toml:1:8: Error while parsing table header: expected ']', saw '\\n'"},
   };
   for (const auto& c : cases) EXPECT_EQ(error(c.toml), c.message) << c.what;

@@ -124,6 +124,9 @@ TEST(RateLimiter, A429WidensTheMarginForGood) {
     limiter.on_rate_limited(std::chrono::milliseconds(0));
     EXPECT_DOUBLE_EQ(limiter.margin(), want);
   }
+  rate_limiter wide(10, 0.60);  // configured above the cap: a 429 never narrows it
+  wide.on_rate_limited(std::chrono::milliseconds(0));
+  EXPECT_DOUBLE_EQ(wide.margin(), 0.60);
 }
 
 // On a clock the test moves: the schedule's rules, exactly, with no sleeping.
