@@ -1,5 +1,7 @@
 #include "hub/hub.hpp"
 
+#include "core/post_batch.hpp"
+
 #include <boost/asio/post.hpp>
 
 #include <stdexcept>
@@ -30,7 +32,8 @@ hub::shard& hub::shard_of(const stream_queue& q) {
 
 template <class F>
 void hub::on_every_shard(F f) {
-  for (auto& s : shards_) asio::post(s->executor, [sp = s.get(), f] { f(*sp); });
+  // Batched with the commit's acknowledgements when the store's writer calls.
+  for (auto& s : shards_) core::post_batched(s->executor, [sp = s.get(), f] { f(*sp); });
 }
 
 std::uint64_t hub::attach(const std::shared_ptr<stream_queue>& q) {

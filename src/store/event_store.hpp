@@ -21,6 +21,7 @@
 
 #include "core/errors.hpp"
 #include "core/event.hpp"
+#include "core/post_batch.hpp"
 #include "core/topic_filter.hpp"
 #include "store/change_set.hpp"
 
@@ -131,7 +132,9 @@ class event_store {
   // Commits a change set in one atomic commit; `done` as for enqueue.
   virtual void enqueue_changes(change_set cs, changes_callback done) = 0;
 
-  // The same, completing on the handler's associated executor.
+  // The same, completing on the handler's associated executor. An engine that
+  // completes a batch at once opens a core::post_batch around it, so each
+  // event loop is woken once per commit rather than once per append.
   template <class CompletionToken>
   auto async_append(core::event_draft draft, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, core::event_ptr)>(
@@ -139,8 +142,7 @@ class event_store {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
           auto shared = std::make_shared<decltype(handler)>(std::move(handler));
           enqueue(std::move(d), [shared, work](boost::system::error_code ec, core::event_ptr ev) {
-            boost::asio::post(work.get_executor(),
-                              [shared, ec, ev]() mutable { (*shared)(ec, std::move(ev)); });
+            core::post_batched(work.get_executor(), [shared, ec, ev]() mutable { (*shared)(ec, std::move(ev)); });
           });
         },
         token, std::move(draft));
@@ -152,7 +154,7 @@ class event_store {
           auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
           auto shared = std::make_shared<decltype(handler)>(std::move(handler));
           enqueue_changes(std::move(c), [shared, work](boost::system::error_code ec, change_result r) {
-            boost::asio::post(work.get_executor(), [shared, ec, r]() mutable { (*shared)(ec, r); });
+            core::post_batched(work.get_executor(), [shared, ec, r]() mutable { (*shared)(ec, r); });
           });
         },
         token, std::move(cs));

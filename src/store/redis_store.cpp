@@ -1052,18 +1052,21 @@ awaitable<void> redis_store::impl::finish_commit(plan& p) {
   if (p.last > last_id) last_id = p.last;
   committed += p.events.size();
   ++transactions;
+  bool caught_up = true;
   if (!p.events.empty()) {
     // Ids before this commit's that the tail has not handed on yet (another
     // instance's commits) go first, so the listener hears every id in order.
-    bool caught_up = true;
     try {
       co_await catch_up(p.events.front()->id - 1);
     } catch (const redis::connection_error&) {
       caught_up = false;  // the tail hands all of them on, in order, once Redis is back
       writer.reset();
     }
-    if (caught_up) deliver(p.events);
   }
+  // The hub's delivery and every acknowledgement reach each worker in one
+  // post (no co_await below: the batch is this thread's).
+  core::post_batch wake_once;
+  if (!p.events.empty() && caught_up) deliver(p.events);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto& b = batch[i];
     if (b.changes) {

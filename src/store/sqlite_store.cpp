@@ -44,6 +44,7 @@ sqlite_store::~sqlite_store() {
   wake_.notify_all();
   if (writer_.joinable()) writer_.join();
   insert_.reset();
+  oldest_.reset();
   prune_.reset();
   prune_audit_.reset();
   high_water_.reset();
@@ -262,6 +263,8 @@ void sqlite_store::commit_batch(std::vector<pending>& batch) {
   if (first_id_ == 0 && !events.empty()) first_id_ = events.front()->id;
   committed_ += events.size();
   ++transactions_;
+  // The hub's delivery and every acknowledgement reach each worker in one post.
+  core::post_batch wake_once;
   if (listener_ && !events.empty()) listener_(events);
   for (auto& p : batch) {
     if (p.changes) {
@@ -283,17 +286,35 @@ void sqlite_store::prune() {
     const std::int64_t cutoff =
         now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(opts_.retain_age).count();
     const auto batch = static_cast<std::int64_t>(opts_.prune_batch);
-    if (!prune_)
-      prune_ = std::make_unique<statement>(
-          writer_db_->get(),
-          "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ? OR at_ms < ? ORDER BY id LIMIT ?)");
-    prune_->bind(1, keep_from_count).bind(2, cutoff).bind(3, batch);
-    prune_->step();
-    const auto n = sqlite3_changes(writer_db_->get());
-    prune_->reset();
+    // Ids and times grow together, so what has expired is a prefix of the log:
+    // read from the oldest event and stop at the first one to keep. A pass
+    // costs what it deletes plus one row; the single `WHERE id <= ? OR at_ms
+    // < ?` it replaces made SQLite scan the whole table every five seconds
+    // (28,000 page reads at 560,000 events, on the writer, between commits).
+    // Strictly a prefix also keeps the log without holes for resume: an event
+    // stamped early by a clock that stepped back is not taken from the middle.
+    if (!oldest_)
+      oldest_ = std::make_unique<statement>(writer_db_->get(), "SELECT id, at_ms FROM events ORDER BY id LIMIT ?");
+    oldest_->bind(1, batch);
+    std::int64_t n = 0, newest_expired = 0;
+    while (oldest_->step()) {
+      const std::int64_t id = oldest_->column_int(0);
+      if (id > keep_from_count && oldest_->column_int(1) >= cutoff) break;
+      newest_expired = id;
+      ++n;
+    }
+    oldest_->reset();
+    if (n > 0) {
+      if (!prune_) prune_ = std::make_unique<statement>(writer_db_->get(), "DELETE FROM events WHERE id <= ?");
+      prune_->bind(1, newest_expired);
+      prune_->step();
+      prune_->reset();
+    }
+    // Audit rows are not resumed from: any that have aged out go, found by
+    // their index on at_ms.
     if (!prune_audit_)
       prune_audit_ = std::make_unique<statement>(
-          writer_db_->get(), "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at_ms < ? ORDER BY id LIMIT ?)");
+          writer_db_->get(), "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at_ms < ? LIMIT ?)");
     prune_audit_->bind(1, cutoff).bind(2, batch);
     prune_audit_->step();
     const auto na = sqlite3_changes(writer_db_->get());

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <future>
 #include <random>
+#include <set>
 #include <thread>
 
 namespace freshet::store {
@@ -185,6 +186,46 @@ TEST_F(SqliteStoreTest, RetentionByAgeDropsOldEvents) {
   auto left = log.read_range(0, 6, core::topic_filter{}, 10);
   ASSERT_EQ(left.size(), 1u);
   EXPECT_EQ(left[0]->id, 6u);
+}
+
+// What retention deletes is the oldest run of expired events, never one from
+// the middle: a clock that stepped back stamps an event early, and deleting it
+// alone would leave a hole that a resume across it could not see.
+TEST_F(SqliteStoreTest, RetentionByAgeTakesOnlyAPrefixOfTheLog) {
+  manual_clock clock;
+  const auto o = aged(clock, std::chrono::seconds(3600));
+  sqlite_store log(o);
+  append(log, "", "first");                   // id 1 at T
+  clock.advance(-std::chrono::hours(2));
+  append(log, "", "stamped early");           // id 2 at T - 2 h
+  clock.advance(std::chrono::minutes(150));
+  append(log, "", "third");                   // id 3 at T + 30 min: id 2 is expired, id 1 not
+  append(log, "", "a pass after this commit");
+  EXPECT_EQ(log.first_id(), 1u);
+  EXPECT_EQ(log.read_range(0, 4, core::topic_filter{}, 10).size(), 4u);
+  clock.advance(std::chrono::minutes(60));    // T + 90 min: ids 1 and 2 expired
+  append(log, "", "later");
+  ASSERT_TRUE(eventually([&] { return log.first_id() == 3; }));
+  const auto left = log.read_range(0, 5, core::topic_filter{}, 10);
+  ASSERT_EQ(left.size(), 3u);
+  EXPECT_EQ(left.front()->id, 3u);
+  EXPECT_EQ(log.counters().pruned, 2u);
+}
+
+// Schema 5: retention no longer needs the events' time index (each append paid
+// for it), and delivery ids age out through an index of their own.
+TEST_F(SqliteStoreTest, TheSchemaKeepsOnlyTheIndexesRetentionUses) {
+  { sqlite_store log(opts()); }
+  connection db(opts().path, false);
+  statement names(db.get(), "SELECT name FROM sqlite_master WHERE type='index' AND name NOT LIKE 'sqlite_%'");
+  std::set<std::string> indexes;
+  while (names.step()) indexes.insert(std::string(names.column_text(0)));
+  EXPECT_EQ(indexes.count("events_at"), 0u);
+  EXPECT_EQ(indexes.count("events_tenant"), 1u);
+  statement plan(db.get(), "EXPLAIN QUERY PLAN DELETE FROM webhook_deliveries WHERE at_ms < 5");
+  std::string steps;
+  while (plan.step()) steps += std::string(plan.column_text(3)) + "\n";
+  EXPECT_NE(steps.find("webhook_deliveries_at"), std::string::npos) << steps;
 }
 
 TEST_F(SqliteStoreTest, IdsNeverRestartAfterRetentionEmptiedTheLog) {
