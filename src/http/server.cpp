@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include "http/api_error.hpp"
+#include "http/wire.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -254,15 +255,21 @@ asio::awaitable<void> server::run_session(tcp::socket socket, asio::ip::address 
         context = {std::chrono::system_clock::now(), false};  // already read with the one before
       }
       entry->busy = true;
-      stream.expires_after(limits_.read_timeout);
-      auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-      if (!hec && !parser.is_done()) {
-        if (parser.get()[bhttp::field::expect] == "100-continue") {
-          bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, parser.get().version()};
-          co_await bhttp::async_write(stream, cont, asio::as_tuple(asio::use_awaitable));
+      // Usually the whole request came with those first bytes: it is parsed
+      // here, and only a request still incomplete is read on (http/wire.hpp).
+      boost::system::error_code hec;
+      if (!parse_buffered(parser, buffer, hec)) {
+        stream.expires_after(limits_.read_timeout);
+        auto [rec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        hec = rec;
+        if (!hec && !parser.is_done()) {
+          if (parser.get()[bhttp::field::expect] == "100-continue") {
+            bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, parser.get().version()};
+            co_await bhttp::async_write(stream, cont, asio::as_tuple(asio::use_awaitable));
+          }
+          auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+          hec = bec;
         }
-        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-        hec = bec;
       }
       if (hec) {
         if (hec == beast::error::timeout) {
@@ -288,8 +295,7 @@ asio::awaitable<void> server::run_session(tcp::socket socket, asio::ip::address 
       std::optional<response>& res = result.res;
       res->set(bhttp::field::server, "freshet");
       if (stopping_) res->keep_alive(false);
-      stream.expires_after(limits_.read_timeout);
-      auto [wec, wn] = co_await bhttp::async_write(stream, *res, asio::as_tuple(asio::use_awaitable));
+      const auto wec = co_await send_response(stream, *res, limits_.read_timeout);
       entry->busy = false;
       if (wec || !res->keep_alive()) break;
     }
