@@ -56,10 +56,12 @@ snapshot_page read_snapshot(connection& db, const std::string& source, const std
   snapshot_page out;
   db.exec("BEGIN");
   try {
-    // The high-water mark, which retention never lowers (MAX(id) of a pruned
-    // log would send the client back before ids already given out).
+    // The newest id ever given out: MAX(id), or the high-water mark retention
+    // leaves when it deletes the newest (MAX(id) alone of an emptied log would
+    // send the client back before ids already given out).
     statement s(db.get(),
-                "SELECT (SELECT value FROM meta WHERE key='high_water'), "
+                "SELECT MAX((SELECT value FROM meta WHERE key='high_water'), "
+                "COALESCE((SELECT MAX(id) FROM events), 0)), "
                 "(SELECT value FROM meta WHERE key='records_version')");
     s.step();
     out.last_event_id = static_cast<std::uint64_t>(s.column_int(0));

@@ -14,8 +14,10 @@ namespace {
 // the same transaction as the events they cause (store/change_set.hpp).
 // The jobs and outbox tables come with refresh and rules.
 // Migration 3: counters that must outlive what retention deletes. `high_water`
-// is the newest event id ever committed in this data dir: ids are never reused,
-// even after age retention emptied the log (MAX(id) of an empty table is 0).
+// keeps the newest event id ever committed when retention deletes it: ids are
+// never reused, even after age retention emptied the log (MAX(id) of an empty
+// table is 0). Retention writes it, not every commit (the newest id is
+// MAX(id) while it is in the log), so readers take the larger of the two.
 // `records_version` moves with every commit that writes or deletes a record,
 // an event or not (a change to an unwatched field), so a records ETag built
 // from it changes whenever a page could. Audit rows age out by `at_ms`.

@@ -53,8 +53,8 @@ sqlite_store::~sqlite_store() {
 }
 
 void sqlite_store::load_bounds() {
-  // The high-water mark, not MAX(id): after retention emptied the log, ids
-  // still go on from the newest ever committed.
+  // The larger of MAX(id) and the high-water mark retention leaves: after it
+  // emptied the log, ids still go on from the newest ever committed.
   statement s(writer_db_->get(),
               "SELECT COALESCE(MIN(id),0), COALESCE(MAX(id),0), "
               "(SELECT value FROM meta WHERE key='high_water'), "
@@ -215,13 +215,6 @@ void sqlite_store::commit_batch(std::vector<pending>& batch) {
         p.event = events.back();
       }
     }
-    if (!events.empty()) {
-      if (!high_water_)
-        high_water_ = std::make_unique<statement>(writer_db_->get(), "UPDATE meta SET value=? WHERE key='high_water'");
-      high_water_->bind(1, static_cast<std::int64_t>(next - 1));
-      high_water_->step();
-      high_water_->reset();
-    }
     if (records_written) {
       if (!bump_records_)
         bump_records_ = std::make_unique<statement>(writer_db_->get(),
@@ -286,6 +279,10 @@ void sqlite_store::prune() {
     const std::int64_t cutoff =
         now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(opts_.retain_age).count();
     const auto batch = static_cast<std::int64_t>(opts_.prune_batch);
+    // One transaction (one fsync) for the pass. The high-water mark is written
+    // here, not with every commit: while the newest event is still in the log,
+    // MAX(id) is the mark, and only a delete can take it away.
+    writer_db_->exec("BEGIN IMMEDIATE");
     // Ids and times grow together, so what has expired is a prefix of the log:
     // read from the oldest event and stop at the first one to keep. A pass
     // costs what it deletes plus one row; the single `WHERE id <= ? OR at_ms
@@ -305,6 +302,12 @@ void sqlite_store::prune() {
     }
     oldest_->reset();
     if (n > 0) {
+      if (!high_water_)
+        high_water_ = std::make_unique<statement>(
+            writer_db_->get(), "UPDATE meta SET value=MAX(value, ?) WHERE key='high_water'");
+      high_water_->bind(1, static_cast<std::int64_t>(last_id_));
+      high_water_->step();
+      high_water_->reset();
       if (!prune_) prune_ = std::make_unique<statement>(writer_db_->get(), "DELETE FROM events WHERE id <= ?");
       prune_->bind(1, newest_expired);
       prune_->step();
@@ -324,6 +327,7 @@ void sqlite_store::prune() {
     // commit rather than a whole interval later.
     prune_backlog_ = n >= batch || na >= batch;
     if (applier_) applier_->prune_deliveries(now_ms() - 7LL * 86400 * 1000);
+    writer_db_->exec("COMMIT");
     if (n > 0) {
       pruned_ += static_cast<std::uint64_t>(n);
       statement s(writer_db_->get(), "SELECT COALESCE(MIN(id),0) FROM events");
@@ -333,6 +337,10 @@ void sqlite_store::prune() {
       first_id_ = first ? first : last_id_ + 1;
     }
   } catch (const std::exception& e) {
+    try {
+      writer_db_->exec("ROLLBACK");
+    } catch (...) {
+    }
     spdlog::warn("msg=\"event retention pass failed\" error=\"{}\"", e.what());
   }
 }
