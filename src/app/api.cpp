@@ -293,9 +293,10 @@ asio::awaitable<http::handler_result> api::route(http::request& req, const http:
       }
       requests_.record(route, 200, 0);
       // Run once: the subscription moves into the stream rather than being copied.
-      co_return http::handler_result{std::nullopt, [this, sub = std::move(sub)](beast::tcp_stream s) mutable {
-                                       return hub::serve_sse(streams_, std::move(s), std::move(sub));
-                                     }};
+      co_return http::handler_result{
+          std::nullopt, [this, sub = std::move(sub)](asio::ip::tcp::socket s, http::stream_lease lease) mutable {
+            return hub::serve_sse(streams_, std::move(s), std::move(sub), std::move(lease));
+          }};
     }
     case route_id::websocket: {
       // A browser always sends its page's Origin with an upgrade; one from
@@ -315,8 +316,9 @@ asio::awaitable<http::handler_result> api::route(http::request& req, const http:
                                                            : std::vector<std::string>{tenant});
       };
       co_return http::handler_result{
-          std::nullopt, [this, upgrade = std::move(req), policy](beast::tcp_stream s) mutable {
-            return hub::serve_ws(streams_, std::move(s), std::move(upgrade), std::move(policy));
+          std::nullopt,
+          [this, upgrade = std::move(req), policy](asio::ip::tcp::socket s, http::stream_lease lease) mutable {
+            return hub::serve_ws(streams_, std::move(s), std::move(upgrade), std::move(policy), std::move(lease));
           }};
     }
     case route_id::objects:

@@ -158,6 +158,17 @@ bool server::take_address_slot(const asio::ip::address& a) {
   return true;
 }
 
+void server::end_stream(const asio::ip::address& peer) {
+  release_address_slot(peer);
+  --open_;
+}
+
+void stream_lease::release() {
+  server* s = std::exchange(server_, nullptr);
+  if (s && !alive_.expired()) s->end_stream(peer_);
+  alive_.reset();
+}
+
 void server::release_address_slot(const asio::ip::address& a) {
   if (limits_.max_connections_per_address == 0) return;
   std::lock_guard lk(per_address_mu_);
@@ -308,24 +319,22 @@ asio::awaitable<void> server::run_session(tcp::socket socket, asio::ip::address 
     std::lock_guard lk(sessions_mu_);
     sessions_.erase(where);
   }
-  // A stream keeps its address slot until it ends.
+  // A stream keeps its address slot, and counts as open, until its lease ends.
   if (stream_with) {
     // The connection lives on in its own coroutine; this frame, the parser
-    // and the read buffer are freed now. It still counts as open.
+    // and the read buffer are freed now.
     // Spawned as the task's own awaitable, with no wrapper coroutine: a frame
-    // less for every idle stream.
+    // less for every stream.
     auto ex = stream.get_executor();
-    asio::co_spawn(ex, stream_with(std::move(stream)), [this, peer](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-          spdlog::error("msg=\"stream failed\" error=\"{}\"", x.what());
-        }
-      }
-      release_address_slot(peer);
-      --open_;
-    });
+    asio::co_spawn(ex, stream_with(stream.release_socket(), stream_lease(this, alive_, peer)),
+                   [](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& x) {
+                       spdlog::error("msg=\"stream failed\" error=\"{}\"", x.what());
+                     }
+                   });
     co_return;
   }
   close_stream(stream);

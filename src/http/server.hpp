@@ -10,6 +10,8 @@
 // Thread-safety: start() and stop() from any thread; the counters are atomic.
 #pragma once
 
+#include "http/stream_lease.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -60,7 +62,10 @@ struct request_context {
 // A long-lived exchange that takes the connection over. The request's
 // coroutine (its frame, parser and buffer) ends first, so an idle stream
 // holds only what the stream itself needs.
-using stream_task = std::function<boost::asio::awaitable<void>(boost::beast::tcp_stream)>;
+// The task gets the bare socket (a stream that needs Beast's timers makes its
+// own tcp_stream: a moved tcp_stream leaves an allocated impl behind in every
+// frame it passed through) and the lease that keeps the connection counted.
+using stream_task = std::function<boost::asio::awaitable<void>(boost::asio::ip::tcp::socket, stream_lease)>;
 
 struct handler_result {
   std::optional<response> res;  // an answer, or
@@ -107,6 +112,8 @@ class server {
   // Per-address connection counts, kept only when a cap is set.
   bool take_address_slot(const boost::asio::ip::address& a);
   void release_address_slot(const boost::asio::ip::address& a);
+  friend class stream_lease;
+  void end_stream(const boost::asio::ip::address& peer);
 
   boost::asio::io_context& ioc_;
   const std::vector<boost::asio::any_io_executor> workers_;
@@ -126,6 +133,9 @@ class server {
 
   std::mutex sessions_mu_;  // guards sessions_
   std::list<std::shared_ptr<session_entry>> sessions_;
+
+  // Expires with the server: a stream_lease that outlives it does nothing.
+  const std::shared_ptr<const void> alive_ = std::make_shared<const char>(0);
 };
 
 // Why a listening socket on `where` (host:port) could not be made, in words a

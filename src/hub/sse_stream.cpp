@@ -4,6 +4,7 @@
 #include "hub/streams.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/write.hpp>
 
@@ -19,11 +20,11 @@ namespace beast = boost::beast;
 namespace {
 
 // State shared by the writer and the disconnect watcher; both run on the
-// connection's strand.
+// connection's worker thread.
 // A bare socket, not Beast's tcp_stream: a stream needs none of its timers,
 // and an idle connection should cost as little as it can.
 struct sse_connection {
-  explicit sse_connection(beast::tcp_stream s) : socket(s.release_socket()) {}
+  explicit sse_connection(asio::ip::tcp::socket s) : socket(std::move(s)) {}
   asio::ip::tcp::socket socket;
   bool open = true;
 
@@ -59,9 +60,12 @@ struct sse_writer {
 // several threads an edge-triggered event for the request itself may arrive
 // late), so each wake-up is confirmed with a non-blocking peek. A plain
 // callback, not a coroutine: an idle stream should not pay for another frame.
+// The wait is allocated at its own size (std::allocator): Asio's recycling
+// allocator would hand it a block cached from a larger operation, and it is
+// held for as long as the stream is open.
 void watch_disconnect(std::shared_ptr<sse_connection> conn, std::shared_ptr<stream_queue> q) {
   auto& socket = conn->socket;
-  socket.async_wait(asio::socket_base::wait_read, [conn = std::move(conn), q = std::move(q)](
+  socket.async_wait(asio::socket_base::wait_read, asio::bind_allocator(std::allocator<void>(), [conn = std::move(conn), q = std::move(q)](
                                                       boost::system::error_code ec) mutable {
     if (!conn->open) return;
     if (!ec) {
@@ -81,7 +85,7 @@ void watch_disconnect(std::shared_ptr<sse_connection> conn, std::shared_ptr<stre
       }
     }
     q->close(close_reason::client_gone);
-  });
+  }));
 }
 
 std::string response_head(std::chrono::milliseconds retry, const std::string& extra) {
@@ -99,24 +103,35 @@ std::string response_head(std::chrono::milliseconds retry, const std::string& ex
 
 }  // namespace
 
-asio::awaitable<void> serve_sse(stream_context& ctx, beast::tcp_stream stream, subscription sub) {
-  auto strand = co_await asio::this_coro::executor;
-  auto conn = std::make_shared<sse_connection>(std::move(stream));
-  auto q = std::make_shared<stream_queue>(strand, transport::sse, sub.filter, ctx.send_buffer_bytes);
+asio::awaitable<void> serve_sse(stream_context& ctx, asio::ip::tcp::socket socket, subscription sub,
+                                http::stream_lease lease) {
+  auto executor = co_await asio::this_coro::executor;
+  auto conn = std::make_shared<sse_connection>(std::move(socket));
+  auto q = std::make_shared<stream_queue>(executor, transport::sse, sub.filter, ctx.send_buffer_bytes);
   q->on_close([conn](close_reason) { conn->shut(); });
-  sse_writer out{conn, {}};
+  // When the stream ends: close the connection, and only then stop counting it.
+  auto ended = [conn, q, lease = std::move(lease)]() mutable {
+    spdlog::debug("msg=\"sse stream ended\" reason={} open={}", static_cast<int>(q->closed()), conn->open);
+    q->on_close(nullptr);
+    conn->shut();
+    lease.release();
+  };
 
-  // The head goes out once the stream is attached (pump's `opened`).
-  co_await pump(ctx, q, sub, out, [&]() -> asio::awaitable<bool> {
+  // The head goes out once the stream is attached (pump's `opened`); this
+  // coroutine returns once the stream is live, and an idle stream is its
+  // connection, its queue and a parked callback.
+  auto opened = [&]() -> asio::awaitable<bool> {
     const std::string head = response_head(ctx.sse_retry, sub.extra_head);  // freed before the stream idles
     auto [hec, hn] = co_await asio::async_write(conn->socket, asio::buffer(head), asio::as_tuple(asio::use_awaitable));
     if (hec) co_return false;
     watch_disconnect(conn, q);
     co_return true;
-  });
-  spdlog::debug("msg=\"sse stream ended\" reason={} open={}", static_cast<int>(q->closed()), conn->open);
-  q->on_close(nullptr);
-  conn->shut();
+  };
+  // Named, not temporaries in the co_await expression: GCC 12 destroys a
+  // temporary argument of a coroutine call there twice.
+  sse_writer out{conn, {}};
+  auto live = pump(ctx, q, sub, std::move(out), std::move(ended), std::move(opened));
+  co_await std::move(live);
 }
 
 }  // namespace freshet::hub

@@ -27,9 +27,7 @@
 #include "core/topic_filter.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
 #include <chrono>
@@ -96,7 +94,7 @@ class stream_queue : public std::enable_shared_from_this<stream_queue> {
           // once, a heap block per turn is what malloc would spend its time on.
           parked* p = new (parked_storage_) impl(std::move(handler));
           if (!queued_.empty() || gap_ || closed_ != close_reason::none) {
-            p->resume();
+            p->resume(executor_);
             p->~parked();
           } else {
             waiter_ = p;
@@ -127,29 +125,27 @@ class stream_queue : public std::enable_shared_from_this<stream_queue> {
   }
 
  private:
-  // A parked completion handler, resumed by posting it to its own executor
-  // (the same thread, so the post is cheap and never runs the session inside
-  // the hub's loop over connections).
+  // A parked completion handler, resumed by posting it to the queue's
+  // executor (the connection's thread, so the post is cheap and never runs
+  // the session inside the hub's loop over connections). The handler's own
+  // executor must be that one (a stream's is). No work guard is parked with
+  // it: a guard holds a copy of the executor, 120 bytes of every idle
+  // stream, and the server's workers are kept running until shutdown anyway
+  // (app/server_app.cpp), which closes every queue and so posts every waiter.
   struct parked {
     virtual ~parked() = default;
-    virtual void resume() = 0;
+    virtual void resume(const boost::asio::any_io_executor& ex) = 0;
   };
   template <class Handler>
   struct parked_impl final : parked {
-    explicit parked_impl(Handler h)
-        : work(boost::asio::make_work_guard(boost::asio::get_associated_executor(h))), handler(std::move(h)) {}
-    void resume() override {
-      auto ex = work.get_executor();
-      boost::asio::post(ex, [h = std::move(handler)]() mutable { std::move(h)(); });
-      work.reset();
-    }
-    boost::asio::executor_work_guard<boost::asio::associated_executor_t<Handler>> work;
+    explicit parked_impl(Handler h) : handler(std::move(h)) {}
+    void resume(const boost::asio::any_io_executor& ex) override { boost::asio::post(ex, std::move(handler)); }
     Handler handler;
   };
 
   void wake() {
     if (parked* w = std::exchange(waiter_, nullptr)) {
-      w->resume();
+      w->resume(executor_);
       w->~parked();
     }
   }
@@ -167,7 +163,7 @@ class stream_queue : public std::enable_shared_from_this<stream_queue> {
   std::optional<event_gap> gap_;      // dropped events, to be read from the log
   std::optional<std::chrono::steady_clock::time_point> behind_since_;
   bool wrote_since_tick_ = false;
-  static constexpr std::size_t kParkedSize = 160;
+  static constexpr std::size_t kParkedSize = 32;
   alignas(std::max_align_t) unsigned char parked_storage_[kParkedSize];
   parked* waiter_ = nullptr;  // in parked_storage_ while a session waits
   close_reason closed_ = close_reason::none;

@@ -8,11 +8,12 @@
 #include "core/topic_filter.hpp"
 #include "core/work_gate.hpp"
 #include "http/api_error.hpp"
+#include "http/stream_lease.hpp"
 #include "hub/hub.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -51,11 +52,14 @@ struct subscription {
 using subscribe_policy = std::function<std::variant<core::topic_filter, http::api_error>(
     const std::vector<std::string>& objects, const std::string& tenant)>;
 
-boost::asio::awaitable<void> serve_sse(stream_context& ctx, boost::beast::tcp_stream stream,
-                                       subscription sub);
+// Both hold `lease` until the connection closes, which for SSE is after the
+// coroutine has returned: a live SSE stream is callbacks (hub/pump.hpp).
+boost::asio::awaitable<void> serve_sse(stream_context& ctx, boost::asio::ip::tcp::socket socket,
+                                       subscription sub, http::stream_lease lease = {});
 
 boost::asio::awaitable<void> serve_ws(
-    stream_context& ctx, boost::beast::tcp_stream stream,
-    boost::beast::http::request<boost::beast::http::string_body> upgrade, subscribe_policy policy);
+    stream_context& ctx, boost::asio::ip::tcp::socket socket,
+    boost::beast::http::request<boost::beast::http::string_body> upgrade, subscribe_policy policy,
+    http::stream_lease lease = {});
 
 }  // namespace freshet::hub

@@ -29,7 +29,7 @@ namespace {
 using ws_stream = websocket::stream<beast::tcp_stream>;
 
 struct ws_connection {
-  explicit ws_connection(beast::tcp_stream s) : ws(std::move(s)) {}
+  explicit ws_connection(asio::ip::tcp::socket s) : ws(std::move(s)) {}
   ws_stream ws;
   bool open = true;
 
@@ -78,11 +78,11 @@ struct ws_writer {
 
 }  // namespace
 
-asio::awaitable<void> serve_ws(stream_context& ctx, beast::tcp_stream stream,
+asio::awaitable<void> serve_ws(stream_context& ctx, asio::ip::tcp::socket socket,
                                beast::http::request<beast::http::string_body> upgrade,
-                               subscribe_policy policy) {
+                               subscribe_policy policy, http::stream_lease lease) {
   auto strand = co_await asio::this_coro::executor;
-  auto conn = std::make_shared<ws_connection>(std::move(stream));
+  auto conn = std::make_shared<ws_connection>(std::move(socket));
   beast::get_lowest_layer(conn->ws).expires_never();
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = std::chrono::seconds(30);
@@ -152,15 +152,27 @@ asio::awaitable<void> serve_ws(stream_context& ctx, beast::tcp_stream stream,
       },
       asio::detached);
 
+  // When the stream ends: a close frame first if the server is shutting down,
+  // then the socket, then the lease.
+  auto ended = [conn, q, lease = std::move(lease)]() mutable {
+    const close_reason why = q->closed();
+    q->on_close(nullptr);
+    if (conn->open && why == close_reason::shutdown) {
+      conn->ws.async_close(websocket::close_code::going_away,
+                           [conn, lease = std::move(lease)](boost::system::error_code) mutable {
+                             conn->shut();
+                             lease.release();
+                           });
+      return;
+    }
+    conn->shut();
+    lease.release();
+  };
+  // Named, not a temporary in the co_await expression (GCC 12 would destroy
+  // it twice; hub/sse_stream.cpp).
   ws_writer out{conn};
-  co_await pump(ctx, q, *sub, out);
-  const close_reason why = q->closed();
-  q->on_close(nullptr);
-  if (conn->open && why == close_reason::shutdown) {
-    auto [cec] = co_await conn->ws.async_close(websocket::close_code::going_away,
-                                               asio::as_tuple(asio::use_awaitable));
-  }
-  conn->shut();
+  auto live = pump(ctx, q, *sub, std::move(out), std::move(ended));
+  co_await std::move(live);
 }
 
 }  // namespace freshet::hub

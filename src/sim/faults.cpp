@@ -54,9 +54,10 @@ std::uint64_t fault_injector::injected() const {
 }
 
 http::handler_result dropped_connection() {
-  return http::handler_result{std::nullopt, [](boost::beast::tcp_stream s) -> boost::asio::awaitable<void> {
+  return http::handler_result{std::nullopt,
+                              [](boost::asio::ip::tcp::socket s, http::stream_lease) -> boost::asio::awaitable<void> {
                                 boost::system::error_code ec;
-                                s.socket().close(ec);
+                                s.close(ec);
                                 co_return;
                               }};
 }

@@ -37,7 +37,7 @@ TEST(SseAttach, TheStreamIsAttachedBeforeTheClientSeesItsHead) {
     tcp::socket client(ioc);
     client.connect(acceptor.local_endpoint());
     tcp::socket server_side = acceptor.accept();
-    asio::co_spawn(ioc, serve_sse(ctx, boost::beast::tcp_stream(std::move(server_side)), subscription{}),
+    asio::co_spawn(ioc, serve_sse(ctx, std::move(server_side), subscription{}),
                    asio::detached);
 
     // Step the loop one handler at a time until the head reaches the client.
