@@ -21,84 +21,88 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-TEST(SseAttach, TheStreamIsAttachedBeforeTheClientSeesItsHead) {
-  const auto dir = std::filesystem::temp_directory_path() / ("freshet-sse-attach-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  {
-    asio::io_context ioc(1);
-    store::sqlite_store log({.path = (dir / "f.db").string()});
-    hub h({ioc.get_executor()}, log.last_id());
-    asio::thread_pool blocking(1);
-    core::work_gate reads(blocking.get_executor(), 4, 4);
-    stream_context ctx{h, log, reads};
-
-    tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
-    tcp::socket client(ioc);
-    client.connect(acceptor.local_endpoint());
-    tcp::socket server_side = acceptor.accept();
-    asio::co_spawn(ioc, serve_sse(ctx, std::move(server_side), subscription{}),
-                   asio::detached);
-
-    // Step the loop one handler at a time until the head reaches the client.
-    std::optional<std::size_t> attached_at_head;
-    for (int i = 0; i < 10'000 && !attached_at_head; ++i) {
-      ioc.run_one_for(std::chrono::milliseconds(5));
-      if (client.available() > 0) attached_at_head = h.stats().sse;
+// One hub on one io_context over a real SQLite log, and a connected socket
+// pair: `server_side` for serve_sse, `client` to read what it writes.
+class SseAttach : public ::testing::Test {
+ protected:
+  // Made first and removed last, after the log has closed.
+  struct temp_dir {
+    std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                 ("freshet-sse-attach-" + std::to_string(::getpid()));
+    temp_dir() {
+      std::filesystem::remove_all(path);
+      std::filesystem::create_directories(path);
     }
-    ASSERT_TRUE(attached_at_head.has_value()) << "no response head arrived";
-    EXPECT_EQ(*attached_at_head, 1u);
-
-    h.close_all();
-    client.close();
-    for (int i = 0; i < 1000 && h.stats().sse != 0; ++i) ioc.run_one_for(std::chrono::milliseconds(5));
-    EXPECT_EQ(h.stats().sse, 0u);
-    blocking.join();
+    ~temp_dir() { std::filesystem::remove_all(path); }
+  };
+  ~SseAttach() override { blocking.join(); }
+  // Runs the loop one handler at a time until `done()` or about 50 s.
+  template <class Done>
+  void step_until(Done done) {
+    for (int i = 0; i < 10'000 && !done(); ++i) ioc.run_one_for(std::chrono::milliseconds(5));
   }
-  std::filesystem::remove_all(dir);
+
+  const temp_dir dir;
+  asio::io_context ioc{1};
+  store::sqlite_store log{{.path = (dir.path / "f.db").string()}};
+  hub h{{ioc.get_executor()}, log.last_id()};
+  asio::thread_pool blocking{1};
+  core::work_gate reads{blocking.get_executor(), 4, 4};
+  stream_context ctx{h, log, reads};
+  tcp::acceptor acceptor{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
+  tcp::socket client = connected_client();
+  tcp::socket server_side = acceptor.accept();
+
+ private:
+  tcp::socket connected_client() {
+    tcp::socket c(ioc);
+    c.connect(acceptor.local_endpoint());
+    return c;
+  }
+};
+
+TEST_F(SseAttach, TheStreamIsAttachedBeforeTheClientSeesItsHead) {
+  asio::co_spawn(ioc, serve_sse(ctx, std::move(server_side), subscription{}), asio::detached);
+
+  // Step the loop one handler at a time until the head reaches the client.
+  std::optional<std::size_t> attached_at_head;
+  step_until([&] {
+    if (client.available() > 0) attached_at_head = h.stats().sse;
+    return attached_at_head.has_value();
+  });
+  ASSERT_TRUE(attached_at_head.has_value()) << "no response head arrived";
+  EXPECT_EQ(*attached_at_head, 1u);
+
+  h.close_all();
+  client.close();
+  step_until([&] { return h.stats().sse == 0; });
+  EXPECT_EQ(h.stats().sse, 0u);
 }
 
 // A live stream is callbacks (hub/pump.hpp): the coroutine that set it up has
 // returned while the stream is still attached, it still delivers, and it
 // detaches (its end action runs) when the client closes.
-TEST(SseAttach, ALiveStreamOutlivesItsCoroutineAndEndsWhenTheClientCloses) {
-  const auto dir = std::filesystem::temp_directory_path() / ("freshet-sse-live-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  {
-    asio::io_context ioc(1);
-    store::sqlite_store log({.path = (dir / "f.db").string()});
-    hub h({ioc.get_executor()}, log.last_id());
-    asio::thread_pool blocking(1);
-    core::work_gate reads(blocking.get_executor(), 4, 4);
-    stream_context ctx{h, log, reads};
+TEST_F(SseAttach, ALiveStreamOutlivesItsCoroutineAndEndsWhenTheClientCloses) {
+  bool returned = false;
+  asio::co_spawn(ioc, serve_sse(ctx, std::move(server_side), subscription{}), [&](std::exception_ptr) { returned = true; });
+  step_until([&] { return returned && client.available() > 0; });
+  ASSERT_TRUE(returned) << "serve_sse's coroutine is still running once the stream is live";
+  EXPECT_EQ(h.stats().sse, 1u);
 
-    tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
-    tcp::socket client(ioc);
-    client.connect(acceptor.local_endpoint());
-    bool returned = false;
-    asio::co_spawn(ioc, serve_sse(ctx, acceptor.accept(), subscription{}), [&](std::exception_ptr) { returned = true; });
-    for (int i = 0; i < 10'000 && !(returned && client.available() > 0); ++i) ioc.run_one_for(std::chrono::milliseconds(5));
-    ASSERT_TRUE(returned) << "serve_sse's coroutine is still running once the stream is live";
-    EXPECT_EQ(h.stats().sse, 1u);
-
-    h.publish({core::make_event(7, core::event_type::message, "", "", R"({"id":"7","type":"message"})")});
-    std::string got;
-    for (int i = 0; i < 10'000 && got.find("id: 7\n") == std::string::npos; ++i) {
-      ioc.run_one_for(std::chrono::milliseconds(5));
-      while (client.available() > 0) {
-        char buf[4096];
-        got.append(buf, client.read_some(asio::buffer(buf)));
-      }
+  h.publish({core::make_event(7, core::event_type::message, "", "", R"({"id":"7","type":"message"})")});
+  std::string got;
+  step_until([&] {
+    while (client.available() > 0) {
+      char buf[4096];
+      got.append(buf, client.read_some(asio::buffer(buf)));
     }
-    EXPECT_NE(got.find("id: 7\n"), std::string::npos) << got;
+    return got.find("id: 7\n") != std::string::npos;
+  });
+  EXPECT_NE(got.find("id: 7\n"), std::string::npos) << got;
 
-    client.close();
-    for (int i = 0; i < 10'000 && h.stats().sse != 0; ++i) ioc.run_one_for(std::chrono::milliseconds(5));
-    EXPECT_EQ(h.stats().sse, 0u);
-    blocking.join();
-  }
-  std::filesystem::remove_all(dir);
+  client.close();
+  step_until([&] { return h.stats().sse == 0; });
+  EXPECT_EQ(h.stats().sse, 0u);
 }
 
 }  // namespace
