@@ -29,6 +29,13 @@ statement& statement::bind(int i, std::string_view v) {
   return *this;
 }
 
+statement& statement::bind_borrowed(int i, std::string_view v) {
+  int rc = v.empty() ? sqlite3_bind_null(stmt_, i)
+                     : sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  if (rc != SQLITE_OK) raise(db_, "bind");
+  return *this;
+}
+
 statement& statement::bind_text(int i, std::string_view v) {
   if (sqlite3_bind_text(stmt_, i, v.data() ? v.data() : "", static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK)
     raise(db_, "bind");

@@ -192,14 +192,15 @@ void sqlite_store::commit_batch(std::vector<pending>& batch) {
     auto emit = [&](core::event_draft draft) {
       const std::uint64_t id = next++;
       std::string json = core::encode_event_json(id, draft, at);
+      // Borrowed: every string outlives the step below.
       insert->bind(1, static_cast<std::int64_t>(id))
-          .bind(2, core::to_string(draft.type))
-          .bind(3, draft.source)
-          .bind(4, draft.object)
-          .bind(5, draft.tenant)
-          .bind(6, at)
+          .bind_borrowed(2, core::to_string(draft.type))
+          .bind_borrowed(3, draft.source)
+          .bind_borrowed(4, draft.object)
+          .bind_borrowed(5, draft.tenant)
+          .bind_borrowed(6, at)
           .bind(7, ms)
-          .bind(8, json);
+          .bind_borrowed(8, json);
       insert->step();
       insert->reset();
       events.push_back(core::make_event(id, draft.type, std::move(draft.object), std::move(draft.tenant),
