@@ -159,8 +159,20 @@ class live_pump : public std::enable_shared_from_this<live_pump<Writer, Ended>> 
                              if (ec) return;
                              self->q_->written(bytes);
                              self->ctx_.subscribers.count_deliveries(events);
+                             self->release_spare();
                              self->wait();
                            }));
+  }
+
+  // After a write: the batch lets go of the events it delivered, and buffers
+  // sized for a burst are freed, so a stream that has gone idle keeps room
+  // for a few events, not for the largest batch it ever took (a burst of
+  // 5,000 events left 80 KiB in each of 10,000 connections' vectors).
+  void release_spare() {
+    constexpr std::size_t kKeep = 64;
+    if (batch_.capacity() > kKeep) std::vector<core::event_ptr>().swap(batch_);
+    else batch_.clear();
+    if constexpr (requires { out_.release_spare(kKeep); }) out_.release_spare(kKeep);
   }
 
   stream_context& ctx_;

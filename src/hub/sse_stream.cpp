@@ -41,6 +41,12 @@ struct sse_writer {
   std::shared_ptr<sse_connection> conn;
   std::vector<asio::const_buffer> bufs;  // reused: no allocation per write
 
+  // Called between writes (live_pump): room for a burst goes back.
+  void release_spare(std::size_t keep) {
+    if (bufs.capacity() > keep) std::vector<asio::const_buffer>().swap(bufs);
+    else bufs.clear();
+  }
+
   // One gather write of every frame, straight on the socket, with no
   // per-write timer: a client that stops reading is cut by the queue's byte
   // limit (on_close), not by a clock.

@@ -80,8 +80,9 @@ TEST_F(SseAttach, TheStreamIsAttachedBeforeTheClientSeesItsHead) {
 }
 
 // A live stream is callbacks (hub/pump.hpp): the coroutine that set it up has
-// returned while the stream is still attached, it still delivers, and it
-// detaches (its end action runs) when the client closes.
+// returned while the stream is still attached, it still delivers (and then
+// lets go of the event), and it detaches (its end action runs) when the
+// client closes.
 TEST_F(SseAttach, ALiveStreamOutlivesItsCoroutineAndEndsWhenTheClientCloses) {
   bool returned = false;
   asio::co_spawn(ioc, serve_sse(ctx, std::move(server_side), subscription{}), [&](std::exception_ptr) { returned = true; });
@@ -89,7 +90,8 @@ TEST_F(SseAttach, ALiveStreamOutlivesItsCoroutineAndEndsWhenTheClientCloses) {
   ASSERT_TRUE(returned) << "serve_sse's coroutine is still running once the stream is live";
   EXPECT_EQ(h.stats().sse, 1u);
 
-  h.publish({core::make_event(7, core::event_type::message, "", "", R"({"id":"7","type":"message"})")});
+  const auto ev = core::make_event(7, core::event_type::message, "", "", R"({"id":"7","type":"message"})");
+  h.publish({ev});
   std::string got;
   step_until([&] {
     while (client.available() > 0) {
@@ -99,6 +101,9 @@ TEST_F(SseAttach, ALiveStreamOutlivesItsCoroutineAndEndsWhenTheClientCloses) {
     return got.find("id: 7\n") != std::string::npos;
   });
   EXPECT_NE(got.find("id: 7\n"), std::string::npos) << got;
+  // Once written, the idle stream holds no reference to what it delivered.
+  step_until([&] { return ev.use_count() == 1; });
+  EXPECT_EQ(ev.use_count(), 1);
 
   client.close();
   step_until([&] { return h.stats().sse == 0; });
