@@ -99,12 +99,15 @@ class ThreeInstancesOneSource(unittest.TestCase):
 
     def mid_first_sync(self, seed, prefix):
         """Three instances reading a slow simulator, once the leader has
-        committed the first page of its first full read: two requests a
-        second and added latency make that read take many seconds, so what
-        the test does next lands between its page commits. Returns the
-        simulator, its objects, its record count, the leader and the
-        leader's last event id."""
-        sim = KnackSim("--dataset", "hti", "--seed", seed, "--requests-per-second", "2", "--latency-ms", "50:150")
+        committed the first page of its first full read: one request a
+        second and 200 to 400 ms of latency make that read take several
+        seconds a page apart, so what the test does next lands between its
+        page commits. (At two a second and 50 to 150 ms, a sanitizer build
+        on a busy machine once saw its first commit only after the last
+        page had been read: the test then found the sync already done.)
+        Returns the simulator, its objects, its record count, the leader and
+        the leader's last event id."""
+        sim = KnackSim("--dataset", "hti", "--seed", seed, "--requests-per-second", "1", "--latency-ms", "200:400")
         self.addCleanup(sim.stop)
         self.start_instances(sim, prefix)
         objects = parse_objects(source_config(sim))
