@@ -17,7 +17,6 @@
 #include "store/event_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -95,7 +94,13 @@ boost::asio::awaitable<bool> replay(stream_context& ctx, const std::shared_ptr<s
 // A stream from its attachment to its end. Attached to the hub when made and
 // detached when destroyed, which is when the last handler that holds it is
 // gone: the stream has ended (its queue closed, a write failed). Then
-// `ended()` runs: the transport closes its connection and gives back its lease.
+// `ended(queue, writer)` runs: the transport closes its connection and gives
+// back its lease (it gets the queue and the writer here rather than keeping
+// copies of them).
+//
+// Every handler runs on the connection's executor, the socket's, which is
+// also the queue's: none is bound to an executor of its own, so a wake-up or
+// a finished write is not dispatched through a second one.
 template <class Writer, class Ended>
 class live_pump : public std::enable_shared_from_this<live_pump<Writer, Ended>> {
  public:
@@ -107,7 +112,7 @@ class live_pump : public std::enable_shared_from_this<live_pump<Writer, Ended>> 
   live_pump& operator=(const live_pump&) = delete;
   ~live_pump() {
     ctx_.subscribers.detach(q_);
-    ended_();
+    ended_(*q_, out_);
   }
 
   // The newest id the hub had delivered when the stream attached: a replay
@@ -118,12 +123,10 @@ class live_pump : public std::enable_shared_from_this<live_pump<Writer, Ended>> 
   void start() { wait(); }
 
  private:
-  // The parked handler: the stream and nothing else (its executor is the
-  // queue's, so the binder need not carry a copy of it: 16 bytes parked).
+  // The parked handler: the stream and nothing else (16 bytes parked; the
+  // queue posts it to its own executor).
   struct resume {
     std::shared_ptr<live_pump> self;
-    using executor_type = boost::asio::any_io_executor;
-    executor_type get_executor() const noexcept { return self->q_->executor(); }
     void operator()() { self->ready(); }
   };
   void wait() { q_->async_wait(resume{this->shared_from_this()}); }
@@ -134,7 +137,7 @@ class live_pump : public std::enable_shared_from_this<live_pump<Writer, Ended>> 
     if (const auto gap = q_->take(batch_)) {
       // A burst larger than the send buffer: read back from the log, then on.
       asio::co_spawn(q_->executor(), replay(ctx_, q_, gap->after, false, gap->upto, out_),
-                     asio::bind_executor(q_->executor(), [self = this->shared_from_this()](std::exception_ptr e, bool ok) {
+                     [self = this->shared_from_this()](std::exception_ptr e, bool ok) {
                        if (e) {
                          try {
                            std::rethrow_exception(e);
@@ -144,7 +147,7 @@ class live_pump : public std::enable_shared_from_this<live_pump<Writer, Ended>> 
                          return;
                        }
                        if (ok) self->wait();
-                     }));
+                     });
       return;
     }
     if (batch_.empty()) return wait();
@@ -154,14 +157,13 @@ class live_pump : public std::enable_shared_from_this<live_pump<Writer, Ended>> 
       bytes += q_->frame_size(*ev);
       events += ev->id != 0;  // private frames (errors, pings) are not deliveries
     }
-    out_.async_write_batch(batch_, asio::bind_executor(q_->executor(), [self = this->shared_from_this(), bytes,
-                                                                         events](boost::system::error_code ec) {
-                             if (ec) return;
-                             self->q_->written(bytes);
-                             self->ctx_.subscribers.count_deliveries(events);
-                             self->release_spare();
-                             self->wait();
-                           }));
+    out_.async_write_batch(batch_, [self = this->shared_from_this(), bytes, events](boost::system::error_code ec) {
+      if (ec) return;
+      self->q_->written(bytes);
+      self->ctx_.subscribers.count_deliveries(events);
+      self->release_spare();
+      self->wait();
+    });
   }
 
   // After a write: the batch lets go of the events it delivered, and buffers
@@ -180,7 +182,7 @@ class live_pump : public std::enable_shared_from_this<live_pump<Writer, Ended>> 
   Writer out_;
   Ended ended_;
   std::uint64_t live_from_ = 0;
-  std::vector<core::event_ptr> batch_;  // reused: keeps its capacity across writes
+  std::vector<core::event_ptr> batch_;  // reused across writes, up to release_spare's bound
 };
 
 // Attaches `q` to the hub, then calls `opened()` (an awaitable<bool>: the SSE
@@ -188,7 +190,7 @@ class live_pump : public std::enable_shared_from_this<live_pump<Writer, Ended>> 
 // subscriber missed, and hands the stream to a live_pump, which drains it
 // after this coroutine has returned. Attach first, then answer: an event
 // committed after the client saw the stream open is in the queue, whatever
-// the client read on `open`. `ended()` runs once, when the stream ends,
+// the client read on `open`. `ended` runs once, when the stream ends,
 // however it ends (here, if the connection went before it was live).
 template <class Writer, class Ended, class Opened>
 boost::asio::awaitable<void> pump(stream_context& ctx, const std::shared_ptr<stream_queue>& q,

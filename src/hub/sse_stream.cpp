@@ -116,10 +116,10 @@ asio::awaitable<void> serve_sse(stream_context& ctx, asio::ip::tcp::socket socke
   auto q = std::make_shared<stream_queue>(executor, transport::sse, sub.filter, ctx.send_buffer_bytes);
   q->on_close([conn](close_reason) { conn->shut(); });
   // When the stream ends: close the connection, and only then stop counting it.
-  auto ended = [conn, q, lease = std::move(lease)]() mutable {
-    spdlog::debug("msg=\"sse stream ended\" reason={} open={}", static_cast<int>(q->closed()), conn->open);
-    q->on_close(nullptr);
-    conn->shut();
+  auto ended = [lease = std::move(lease)](stream_queue& q, sse_writer& out) mutable {
+    spdlog::debug("msg=\"sse stream ended\" reason={} open={}", static_cast<int>(q.closed()), out.conn->open);
+    q.on_close(nullptr);
+    out.conn->shut();
     lease.release();
   };
 

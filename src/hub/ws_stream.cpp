@@ -154,9 +154,10 @@ asio::awaitable<void> serve_ws(stream_context& ctx, asio::ip::tcp::socket socket
 
   // When the stream ends: a close frame first if the server is shutting down,
   // then the socket, then the lease.
-  auto ended = [conn, q, lease = std::move(lease)]() mutable {
-    const close_reason why = q->closed();
-    q->on_close(nullptr);
+  auto ended = [lease = std::move(lease)](stream_queue& q, ws_writer& out) mutable {
+    const close_reason why = q.closed();
+    q.on_close(nullptr);
+    auto& conn = out.conn;
     if (conn->open && why == close_reason::shutdown) {
       conn->ws.async_close(websocket::close_code::going_away,
                            [conn, lease = std::move(lease)](boost::system::error_code) mutable {
