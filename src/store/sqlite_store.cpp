@@ -323,12 +323,13 @@ void sqlite_store::prune() {
     prune_audit_->step();
     const auto na = sqlite3_changes(writer_db_->get());
     prune_audit_->reset();
-    audit_pruned_ += static_cast<std::uint64_t>(na);
     // A full batch leaves more behind: the next pass comes after the next
     // commit rather than a whole interval later.
     prune_backlog_ = n >= batch || na >= batch;
     if (applier_) applier_->prune_deliveries(now_ms() - 7LL * 86400 * 1000);
     writer_db_->exec("COMMIT");
+    // Counted once committed: a reader that sees the count sees the rows gone.
+    audit_pruned_ += static_cast<std::uint64_t>(na);
     if (n > 0) {
       pruned_ += static_cast<std::uint64_t>(n);
       statement s(writer_db_->get(), "SELECT COALESCE(MIN(id),0) FROM events");
