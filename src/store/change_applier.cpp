@@ -19,8 +19,8 @@ struct change_applier::statements {
                "data=excluded.data, updated_event_id=CASE WHEN excluded.updated_event_id=0 "
                "THEN records.updated_event_id ELSE excluded.updated_event_id END"),
         remove(db, "DELETE FROM records WHERE source=? AND object=? AND id=?"),
-        ids_all(db, "SELECT id, tenant, data FROM records WHERE source=? AND object=?"),
-        ids_tenant(db, "SELECT id, tenant, data FROM records WHERE source=? AND object=? AND tenant=?"),
+        ids_all(db, "SELECT id FROM records WHERE source=? AND object=?"),
+        ids_tenant(db, "SELECT id FROM records WHERE source=? AND object=? AND tenant=?"),
         state(db, "INSERT INTO sync_state(source,key,value) VALUES(?,?,?) "
                   "ON CONFLICT(source,key) DO UPDATE SET value=excluded.value"),
         delivery(db, "INSERT OR IGNORE INTO webhook_deliveries(source,delivery_id,at_ms) VALUES(?,?,?)"),
@@ -52,6 +52,18 @@ void change_applier::remove(const object_changes& oc, const std::string& id, con
   ++out.deleted;
 }
 
+void change_applier::remove_if_stored(const object_changes& oc, const std::string& id, const emit_fn& emit,
+                                      change_result& out) {
+  st_->find.bind(1, oc.source).bind(2, oc.object).bind(3, id);
+  if (st_->find.step()) {
+    std::string tenant(st_->find.column_text(0)), data(st_->find.column_text(2));
+    st_->find.reset();
+    remove(oc, id, tenant, data, emit, out);
+  } else {
+    st_->find.reset();
+  }
+}
+
 void change_applier::apply_object(object_changes& oc, const emit_fn& emit, change_result& out) {
   for (auto& up : oc.upserts) {
     st_->find.bind(1, oc.source).bind(2, oc.object).bind(3, up.id);
@@ -76,31 +88,19 @@ void change_applier::apply_object(object_changes& oc, const emit_fn& emit, chang
     run(st_->upsert);
   }
 
-  for (const auto& id : oc.deletes) {
-    st_->find.bind(1, oc.source).bind(2, oc.object).bind(3, id);
-    if (st_->find.step()) {
-      std::string tenant(st_->find.column_text(0)), data(st_->find.column_text(2));
-      st_->find.reset();
-      remove(oc, id, tenant, data, emit, out);
-    } else {
-      st_->find.reset();
-    }
-  }
+  for (const auto& id : oc.deletes) remove_if_stored(oc, id, emit, out);
 
   if (oc.keep_only) {
     const std::unordered_set<std::string_view> keep(oc.keep_only->begin(), oc.keep_only->end());
-    struct gone {
-      std::string id, tenant, data;
-    };
-    std::vector<gone> doomed;
+    // The ids come from the index alone; only the few rows going are read.
+    std::vector<std::string> doomed;
     statement& q = oc.keep_only_tenant.empty() ? st_->ids_all : st_->ids_tenant;
     q.bind(1, oc.source).bind(2, oc.object);
     if (!oc.keep_only_tenant.empty()) q.bind(3, oc.keep_only_tenant);
     while (q.step())
-      if (!keep.count(q.column_text(0)))
-        doomed.push_back({std::string(q.column_text(0)), std::string(q.column_text(1)), std::string(q.column_text(2))});
+      if (!keep.count(q.column_text(0))) doomed.emplace_back(q.column_text(0));
     q.reset();
-    for (const auto& g : doomed) remove(oc, g.id, g.tenant, g.data, emit, out);
+    for (const auto& id : doomed) remove_if_stored(oc, id, emit, out);
   }
 }
 

@@ -30,6 +30,8 @@ class change_applier {
   void apply_object(object_changes& oc, const emit_fn& emit, change_result& out);
   void remove(const object_changes& oc, const std::string& id, const std::string& tenant, const std::string& data,
               const emit_fn& emit, change_result& out);
+  // Removes the record if the store has it (a delete of an unknown id is no change).
+  void remove_if_stored(const object_changes& oc, const std::string& id, const emit_fn& emit, change_result& out);
 
   connection& db_;
   std::unique_ptr<statements> st_;

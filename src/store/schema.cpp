@@ -34,6 +34,14 @@ namespace {
 // ones are a prefix), so `events_at` only cost every append a second B-tree
 // insert and goes; webhook delivery ids age out through an index on their
 // time instead of a scan of the table.
+// Migration 6: `records` becomes a rowid table with its key in a unique index.
+// Keyed by (source, object, id), every commit wrote each record into the leaf
+// its id sorts to, and upstream ids come in no order: a page of 1,000 records
+// rewrote nearly 1,000 leaves of 4 KiB, so the full `schools` sync (48,745
+// records in 52 commits) put 311 MB through the WAL. Rows now go where the
+// last one went and only the small index entries land all over the tree:
+// 110 MB for the same commits (bench/sync_cpu_ab.py, docs/benchmarks.md).
+// Existing rows are copied in the order they last changed.
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE events (
@@ -140,13 +148,32 @@ CREATE TABLE rule_state (
 DROP INDEX events_at;
 CREATE INDEX webhook_deliveries_at ON webhook_deliveries(at_ms);
 )sql",
+    R"sql(
+CREATE TABLE records_by_row (
+  source           TEXT NOT NULL,
+  object           TEXT NOT NULL,
+  id               TEXT NOT NULL,
+  tenant           TEXT,
+  hash             TEXT NOT NULL,
+  data             TEXT NOT NULL,
+  updated_event_id INTEGER NOT NULL
+);
+INSERT INTO records_by_row(source, object, id, tenant, hash, data, updated_event_id)
+  SELECT source, object, id, tenant, hash, data, updated_event_id FROM records ORDER BY updated_event_id;
+DROP TABLE records;
+ALTER TABLE records_by_row RENAME TO records;
+CREATE UNIQUE INDEX records_key ON records(source, object, id);
+CREATE INDEX records_tenant ON records(source, object, tenant, id);
+)sql",
 };
 
 }  // namespace
 
 int schema_version() { return static_cast<int>(std::size(kMigrations)); }
 
-void migrate(connection& db) {
+void migrate(connection& db) { migrate(db, schema_version()); }
+
+void migrate(connection& db, int version) {
   int current = 0;
   {
     // Finished before migrating: DROP fails while any statement is active.
@@ -158,7 +185,7 @@ void migrate(connection& db) {
     throw sqlite_error("the data dir was written by a newer Freshet (schema " +
                        std::to_string(current) + ", this build knows " +
                        std::to_string(schema_version()) + ")");
-  for (int i = current; i < schema_version(); ++i) {
+  for (int i = current; i < version; ++i) {
     db.exec("BEGIN IMMEDIATE");
     try {
       db.exec(kMigrations[i]);

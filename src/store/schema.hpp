@@ -10,6 +10,8 @@ namespace freshet::store {
 // Brings the database to the newest schema. Throws sqlite_error when the file
 // was written by a newer Freshet.
 void migrate(connection& db);
+// Brings it only as far as `version` (tests build an older data dir with it).
+void migrate(connection& db, int version);
 
 int schema_version();
 

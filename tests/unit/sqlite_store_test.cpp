@@ -1,6 +1,7 @@
 #include "store/sqlite_store.hpp"
 
 #include "store/queries.hpp"
+#include "store/schema.hpp"
 #include "store/sqlite_db.hpp"
 #include "eventually.hpp"
 
@@ -322,6 +323,42 @@ TEST_F(SqliteStoreTest, FullQueueIsRefusedWithOverloaded) {
   log.enqueue({}, [&](boost::system::error_code ec, core::event_ptr) { p.set_value(ec); });
   EXPECT_EQ(p.get_future().get(), make_error_code(errc::store_overloaded));
   EXPECT_EQ(log.counters().rejected, 1u);
+}
+
+// Schema 6 moved records from a table keyed by (source, object, id) to a rowid
+// table with that key in a unique index. A data dir of schema 5 keeps every
+// record, its tenant and its event id, in id order, and upserts still find
+// their row by the key.
+TEST_F(SqliteStoreTest, RecordsOfASchema5DataDirSurviveTheMoveToARowidTable) {
+  {
+    connection db(opts().path, true);
+    migrate(db, 5);
+    db.exec("INSERT INTO records VALUES ('s','o','b','t2','h','{\"n\":2}',7), ('s','o','a','t1','h','{\"n\":1}',9), "
+            "('s','p','a','t1','h','{\"n\":3}',8)");
+  }
+  sqlite_store log(opts());
+  connection db(opts().path, false);
+  statement sql(db.get(), "SELECT sql FROM sqlite_master WHERE name='records'");
+  ASSERT_TRUE(sql.step());
+  EXPECT_EQ(std::string(sql.column_text(0)).find("WITHOUT ROWID"), std::string::npos);
+  const auto page = read_snapshot(db, "s", "o", {}, "", 10);
+  ASSERT_EQ(page.records.size(), 2u);
+  EXPECT_EQ(page.records[0].id, "a");
+  EXPECT_EQ(page.records[0].data, "{\"n\":1}");
+  EXPECT_EQ(page.records[1].id, "b");
+  EXPECT_EQ(page.records[1].tenant, "t2");
+  const auto tenant = read_snapshot(db, "s", "o", {"t2"}, "", 10);
+  ASSERT_EQ(tenant.records.size(), 1u);
+  EXPECT_EQ(tenant.records[0].id, "b");
+  const auto rec = find_record(db, "s", "p", "a");
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->updated_event_id, 8u);
+  // The key is still unique: a second row for (s, o, a) is refused.
+  EXPECT_THROW(db.exec("INSERT INTO records VALUES ('s','o','a','t1','h','{}',10)"), sqlite_error);
+  statement plan(db.get(), "EXPLAIN QUERY PLAN SELECT data FROM records WHERE source='s' AND object='o' AND id='a'");
+  std::string steps;
+  while (plan.step()) steps += std::string(plan.column_text(3)) + "\n";
+  EXPECT_NE(steps.find("records_key"), std::string::npos) << steps;
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
