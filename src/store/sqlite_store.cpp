@@ -21,24 +21,6 @@ namespace {
 // Free bytes the file system must report before a full store probes again.
 constexpr std::uint64_t kSpaceToRecover = 1024 * 1024;
 
-// The writer's connection does every write, so it is the one worth the memory.
-// A full sync of 48,745 Knack records (bench/sync_cpu_ab.py) upserts them in
-// id order, which is random order in the records table: every commit touches
-// leaves all over it. With SQLite's default 2 MiB page cache each touched leaf
-// was read again (236,000 preads per sync) and the WAL, checkpointed every
-// 1,000 pages, rewrote the same pages many times over (305,000 pwrites).
-void tune_writer(connection& db) {
-  // A ceiling, not an allocation: the cache grows to what is touched.
-  db.exec("PRAGMA cache_size=-65536");
-  // Checkpoint when the WAL reaches 64 MiB, and cut it back to that size
-  // afterwards, so a burst of commits writes each page into the database once.
-  db.exec("PRAGMA wal_autocheckpoint=16384");
-  db.exec("PRAGMA journal_size_limit=67108864");
-  // Reads of the database file go through a mapping instead of a pread each.
-  // SQLite writes with pwrite all the same, so this changes no durability.
-  db.exec("PRAGMA mmap_size=1073741824");
-}
-
 }  // namespace
 
 std::size_t sqlite_store::cost_of(const pending& p) {
@@ -49,7 +31,6 @@ std::int64_t sqlite_store::now_ms() const { return opts_.wall_ms ? opts_.wall_ms
 
 sqlite_store::sqlite_store(sqlite_store_options opts) : opts_(std::move(opts)) {
   writer_db_ = std::make_unique<connection>(opts_.path, true);
-  tune_writer(*writer_db_);
   migrate(*writer_db_);
   load_bounds();
   writer_ = std::thread([this] { run_writer(); });
