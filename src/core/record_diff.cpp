@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <memory>
+#include <stdexcept>
 
 namespace freshet::core {
 
@@ -76,9 +78,16 @@ std::string canonical_json(const json::value& v) {
 std::string record_hash(const json::object& fields) { return sha256_hex(canonical_json(fields)); }
 
 std::string sha256_hex(std::string_view text) {
+  // Fetched once and a context kept per thread: EVP_Digest with EVP_sha256()
+  // looks the algorithm up and makes a context on every call, 0.8 us against
+  // 0.4 us for a 400-byte record on this machine, once per record synced.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
+  if (!sha256 || !ctx || !EVP_DigestInit_ex(ctx.get(), sha256, nullptr) ||
+      !EVP_DigestUpdate(ctx.get(), text.data(), text.size()) || !EVP_DigestFinal_ex(ctx.get(), digest, &len))
+    throw std::runtime_error("SHA-256 is not available from OpenSSL");
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
   out.reserve(len * 2);

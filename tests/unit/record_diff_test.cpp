@@ -4,6 +4,8 @@
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace freshet::core {
 namespace {
 
@@ -47,6 +49,18 @@ TEST(RecordDiff, CanonicalJsonSortsKeysAtEveryDepth) {
   EXPECT_EQ(canonical_json(json::parse(R"({"b":1,"a":{"d":[{"z":1,"y":2}],"c":null}})")),
             R"({"a":{"c":null,"d":[{"y":2,"z":1}]},"b":1})");
   EXPECT_EQ(record_hash(obj("{}")).size(), 64u);
+}
+
+// The standard's vectors (FIPS 180-2), twice on one thread (its context is reused) and on another.
+TEST(RecordDiff, Sha256HexGivesTheStandardDigests) {
+  const std::string abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  const std::string empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  EXPECT_EQ(sha256_hex("abc"), abc);
+  EXPECT_EQ(sha256_hex(""), empty);
+  EXPECT_EQ(sha256_hex("abc"), abc);
+  std::string other;
+  std::thread([&] { other = sha256_hex("abc"); }).join();
+  EXPECT_EQ(other, abc);
 }
 
 }  // namespace
