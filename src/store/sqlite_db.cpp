@@ -73,6 +73,12 @@ connection::connection(const std::string& path, bool create) {
   }
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, 5000);
+  // Before the first write, a new file takes 16 KiB pages, SQLite's default
+  // being 4 KiB. Every WAL frame is two system calls and a header, and a
+  // commit rewrites whole pages: a full sync wrote ~26,600 frames at 4 KiB
+  // and spent a fifth less CPU at 16 KiB (docs/benchmarks.md, issue #15).
+  // A file that exists keeps its size (in WAL mode only VACUUM changes it).
+  if (create) exec("PRAGMA page_size=" + std::to_string(kNewFilePageSize));
   exec("PRAGMA journal_mode=WAL");
   // FULL: a commit is on disk (the WAL is fsynced) before it returns, which is
   // what "acknowledged means committed" needs. Group commit pays for it.

@@ -52,6 +52,9 @@ class statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// The page size a data dir's file is created with (see connection's constructor).
+inline constexpr int kNewFilePageSize = 16384;
+
 class connection {
  public:
   // Opens (creating if asked) the file, in WAL mode with a busy timeout.

@@ -361,6 +361,38 @@ TEST_F(SqliteStoreTest, RecordsOfASchema5DataDirSurviveTheMoveToARowidTable) {
   EXPECT_NE(steps.find("records_key"), std::string::npos) << steps;
 }
 
+int page_size_of(const std::string& path) {
+  connection db(path, false);
+  statement q(db.get(), "PRAGMA page_size");
+  return q.step() ? static_cast<int>(q.column_int(0)) : 0;
+}
+
+TEST_F(SqliteStoreTest, ANewDataDirHasLargePagesAndAnOldOneKeepsItsOwn) {
+  { sqlite_store log(opts()); append(log, "t", "one"); }
+  EXPECT_EQ(page_size_of(opts().path), kNewFilePageSize);
+
+  // A file made before (SQLite's default 4 KiB pages, schema 5) opens, migrates
+  // and takes appends with its own page size: only VACUUM could change it.
+  const auto old_path = (dir_ / "old.db").string();
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(old_path.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+    connection db(old_path, false);
+    migrate(db, 5);
+  }
+  auto o = opts();
+  o.path = old_path;
+  {
+    sqlite_store log(o);
+    EXPECT_EQ(append(log, "t", "after")->id, 1u);
+  }
+  EXPECT_EQ(page_size_of(old_path), 4096);
+  sqlite_store again(o);
+  EXPECT_EQ(again.last_id(), 1u);
+}
+
 TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
   { sqlite_store log(opts()); }
   {
