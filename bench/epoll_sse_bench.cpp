@@ -316,8 +316,11 @@ int main(int argc, char** argv) {
     if (!publishing) {
       if (opened < cfg.subscribers && opened - t.ready < 400) open_more();
       if (t.ready == cfg.subscribers) {
-        // Let the server settle (free its parse buffers), then measure and go.
-        timespec pause{2, 0};
+        // Let the server settle, then measure and go: it frees each request's
+        // parse buffers as the stream starts, and gives the pages they leave
+        // free back to the kernel once a whole 1 s tick has passed with no
+        // connection coming or going (core/heap_trim.hpp): within 2 s.
+        timespec pause{3, 0};
         nanosleep(&pause, nullptr);
         rss_after = servers_rss_kib(cfg);
         for (int p = 0; p < cfg.publishers; ++p) {

@@ -255,7 +255,10 @@ asio::awaitable<void> fanout(asio::io_context& ioc, const options& o) {
   }
   for (int w = 0; w < 600 && connected < o.subscribers; ++w) co_await sleep_for(std::chrono::milliseconds(100));
   const double connect_secs = std::chrono::duration<double>(clk::now() - t_connect).count();
-  co_await sleep_for(std::chrono::seconds(2));  // let the server settle (attach, free parse buffers)
+  // Let the server settle: attach, free parse buffers, and give the pages they
+  // leave free back once a whole 1 s tick has passed with no connection
+  // coming or going (core/heap_trim.hpp): within 2 s.
+  co_await sleep_for(std::chrono::seconds(3));
   const long rss_after = total_rss_kib(o.server_pids);
 
   std::vector<std::unique_ptr<publisher>> pubs;

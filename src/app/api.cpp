@@ -91,12 +91,36 @@ std::optional<std::string> api::allowed_origin(std::string_view origin) const {
 
 api::api(const config& cfg, const authenticator& auth, hub::stream_context& streams, sources::sync_service* sync,
          sources::webhook_intake* webhooks, jobs::refresh_jobs* refresh, rules::goal_tracker* goals)
-    : cfg_(cfg), auth_(auth), streams_(streams), sync_(sync), webhooks_(webhooks), refresh_(refresh), goals_(goals) {}
+    : cfg_(cfg),
+      auth_(auth),
+      streams_(streams),
+      sync_(sync),
+      webhooks_(webhooks),
+      refresh_(refresh),
+      goals_(goals),
+      heap_([this] { return connection_churn(); }) {}
 
 void api::tick() {
   const auto committed = streams_.log.counters().committed;
   committed_rate_.sample(std::chrono::steady_clock::now(), committed);
   committed_history_.sample(committed);
+  const auto trim_start = std::chrono::steady_clock::now();
+  if (heap_.tick()) {
+    const auto h = heap_.counters();
+    spdlog::debug("msg=\"heap trimmed after connections came or went\" took_us={} trims={} released_bytes_total={}",
+                  std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - trim_start)
+                      .count(),
+                  h.trims, h.bytes_released);
+  }
+}
+
+std::uint64_t api::connection_churn() const {
+  if (!server_) return 0;
+  const auto c = server_->counters();
+  // Every accepted connection that is not open now has closed (refused ones
+  // too: they were accepted, answered and closed).
+  // (The two are read one after the other: a connection may open between.)
+  return c.accepted + (c.accepted > c.open ? c.accepted - c.open : 0);
 }
 
 api::principal_or_error api::authorize(const http::request& req, const boost::urls::url_view& url,
@@ -471,6 +495,10 @@ http::response api::stats(unsigned version) const {
         {"refused_per_address", sc.rejected_address},
         {"requests", requests_.total()}}},
       {"cache", cache_.stats(upstream_requests())},
+      {"memory",
+       {{"resident_bytes", core::resident_bytes()},
+        {"heap_trims", heap_.counters().trims},
+        {"heap_trim_released_bytes", heap_.counters().bytes_released}}},
       {"sources", sources_stats()},
       {"notifications", notifications_ ? json::value(notifications_->stats()) : json::value(nullptr)},
       {"uptime_seconds",
@@ -526,6 +554,12 @@ http::response api::metrics(unsigned version) const {
           sc.read_timeouts);
   counter("freshet_http_connections_refused_per_address_total",
           "Connections refused over max_connections_per_address.", sc.rejected_address);
+  gauge("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge");
+  out += fmt::format("process_resident_memory_bytes {}\n", core::resident_bytes());
+  const auto heap = heap_.counters();
+  counter("freshet_heap_trims_total", "Times the heap's free pages were given back after connections came or went.",
+          heap.trims);
+  counter("freshet_heap_trim_released_bytes_total", "Resident bytes those trims gave back.", heap.bytes_released);
   requests_.write_prometheus(out);
   cache_.write_prometheus(out);
   sources_metrics(out);

@@ -8,6 +8,7 @@
 #include "app/config.hpp"
 #include "app/rate_window.hpp"
 #include "app/request_metrics.hpp"
+#include "core/heap_trim.hpp"
 #include "http/server.hpp"
 #include "hub/streams.hpp"
 
@@ -42,7 +43,9 @@ class api : public http::request_handler {
   // Rules and notifications, when [[rules]] are configured (made after the
   // server, since targets are checked against its port).
   void attach_notifications(rules::notification_service* n) { notifications_ = n; }
-  // Called once a second: samples counters for rates.
+  // Called once a second: samples counters for rates, and gives the heap's
+  // free pages back once a burst of connections has come or gone
+  // (core/heap_trim.hpp).
   void tick();
 
   boost::asio::awaitable<http::handler_result> handle(http::request& req, const http::request_context&) override;
@@ -72,6 +75,7 @@ class api : public http::request_handler {
   std::string instance_name() const;           // host:port
   boost::json::object instance_stats() const;  // which instance answers, and its store's round trip
   std::uint64_t upstream_requests() const;  // all sources'
+  std::uint64_t connection_churn() const;   // connections opened plus connections closed
   const source_config* source_of(const std::string& object, const object_config** obj = nullptr) const;
   boost::asio::awaitable<http::response> objects(const principal& who, unsigned version);
   boost::asio::awaitable<http::response> records(const http::request& req, const principal& who,
@@ -99,6 +103,7 @@ class api : public http::request_handler {
   cache_figures cache_;
   rate_window committed_rate_;
   bucket_history committed_history_;
+  core::heap_trimmer heap_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -1,5 +1,7 @@
 """Limits a user can set: connection count, idle and read timeouts. And the
 promise that no secret reaches the log."""
+import http.client
+import json
 import socket
 import time
 import unittest
@@ -75,6 +77,43 @@ class LimitsTest(unittest.TestCase):
         finally:
             srv.cleanup()
 
+    def test_the_heap_is_trimmed_once_a_burst_of_connections_has_passed(self):
+        # Stream set-ups free their request buffers among live streams; once a
+        # whole tick passes with no connection coming or going, the server
+        # gives those pages back, and says so. One keep-alive connection asks,
+        # so the asking is no churn of its own.
+        srv = Server(CONFIG, env=ENV).start()
+        asker = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        auth = {"Authorization": "Bearer admin-secret-5f2a"}
+
+        def get(path):
+            asker.request("GET", path, headers=auth)
+            res = asker.getresponse()
+            self.assertEqual(res.status, 200)
+            return res.read().decode()
+
+        try:
+            memory = json.loads(get("/api/stats"))["memory"]
+            self.assertGreater(memory["resident_bytes"], 1 << 20)
+            self.assertEqual(memory["heap_trims"], 0)
+            held = [SSEClient(srv.port, headers={"Authorization": "Bearer read-secret-9c1d"}) for _ in range(80)]
+            for c in held:
+                self.assertEqual(c.read_head(), 200)
+            deadline = time.time() + 10
+            while json.loads(get("/api/stats"))["memory"]["heap_trims"] == 0 and time.time() < deadline:
+                time.sleep(0.1)
+            metrics = get("/metrics")
+            self.assertIn("freshet_heap_trims_total 1\n", metrics)
+            self.assertRegex(metrics, r"process_resident_memory_bytes [1-9][0-9]{6,}\n")
+            # The streams still deliver after the trim.
+            srv.broadcast("after the trim", token="admin-secret-5f2a")
+            for c in held[:3]:
+                self.assertEqual(c.events(1)[0]["json"]["message"], "after the trim")
+            for c in held:
+                c.close()
+        finally:
+            asker.close()
+            srv.cleanup()
 
 if __name__ == "__main__":
     unittest.main()
