@@ -54,6 +54,13 @@ constexpr auto kMetricsSlots = [] {
 static_assert(std::ranges::none_of(kMetricsSlots, [](std::size_t s) { return s == request_metrics::kOtherSlot; }),
               "every route pattern must be one of request_metrics::kRoutes");
 
+// Which patterns hold no {name} segment.
+constexpr auto kLiteral = [] {
+  std::array<bool, std::size(kRoutes)> literal{};
+  for (std::size_t i = 0; i < literal.size(); ++i) literal[i] = kRoutes[i].pattern.find('{') == std::string_view::npos;
+  return literal;
+}();
+
 bool matches(std::string_view pattern, std::string_view path) {
   while (!pattern.empty() && !path.empty()) {
     if (pattern.front() != '/' || path.front() != '/') return false;
@@ -82,8 +89,11 @@ std::span<const route_spec> api_routes() { return kRoutes; }
 std::size_t metrics_slot(const route_spec& r) { return kMetricsSlots[static_cast<std::size_t>(&r - kRoutes)]; }
 
 const route_spec* find_route(std::string_view path) {
-  for (const auto& r : kRoutes)
-    if (matches(r.pattern, path)) return &r;
+  // Every request asks, and most routes are literal paths: those compare
+  // whole (a length first), and only patterns with a {name} are walked
+  // segment by segment (issue #15: 2,300 instructions a publish before).
+  for (std::size_t i = 0; i < std::size(kRoutes); ++i)
+    if (kLiteral[i] ? kRoutes[i].pattern == path : matches(kRoutes[i].pattern, path)) return &kRoutes[i];
   return nullptr;
 }
 

@@ -28,6 +28,17 @@ TEST(Routes, PatternsMatchWholeSegments) {
   EXPECT_EQ(find_route("/index.html"), nullptr);
 }
 
+TEST(Routes, LiteralPathsMatchOnlyThemselves) {
+  for (const auto& r : api_routes()) {
+    if (r.pattern.find('{') != std::string_view::npos) continue;
+    EXPECT_EQ(find_route(r.pattern), &r) << r.pattern;
+    const std::string p(r.pattern);
+    EXPECT_EQ(find_route(p + "/"), nullptr) << p;
+    EXPECT_EQ(find_route(p.substr(0, p.size() - 1)), nullptr) << p;
+  }
+  EXPECT_EQ(find_route("/API/broadcast"), nullptr);
+}
+
 TEST(Routes, EachPatternIsUniqueAndHasAMethod) {
   std::set<std::string_view> seen;
   for (const auto& r : api_routes()) {
