@@ -7,16 +7,11 @@
 #   bench/memory_ab.sh BEFORE_BIN AFTER_BIN [ROUNDS] [SUBS] [GEN]
 set -euo pipefail
 before=$1 after=$2 rounds=${3:-5} subs=${4:-1000} gen=${5:-build/bench/epoll_sse_bench}
-work=$(mktemp -d)
 port=18945
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+source "$(dirname "$0")/ab_lib.sh"
 run_one() {
   local bin=$1 label=$2
-  rm -rf "$work/data"
-  printf '[server]\nlisten = "127.0.0.1:%s"\ndata_dir = "%s/data"\nauth = "none"\n' "$port" "$work" > "$work/f.toml"
-  "$bin" --log-level warn serve --config "$work/f.toml" > "$work/log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+  start_server "$bin" $port
   local out; out=$("$gen" --target freshet --port $port --server-pids $pid --subscribers "$subs" --events 2000 --publishers 16)
   kill -TERM $pid; wait $pid || true
   echo "$out" | python3 -c "

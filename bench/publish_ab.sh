@@ -6,18 +6,13 @@
 #   bench/publish_ab.sh BEFORE_BIN AFTER_BIN [ROUNDS] [GEN]
 set -euo pipefail
 before=$1 after=$2 rounds=${3:-4} gen=${4:-build/bench/fanout_bench}
-work=$(mktemp -d)
 port=18941
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+source "$(dirname "$0")/ab_lib.sh"
 ticks=$(getconf CLK_TCK)
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run_one() {
   local bin=$1 label=$2
-  rm -rf "$work/data"
-  printf '[server]\nlisten = "127.0.0.1:%s"\ndata_dir = "%s/data"\nauth = "none"\n' "$port" "$work" > "$work/f.toml"
-  "$bin" --log-level warn serve --config "$work/f.toml" > "$work/log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+  start_server "$bin" $port
   local c0; c0=$(cpu_of $pid)
   local out; out=$("$gen" publish --target freshet --port $port --publishers 64 --seconds 10)
   local c1; c1=$(cpu_of $pid)

@@ -194,48 +194,84 @@ asio::awaitable<http::handler_result> api::handle(http::request& req, const http
   co_return http::handler_result{std::move(res), {}};
 }
 
+// What route() learned of a request before answering it: what every answer
+// needs (the start, the metrics slot, CORS) and what the handlers read. It
+// lives in route()'s frame, so the handlers' coroutines may hold references
+// to it while route() waits for them.
+struct api::routed {
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::size_t slot = request_metrics::kOtherSlot;
+  std::string path;
+  std::optional<std::string> cors;  // the Access-Control-Allow-Origin value, if the origin is allowed
+  bool varies = false;              // the answer depends on Origin (allowed_origins configured)
+  boost::urls::url_view url;
+  const route_spec* spec = nullptr;
+  principal who;
+  std::vector<std::string> args;  // the {name} segments, in order
+};
+
+namespace {
+// A coroutine around an answer already made, for the routes that answer at once.
+asio::awaitable<http::response> ready(http::response res) { co_return res; }
+const std::string kNoId;
+}  // namespace
+
+// Kept small on purpose: a coroutine's frame holds every local of its body,
+// and Asio reuses a freed frame only up to 1,020 bytes. With the answers of
+// every route in its body this frame was 3.7 KiB, allocated (by memalign)
+// and freed on every request (issue #15); the work is in plain functions.
 asio::awaitable<http::handler_result> api::route(http::request& req, const http::request_context&) {
-  const auto started = std::chrono::steady_clock::now();
+  routed r;
+  if (auto early = prepare(req, r)) co_return std::move(*early);
+  http::response res = co_await answer(req, r);
+  co_return finish(req, r, std::move(res));
+}
+
+http::handler_result api::finish(const http::request& req, const routed& r, http::response res) {
+  // CORS (docs/configuration.md): answered for the configured origins only. Freshet
+  // never allows credentials: its tokens are headers or stream URLs.
+  if (r.varies) res.set(bhttp::field::vary, "Origin");
+  if (r.cors) {
+    res.set(bhttp::field::access_control_allow_origin, *r.cors);
+    res.set(bhttp::field::access_control_expose_headers, "ETag, Retry-After");
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started).count();
+  requests_.record(r.slot, res.result_int(), secs);
+  // The path only: the query may hold an access_token.
+  spdlog::debug("msg=request method={} path={} status={} ms={:.2f}", std::string(req.method_string()), r.path,
+                res.result_int(), secs * 1000);
+  res.keep_alive(req.keep_alive() && res.keep_alive());
+  return http::handler_result{std::move(res), {}};
+}
+
+std::optional<http::handler_result> api::prepare(http::request& req, routed& r) {
   const unsigned version = req.version();
   auto parsed = boost::urls::parse_origin_form(req.target());
   if (!parsed) {
     auto res = error_response({status::bad_request, "bad_target", "The request target is not a valid path."}, version);
     res.keep_alive(req.keep_alive());  // as every answer: Connection: close is honoured
     requests_.record(request_metrics::kOtherSlot, 400, 0);
-    co_return http::handler_result{std::move(res), {}};
+    return http::handler_result{std::move(res), {}};
   }
-  const boost::urls::url_view url = *parsed;
-  const std::string path = url.path();
+  r.url = *parsed;
+  const auto& url = r.url;
+  r.path = url.path();
+  const std::string& path = r.path;
   // Matched once: the label, the preflight and the query check all use it.
-  const route_spec* spec = find_route(path);
-  const std::size_t route = route_metrics_slot(spec, path);
+  r.spec = find_route(path);
+  const route_spec* spec = r.spec;
+  r.slot = route_metrics_slot(spec, path);
   const auto verb = req.method();
 
-  // CORS (docs/configuration.md): answered for the configured origins only. Freshet
-  // never allows credentials: its tokens are headers or stream URLs.
   const std::string_view origin = req[bhttp::field::origin];
-  const std::optional<std::string> cors = allowed_origin(origin);
+  r.cors = allowed_origin(origin);
+  const auto& cors = r.cors;
   if (!origin.empty() && !cors && path.starts_with("/api/") && !same_origin(origin, req[bhttp::field::host]))
     spdlog::debug("msg=\"cross-origin request from an origin not in allowed_origins; no CORS headers\" origin={} path={}",
                   std::string(origin), path);
-  const bool varies = !cfg_.server.allowed_origins.empty();
-  auto with_cors = [&](http::response& res) {
-    if (varies) res.set(bhttp::field::vary, "Origin");
-    if (!cors) return;
-    res.set(bhttp::field::access_control_allow_origin, *cors);
-    res.set(bhttp::field::access_control_expose_headers, "ETag, Retry-After");
-  };
+  r.varies = !cfg_.server.allowed_origins.empty();
 
-  auto finish = [&](http::response res) {
-    with_cors(res);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    requests_.record(route, res.result_int(), secs);
-    // The path only: the query may hold an access_token.
-    spdlog::debug("msg=request method={} path={} status={} ms={:.2f}", std::string(req.method_string()), path,
-                  res.result_int(), secs * 1000);
-    res.keep_alive(req.keep_alive() && res.keep_alive());
-    return http::handler_result{std::move(res), {}};
-  };
+  auto done = [&](http::response res) { return std::optional<http::handler_result>(finish(req, r, std::move(res))); };
   auto allow_only = [&](bhttp::verb v) -> std::optional<http::response> {
     if (verb == v || (v == bhttp::verb::get && verb == bhttp::verb::head)) return std::nullopt;
     auto res = error_response({status::method_not_allowed, "method_not_allowed",
@@ -249,66 +285,66 @@ asio::awaitable<http::handler_result> api::route(http::request& req, const http:
     // A CORS preflight: what the route accepts, for an allowed origin.
     const auto method = api_route_method(spec, path);
     if (!method)
-      co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
+      return done(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
     if (!cors)
-      co_return finish(error_response({status::forbidden, "origin_not_allowed",
-                                       fmt::format("The origin '{}' is not in [server] allowed_origins.", std::string(origin))},
-                                      version));
+      return done(error_response({status::forbidden, "origin_not_allowed",
+                                  fmt::format("The origin '{}' is not in [server] allowed_origins.", std::string(origin))},
+                                 version));
     http::response res{status::no_content, version};
     const std::string m(bhttp::to_string(*method));
     res.set(bhttp::field::access_control_allow_methods, *method == bhttp::verb::get ? "GET, HEAD, OPTIONS" : m + ", OPTIONS");
     res.set(bhttp::field::access_control_allow_headers, "Authorization, Content-Type, Last-Event-ID");
     res.set(bhttp::field::access_control_max_age, "600");
     res.set(bhttp::field::allow, *method == bhttp::verb::get ? "GET, HEAD, OPTIONS" : m + ", OPTIONS");
-    co_return finish(std::move(res));
+    return done(std::move(res));
   }
 
   // Every query checked against the route's declared parameters: a typo
   // (?objct=) is a 400 naming it, not a silently unfiltered stream.
   if (spec)
-    if (auto e = check_query(*spec, url)) co_return finish(error_response(*e, version));
+    if (auto e = check_query(*spec, url)) return done(error_response(*e, version));
 
   if (!spec) {
     if (path.starts_with("/api/"))
-      co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
-    if (auto r = allow_only(bhttp::verb::get)) co_return finish(std::move(*r));
-    if (auto res = static_file(req, path)) co_return finish(std::move(*res));
-    co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no page {}.", path)}, version));
+      return done(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
+    if (auto res = allow_only(bhttp::verb::get)) return done(std::move(*res));
+    if (auto res = static_file(req, path)) return done(std::move(*res));
+    return done(error_response({status::not_found, "not_found", fmt::format("There is no page {}.", path)}, version));
   }
 
   // From the route table: the method, then the scope (routes with none are
   // public or carry their own credential, a webhook's signature).
-  if (auto r = allow_only(spec->method)) co_return finish(std::move(*r));
-  principal who;  // no scope needed: nobody (no route without one reads it)
+  if (auto res = allow_only(spec->method)) return done(std::move(*res));
   if (spec->needs) {
     auto authorized = authorize(req, url, *spec->needs, spec->token_in_query);
-    if (auto* e = std::get_if<api_error>(&authorized)) co_return finish(error_response(*e, version));
-    who = std::move(std::get<principal>(authorized));
+    if (auto* e = std::get_if<api_error>(&authorized)) return done(error_response(*e, version));
+    r.who = std::move(std::get<principal>(authorized));
   }
-  // The {name} segments of the pattern, in order.
-  const std::vector<std::string> args = path_arguments(spec->pattern, url);
+  const principal& who = r.who;
+  r.args = path_arguments(spec->pattern, url);
 
+  // The routes answered at once; the others are answer()'s.
   switch (spec->id) {
     case route_id::health:
-      co_return finish(json_response(status::ok, {{"status", "ok"}}, version));
+      return done(json_response(status::ok, {{"status", "ok"}}, version));
     case route_id::ready:
-      co_return finish(readiness(version));
+      return done(readiness(version));
     case route_id::metrics:
-      co_return finish(metrics(version));
+      return done(metrics(version));
     case route_id::stats:
-      co_return finish(stats(version));
+      return done(stats(version));
     case route_id::openapi:
-      co_return finish(std::move(*static_file(req, path)));
+      return done(std::move(*static_file(req, path)));
     case route_id::events: {
       auto topics = resolve_topics(who, params(url, "object"), params(url, "tenant"));
-      if (auto* e = std::get_if<api_error>(&topics)) co_return finish(error_response(*e, version));
+      if (auto* e = std::get_if<api_error>(&topics)) return done(error_response(*e, version));
       if (verb == bhttp::verb::head) {  // a probe (may I subscribe?), not a stream
         http::response res{status::ok, version};
         res.set(bhttp::field::content_type, "text/event-stream");
-        co_return finish(std::move(res));
+        return done(std::move(res));
       }
       hub::subscription sub{std::get<core::topic_filter>(topics), std::nullopt, false, {}};
-      if (varies) sub.extra_head += "Vary: Origin\r\n";
+      if (r.varies) sub.extra_head += "Vary: Origin\r\n";
       if (cors) sub.extra_head += "Access-Control-Allow-Origin: " + *cors + "\r\n";
       std::string resume(req["Last-Event-ID"]);
       if (resume.empty()) resume = first_param(url, "last_event_id");
@@ -316,9 +352,9 @@ asio::awaitable<http::handler_result> api::route(http::request& req, const http:
         sub.after = core::parse_event_id(resume);
         sub.bad_resume_id = !sub.after;
       }
-      requests_.record(route, 200, 0);
+      requests_.record(r.slot, 200, 0);
       // Run once: the subscription moves into the stream rather than being copied.
-      co_return http::handler_result{
+      return http::handler_result{
           std::nullopt, [this, sub = std::move(sub)](asio::ip::tcp::socket s, http::stream_lease lease) mutable {
             return hub::serve_sse(streams_, std::move(s), std::move(sub), std::move(lease));
           }};
@@ -327,109 +363,112 @@ asio::awaitable<http::handler_result> api::route(http::request& req, const http:
       // A browser always sends its page's Origin with an upgrade; one from
       // another site that the config does not name is refused.
       if (!origin.empty() && !cors && !same_origin(origin, req[bhttp::field::host]))
-        co_return finish(error_response({status::forbidden, "origin_not_allowed",
-                                         fmt::format("The origin '{}' is not in [server] allowed_origins.",
-                                                     std::string(origin))},
-                                        version));
+        return done(error_response({status::forbidden, "origin_not_allowed",
+                                    fmt::format("The origin '{}' is not in [server] allowed_origins.",
+                                                std::string(origin))},
+                                   version));
       if (!beast::websocket::is_upgrade(req))
-        co_return finish(error_response({status::upgrade_required, "websocket_required",
-                                         "/api/ws speaks WebSocket only: send an Upgrade request."},
-                                        version));
-      requests_.record(route, 101, 0);
+        return done(error_response({status::upgrade_required, "websocket_required",
+                                    "/api/ws speaks WebSocket only: send an Upgrade request."},
+                                   version));
+      requests_.record(r.slot, 101, 0);
       hub::subscribe_policy policy = [this, who](const std::vector<std::string>& objects, const std::string& tenant) {
         return resolve_topics(who, objects, tenant.empty() ? std::vector<std::string>{}
                                                            : std::vector<std::string>{tenant});
       };
-      co_return http::handler_result{
+      return http::handler_result{
           std::nullopt,
           [this, upgrade = std::move(req), policy](asio::ip::tcp::socket s, http::stream_lease lease) mutable {
             return hub::serve_ws(streams_, std::move(s), std::move(upgrade), std::move(policy), std::move(lease));
           }};
     }
-    case route_id::objects:
-      co_return finish(co_await objects(who, version));
-    case route_id::records:
-    case route_id::record: {
-      // Named first: GCC 12 mishandles temporaries inside a co_await expression.
-      const std::string object = args.at(0), id = args.size() > 1 ? args[1] : std::string();
-      auto res = co_await records(req, who, url, object, id);
-      co_return finish(std::move(res));
-    }
-    case route_id::webhook: {
-      const std::string source = args.at(0);
-      auto res = co_await webhook(req, source);
-      co_return finish(std::move(res));
-    }
-    case route_id::refresh: {
-      auto res = co_await refresh(req, who);
-      co_return finish(std::move(res));
-    }
-    case route_id::job: {
-      auto res = co_await job(who, args.at(0), version);
-      co_return finish(std::move(res));
-    }
-    case route_id::broadcast: {
-      auto res = co_await broadcast(req, who);
-      co_return finish(std::move(res));
-    }
-    case route_id::audit: {
-      auto res = co_await audit(url, version);
-      co_return finish(std::move(res));
-    }
-    case route_id::notifications: {
-      auto res = co_await notifications(url, version);
-      co_return finish(std::move(res));
-    }
-    case route_id::retry_notification: {
-      const std::string id = args.at(0);
-      auto res = co_await retry_notification(id, version);
-      co_return finish(std::move(res));
-    }
+    default:
+      return std::nullopt;
   }
-  co_return finish(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", path)}, version));
 }
 
-asio::awaitable<http::response> api::broadcast(const http::request& req, const principal& who) {
+// The routes that wait (on the store, the read pool, a job): each is its own
+// coroutine, handed what it reads by reference into `r`, which lives in
+// route()'s frame until the answer is back.
+asio::awaitable<http::response> api::answer(const http::request& req, routed& r) {
+  const unsigned version = req.version();
+  switch (r.spec->id) {
+    case route_id::objects:
+      return objects(r.who, version);
+    case route_id::records:
+    case route_id::record:
+      return records(req, r.who, r.url, r.args.at(0), r.args.size() > 1 ? r.args[1] : kNoId);
+    case route_id::webhook:
+      return webhook(req, r.args.at(0));
+    case route_id::refresh:
+      return refresh(req, r.who);
+    case route_id::job:
+      return job(r.who, r.args.at(0), version);
+    case route_id::broadcast:
+      return broadcast(req, r.who);
+    case route_id::audit:
+      return audit(r.url, version);
+    case route_id::notifications:
+      return notifications(r.url, version);
+    case route_id::retry_notification:
+      return retry_notification(r.args.at(0), version);
+    default:
+      return ready(error_response({status::not_found, "not_found", fmt::format("There is no endpoint {}.", r.path)},
+                                  version));
+  }
+}
+
+namespace {
+// A broadcast's body, checked: the draft to append, or the answer refusing it.
+// A plain function, so that its parse buffer is on the thread's stack and not
+// in the coroutine's frame (which Asio reuses only up to 1,020 bytes). The
+// body lives only until its message is copied into the draft, and a publish
+// is the hot path (issue #15): its parse allocates nothing unless the body
+// outgrows the buffer.
+std::variant<core::event_draft, http::response> broadcast_draft(const http::request& req, const principal& who) {
   const unsigned version = req.version();
   auto bad = [&](std::string code, std::string msg) {
     return error_response({status::bad_request, std::move(code), std::move(msg)}, version);
   };
   boost::system::error_code ec;
-  // Parsed into a buffer on this frame: the body lives only until its message
-  // is copied into the draft, and a publish is the hot path (issue #15), so
-  // its parse allocates nothing unless the body outgrows the buffer.
   unsigned char parse_space[1024];
   json::monotonic_resource parse_memory(parse_space, sizeof parse_space);
   json::value body = json::parse(req.body(), ec, &parse_memory);
-  if (ec) co_return bad("malformed_json", "The body is not valid JSON: " + ec.message() + ".");
-  if (!body.is_object()) co_return bad("invalid_body", "The body must be a JSON object {\"tenant\":..,\"message\":..}.");
+  if (ec) return bad("malformed_json", "The body is not valid JSON: " + ec.message() + ".");
+  if (!body.is_object()) return bad("invalid_body", "The body must be a JSON object {\"tenant\":..,\"message\":..}.");
   const auto& o = body.get_object();
   for (const auto& kv : o)
     if (kv.key() != "tenant" && kv.key() != "message")
-      co_return bad("unknown_field", fmt::format("Unknown field '{}': a broadcast has 'tenant' and 'message'.",
-                                                 std::string(kv.key())));
+      return bad("unknown_field",
+                 fmt::format("Unknown field '{}': a broadcast has 'tenant' and 'message'.", std::string(kv.key())));
   const json::value* message = o.if_contains("message");
-  if (!message || message->is_null()) co_return bad("missing_field", "A broadcast needs a 'message'.");
+  if (!message || message->is_null()) return bad("missing_field", "A broadcast needs a 'message'.");
   std::string tenant;
   if (const json::value* t = o.if_contains("tenant"); t && !t->is_null()) {
-    if (!t->is_string() || t->get_string().empty())
-      co_return bad("invalid_field", "'tenant' must be a non-empty string.");
+    if (!t->is_string() || t->get_string().empty()) return bad("invalid_field", "'tenant' must be a non-empty string.");
     tenant = t->get_string();
   }
   if (!who.unscoped() && (tenant.empty() || !who.may_see_tenant(tenant)))
-    co_return error_response({status::forbidden, "forbidden_tenant",
-                              fmt::format("The token '{}' may broadcast only to its own tenants.", who.name)},
-                             version);
-
+    return error_response({status::forbidden, "forbidden_tenant",
+                           fmt::format("The token '{}' may broadcast only to its own tenants.", who.name)},
+                          version);
   core::event_draft draft;
   draft.type = core::event_type::message;
-  draft.tenant = tenant;
-  draft.body["message"] = *message;
-  auto [aec, ev] = co_await streams_.log.async_append(std::move(draft), asio::as_tuple(asio::use_awaitable));
-  if (aec) co_return error_response(http::store_refusal(aec), version);
+  draft.tenant = std::move(tenant);
+  draft.body["message"] = *message;  // copied out of the buffer, into the draft's own memory
+  return draft;
+}
+}  // namespace
+
+asio::awaitable<http::response> api::broadcast(const http::request& req, const principal& who) {
+  auto checked = broadcast_draft(req, who);
+  if (auto* refusal = std::get_if<http::response>(&checked)) co_return std::move(*refusal);
+  auto [aec, ev] = co_await streams_.log.async_append(std::move(std::get<core::event_draft>(checked)),
+                                                      asio::as_tuple(asio::use_awaitable));
+  if (aec) co_return error_response(http::store_refusal(aec), req.version());
   // {"id":"…"} written out: an id is digits, nothing to escape, and no JSON
   // object need be built and serialized for every acknowledgement.
-  co_return raw_json_response(status::ok, "{\"id\":\"" + core::format_event_id(ev->id) + "\"}", version);
+  co_return raw_json_response(status::ok, "{\"id\":\"" + core::format_event_id(ev->id) + "\"}", req.version());
 }
 
 http::response api::readiness(unsigned version) const {

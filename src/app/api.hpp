@@ -51,8 +51,14 @@ class api : public http::request_handler {
   boost::asio::awaitable<http::handler_result> handle(http::request& req, const http::request_context&) override;
 
  private:
-  // handle() without its last resort (a store that cannot answer).
+  // handle() without its last resort (a store that cannot answer): prepare()
+  // answers what it can at once, answer() starts the route that waits, and
+  // finish() adds CORS and counts the request.
+  struct routed;
   boost::asio::awaitable<http::handler_result> route(http::request& req, const http::request_context&);
+  std::optional<http::handler_result> prepare(http::request& req, routed& r);
+  boost::asio::awaitable<http::response> answer(const http::request& req, routed& r);
+  http::handler_result finish(const http::request& req, const routed& r, http::response res);
   using principal_or_error = std::variant<principal, http::api_error>;
   // CORS: the Access-Control-Allow-Origin value for a request's Origin
   // ("*" or the origin itself), or nothing when the origin is not allowed.
