@@ -38,7 +38,8 @@ fi
 case "$purpose" in
   run | test | package) ;;
   # nginx with nchan, the fan-out server Freshet is compared with.
-  bench) packages+=(nginx-light libnginx-mod-nchan) ;;
+  # valgrind: bench/publish_instructions.sh counts instructions with callgrind.
+  bench) packages+=(nginx-light libnginx-mod-nchan valgrind) ;;
   # clang and its runtime, which has libFuzzer.
   fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
   *) echo "install-deps: unknown purpose '$purpose' (run, test, bench, fuzz, package)" >&2; exit 2 ;;

@@ -506,6 +506,7 @@ http::response api::stats(unsigned version) const {
   const auto lc = streams_.log.counters();
   const auto sc = server_ ? server_->counters() : http::server_counters{};
   const auto gc = streams_.blocking.counters();
+  const auto heap = heap_.counters();
   json::object topics;
   for (const auto& [label, n] : hs.topics) topics[label] = n;
   const std::size_t streams = hs.sse + hs.ws;
@@ -544,8 +545,8 @@ http::response api::stats(unsigned version) const {
       {"cache", cache_.stats(upstream_requests())},
       {"memory",
        {{"resident_bytes", core::resident_bytes()},
-        {"heap_trims", heap_.counters().trims},
-        {"heap_trim_released_bytes", heap_.counters().bytes_released}}},
+        {"heap_trims", heap.trims},
+        {"heap_trim_released_bytes", heap.bytes_released}}},
       {"sources", sources_stats()},
       {"notifications", notifications_ ? json::value(notifications_->stats()) : json::value(nullptr)},
       {"uptime_seconds",

@@ -30,6 +30,7 @@ bool heap_trimmer::tick() {
   bytes_released_.fetch_add(trim_(), std::memory_order_relaxed);
   return true;
 }
+
 std::size_t resident_bytes() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
   if (!f) return 0;
