@@ -57,6 +57,13 @@ class TwoInstances(unittest.TestCase):
                 if n % 20 == 0:
                     time.sleep(0.01)
 
+        # The first stream is open (its head read: the server attaches before
+        # it answers) before anything is published. It has no Last-Event-ID,
+        # so it starts from the live edge: an event committed before it
+        # attached is rightly not its to get, and this test once lost event 1
+        # that way under a loaded machine, the publisher being first.
+        client = stream(self.a)
+        self.assertEqual(client.read_head(), 200)
         t = threading.Thread(target=publisher)
         t.start()
         got = []
@@ -64,7 +71,8 @@ class TwoInstances(unittest.TestCase):
         hops = 0
         try:
             while len(got) < total:
-                client = stream(self.a if hops % 2 == 0 else self.b, last)
+                if hops > 0:
+                    client = stream(self.a if hops % 2 == 0 else self.b, last)
                 try:
                     for _ in range(min(50, total - len(got))):
                         frame = client.next_frame()
