@@ -49,6 +49,12 @@ bool statement::step() {
   raise(db_, "step");
 }
 
+void statement::run() {
+  const int rc = sqlite3_step(stmt_);
+  sqlite3_reset(stmt_);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) raise(db_, "step");
+}
+
 void statement::reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);

@@ -43,6 +43,9 @@ class statement {
   // Steps once: true while a row is available.
   bool step();
   void reset();
+  // A statement without rows (BEGIN, COMMIT): steps it once and resets it,
+  // also when the step throws, so it is ready for the next time.
+  void run();
   std::int64_t column_int(int i) const;
   double column_double(int i) const;
   std::string_view column_text(int i) const;  // "" for NULL

@@ -44,6 +44,8 @@ sqlite_store::~sqlite_store() {
   wake_.notify_all();
   if (writer_.joinable()) writer_.join();
   insert_.reset();
+  begin_.reset();
+  commit_.reset();
   oldest_.reset();
   prune_.reset();
   prune_audit_.reset();
@@ -184,8 +186,10 @@ void sqlite_store::commit_batch(std::vector<pending>& batch) {
           writer_db_->get(),
           "INSERT INTO events(id,type,source,object,tenant,at,at_ms,data) VALUES(?,?,?,?,?,?,?,?)");
     if (!applier_) applier_ = std::make_unique<change_applier>(*writer_db_);
+    if (!begin_) begin_ = std::make_unique<statement>(writer_db_->get(), "BEGIN IMMEDIATE");
+    if (!commit_) commit_ = std::make_unique<statement>(writer_db_->get(), "COMMIT");
     statement* insert = insert_.get();
-    writer_db_->exec("BEGIN IMMEDIATE");
+    begin_->run();
     const std::int64_t ms = now_ms();
     const std::string at = core::format_iso8601_ms(
         std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
@@ -223,7 +227,7 @@ void sqlite_store::commit_batch(std::vector<pending>& batch) {
       bump_records_->step();
       bump_records_->reset();
     }
-    writer_db_->exec("COMMIT");
+    commit_->run();
   } catch (const std::exception& e) {
     try {
       writer_db_->exec("ROLLBACK");

@@ -132,6 +132,8 @@ class sqlite_store final : public event_store {
   // Owned by the writer thread only.
   std::unique_ptr<connection> writer_db_;
   std::unique_ptr<statement> insert_, oldest_, prune_, prune_audit_, high_water_, bump_records_;
+  // Prepared once: sqlite3_exec parses its text on every commit.
+  std::unique_ptr<statement> begin_, commit_;
   std::unique_ptr<class change_applier> applier_;
   std::chrono::steady_clock::time_point last_prune_{}, last_probe_{};
   bool prune_backlog_ = false;
