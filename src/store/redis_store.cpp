@@ -52,12 +52,12 @@ namespace {
 // count, arguments...). The writes are plain HSET/HDEL/ZADD/ZREM/HINCRBY/XADD
 // whose keys are the deployment's (one hash tag); the checks run before any
 // of them, so a refused commit writes nothing. While another instance holds
-// the priority, a commit loses as to a race; the holder's commit gives it
-// up. Returns {1, records_version}, {0} for a lost race, {2, k} when the
-// k-th fence is stale.
+// the priority, a commit waits for it (the holder's commit gives it up).
+// Returns {1, records_version}, {0} for a lost race, {2, k} when the k-th
+// fence is stale, {3} while another instance holds the priority.
 constexpr const char* kCommitScript = R"lua(
 local prio = redis.call('GET', KEYS[2])
-if prio and prio ~= ARGV[4] then return {0} end
+if prio and prio ~= ARGV[4] then return {3} end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'commit_seq') or '0')
 if seq ~= tonumber(ARGV[1]) then return {0} end
 local f = tonumber(ARGV[5])
@@ -79,6 +79,27 @@ if ARGV[3] == '1' then rv = redis.call('HINCRBY', KEYS[1], 'records_version', 1)
 else rv = tonumber(redis.call('HGET', KEYS[1], 'records_version') or '0') end
 return {1, rv}
 )lua";
+
+// Takes the commit priority, or extends it when this instance holds it
+// already. KEYS: the priority. ARGV: this instance's id, its lifetime in
+// ms. Returns 1 when this instance holds it now, 0 when another does.
+constexpr const char* kTakePriorityScript = R"lua(
+local prio = redis.call('GET', KEYS[1])
+if prio and prio ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+)lua";
+
+// How long the commit priority lives: three times the holder's last
+// attempt (reading, computing and committing a batch; a page of a
+// thousand records on a loaded machine can take longer than the old fixed
+// 200 ms, and a priority that expires mid-attempt lets the holder lose
+// again), within these bounds, so that an instance that dies holding it
+// holds nobody up for long.
+constexpr std::chrono::milliseconds kPriorityMin{200}, kPriorityMax{2000};
+// How long a write waits for another instance's priority before it is
+// refused as overloaded: longer than the longest priority.
+constexpr std::chrono::milliseconds kPriorityPatience = 3 * kPriorityMax;
 
 // A batch of plain appends (broadcasts): nothing to read or diff, so the
 // ids are given here, after the newest, and the batch cannot lose a race:
@@ -286,9 +307,9 @@ struct redis_store::impl {
         k_signals(prefix + "signals"),
         k_priority(prefix + "commit_priority"),
         work(asio::make_work_guard(io)),
+        background_pause(io),
         wake(io),
-        tail_pause(io),
-        background_pause(io) {}
+        tail_pause(io) {}
 
   // Keys of one object, one source.
   std::string rec_key(const std::string& s, const std::string& o) const { return prefix + "rec:" + s + ":" + o; }
@@ -403,6 +424,7 @@ struct redis_store::impl {
   std::uint64_t delivered = 0;  // the newest id handed to the listener
   std::string deliveries_cursor = "0";
   std::chrono::steady_clock::time_point last_prune{};
+  std::chrono::steady_clock::duration last_attempt{};  // of a change batch's commit: sizes the priority
   bool tail_stopping = false;
   std::promise<void> writer_done, tail_done;
   bool running = false;
@@ -899,16 +921,24 @@ awaitable<void> redis_store::impl::commit_batch() {
   plan p;
   bool committed_now = false, lost = false, refused = false;
   std::string why;
-  for (int attempt = 0; attempt < 50 && !committed_now; ++attempt) {
+  // Races lost count toward a bound; waits for another's priority are
+  // bounded by time instead (each is one holder's commit).
+  int lost_races = 0;
+  const auto started = std::chrono::steady_clock::now();
+  asio::steady_timer pause(io);
+  while (!committed_now && lost_races < 50 && std::chrono::steady_clock::now() - started < kPriorityPatience) {
     p = plan{};
+    const auto attempt_started = std::chrono::steady_clock::now();
     try {
-      if (attempt >= 2) {
+      if (lost_races >= 2) {
         // Lost twice: a batch that reads much (a page of records) can lose
         // every race to instances whose batches read little (appends). It
         // takes the priority, so the commits of others wait for its own:
         // read after taking it, it cannot lose again. Expiring by itself,
         // it holds nobody up for long if this instance dies with it.
-        command take{"SET", k_priority, instance_id, "NX", "PX", "200"};
+        const auto ttl = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(3 * last_attempt),
+                                    kPriorityMin, kPriorityMax);
+        command take{"EVAL", kTakePriorityScript, "1", k_priority, instance_id, std::to_string(ttl.count())};
         auto* w = co_await writer_connection();
         co_await w->exec(std::move(take));
       }
@@ -930,9 +960,14 @@ awaitable<void> redis_store::impl::commit_batch() {
         why = r.str;
         break;
       }
+      last_attempt = std::chrono::steady_clock::now() - attempt_started;
       if (r.type == reply::kind::array && !r.elements.empty() && r.elements[0].integer == 1) {
         committed_now = true;
         if (r.elements.size() > 1) records_version = static_cast<std::uint64_t>(r.elements[1].integer);
+      } else if (r.type == reply::kind::array && !r.elements.empty() && r.elements[0].integer == 3) {
+        // Another instance's priority: its commit comes first; then read again.
+        pause.expires_after(std::chrono::milliseconds(2));
+        co_await pause.async_wait(asio::as_tuple(use_awaitable));
       } else if (r.type == reply::kind::array && r.elements.size() == 2 && r.elements[0].integer == 2) {
         // A stale fence: that set's writer no longer leads its source. It
         // is refused; the rest of the batch is computed again without it.
@@ -944,8 +979,9 @@ awaitable<void> redis_store::impl::commit_batch() {
           batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(at));
           if (batch.empty()) co_return;
         }
+      } else {
+        ++lost_races;  // another instance committed in between: read and compute again
       }
-      // Otherwise another instance committed in between: read and compute again.
     } catch (const redis::connection_error& e) {
       lost = true;
       why = e.what();
@@ -969,7 +1005,11 @@ awaitable<void> redis_store::impl::commit_batch() {
     co_return;
   }
   if (!committed_now) {
-    fail_batch(errc::store_overloaded);  // fifty lost races in a row: contention, not failure
+    // Fifty lost races in a row, or another's priority for longer than any
+    // priority lasts: contention, not failure.
+    spdlog::warn("msg=\"a change batch could not commit for contention; refused as overloaded\" lost_races={} waited_ms={}",
+                 lost_races, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+    fail_batch(errc::store_overloaded);
     co_return;
   }
   co_await finish_commit(p);
@@ -999,8 +1039,9 @@ awaitable<void> redis_store::impl::commit_appends() {
   std::string why;
   bool lost = false;
   // Only another instance's priority holds an append batch back (it lasts
-  // 200 ms at most): retried, with a millisecond's pause, for longer than that.
-  for (int attempt = 0; attempt < 300 && !before; ++attempt) {
+  // kPriorityMax at most): retried, with a millisecond's pause, for longer than that.
+  const auto started = std::chrono::steady_clock::now();
+  while (!before && std::chrono::steady_clock::now() - started < kPriorityPatience) {
     try {
       auto& c = *co_await writer_connection();
       command eval = script();

@@ -6,9 +6,13 @@
 // is a clear refusal, not a hang, with every acknowledged event still there
 // when it comes back.
 #include "store/redis_store.hpp"
+#include "redis/redis_connection.hpp"
 #include "eventually.hpp"
 #include "redis_server.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
@@ -121,6 +125,47 @@ TEST(RedisStore, TwoInstancesShareOneLogAndEachHearsEveryCommitOnceInOrder) {
     EXPECT_EQ(a.find_record("s", "o", id)->fields.at("v").as_int64(), vs.back()) << id;
   }
   EXPECT_EQ(a.read_snapshot("s", "o", {}, "", 100).records.size(), 20u);
+}
+
+// Another instance's commit priority (a change batch that lost twice takes
+// it) holds every other write back until that commit is in or the priority
+// expires. A write waits it out: under load a holder's batch of a thousand
+// records can take longer than the fifty quick retries and the 300
+// millisecond pauses that used to bound the wait, and a refresh then
+// failed as "overloaded" (seen in a sanitizer run of the scale-out suite).
+TEST(RedisStore, AWriteWaitsOutAnotherInstancesCommitPriorityInsteadOfFailing) {
+  redis_server server(kDurable);
+  redis_store s(options_for(server));
+  ASSERT_FALSE(append(s, "warm").first);
+  {
+    boost::asio::io_context ioc;
+    auto done = boost::asio::co_spawn(
+        ioc,
+        [&]() -> boost::asio::awaitable<void> {
+          redis::connection c(co_await boost::asio::this_coro::executor);
+          co_await c.connect(server.at());
+          std::vector<std::string> take{"SET", "{t}:commit_priority", "another-instance", "PX", "1500"};
+          co_await c.exec(std::move(take));
+        },
+        boost::asio::use_future);
+    ioc.run();
+    done.get();
+  }
+  const auto started = std::chrono::steady_clock::now();
+  std::promise<boost::system::error_code> changed;
+  change_set cs;
+  object_changes oc{"s", "o", {}, {}, {}, std::nullopt, {}};
+  oc.upserts.push_back({"r1", "t1", json::object{{"v", 1}}});
+  cs.objects.push_back(std::move(oc));
+  s.enqueue_changes(std::move(cs), [&](boost::system::error_code ec, change_result) { changed.set_value(ec); });
+  const auto appended = append(s, "after");
+  const auto change_ec = changed.get_future().get();
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_FALSE(change_ec) << change_ec.message();
+  EXPECT_FALSE(appended.first) << appended.first.message();
+  // Neither went past the priority: they waited for it to end.
+  EXPECT_GE(waited, std::chrono::milliseconds(1000));
+  EXPECT_EQ(s.last_id(), 3u);
 }
 
 TEST(RedisStore, RefusesRedisThatDoesNotMakeAcknowledgedWritesDurable) {
