@@ -926,6 +926,8 @@ awaitable<void> redis_store::impl::commit_batch() {
   int lost_races = 0;
   const auto started = std::chrono::steady_clock::now();
   asio::steady_timer pause(io);
+  // Doubling from 2 ms to 32: each try reads and computes the batch again.
+  std::chrono::milliseconds priority_wait{2};
   while (!committed_now && lost_races < 50 && std::chrono::steady_clock::now() - started < kPriorityPatience) {
     p = plan{};
     const auto attempt_started = std::chrono::steady_clock::now();
@@ -966,8 +968,9 @@ awaitable<void> redis_store::impl::commit_batch() {
         if (r.elements.size() > 1) records_version = static_cast<std::uint64_t>(r.elements[1].integer);
       } else if (r.type == reply::kind::array && !r.elements.empty() && r.elements[0].integer == 3) {
         // Another instance's priority: its commit comes first; then read again.
-        pause.expires_after(std::chrono::milliseconds(2));
+        pause.expires_after(priority_wait);
         co_await pause.async_wait(asio::as_tuple(use_awaitable));
+        priority_wait = std::min(2 * priority_wait, std::chrono::milliseconds(32));
       } else if (r.type == reply::kind::array && r.elements.size() == 2 && r.elements[0].integer == 2) {
         // A stale fence: that set's writer no longer leads its source. It
         // is refused; the rest of the batch is computed again without it.
