@@ -90,6 +90,13 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 )lua";
 
+// Gives the commit priority up if this instance holds it. KEYS: the
+// priority. ARGV: this instance's id.
+constexpr const char* kReleasePriorityScript = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+)lua";
+
 // How long the commit priority lives: three times the holder's last
 // attempt (reading, computing and committing a batch; a page of a
 // thousand records on a loaded machine can take longer than the old fixed
@@ -335,6 +342,10 @@ struct redis_store::impl {
   awaitable<void> run_tail();
   awaitable<void> commit_batch();
   awaitable<void> commit_appends();
+  // A batch that took the priority and ends without the commit that gives
+  // it up (fenced away, refused, overloaded): the others need not wait for
+  // it to expire.
+  awaitable<void> release_priority();
   // After a commit: the events to the listener in id order, then the answers.
   awaitable<void> finish_commit(plan& p);
   awaitable<void> read_for(plan& p, std::unordered_map<std::string, std::optional<stored_row>>& rows,
@@ -980,7 +991,10 @@ awaitable<void> redis_store::impl::commit_batch() {
           ++fenced;
           fail(batch[at], errc::not_leader);
           batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(at));
-          if (batch.empty()) co_return;
+          if (batch.empty()) {
+            if (lost_races >= 2) co_await release_priority();
+            co_return;
+          }
         }
       } else {
         ++lost_races;  // another instance committed in between: read and compute again
@@ -1005,6 +1019,7 @@ awaitable<void> redis_store::impl::commit_batch() {
     spdlog::error("msg=\"the Redis store's commit failed; refusing further writes\" error=\"{}\"", why);
     health = store_health::failed;
     fail_batch(errc::store_failed);
+    if (lost_races >= 2) co_await release_priority();
     co_return;
   }
   if (!committed_now) {
@@ -1013,9 +1028,20 @@ awaitable<void> redis_store::impl::commit_batch() {
     spdlog::warn("msg=\"a change batch could not commit for contention; refused as overloaded\" lost_races={} waited_ms={}",
                  lost_races, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
     fail_batch(errc::store_overloaded);
+    if (lost_races >= 2) co_await release_priority();
     co_return;
   }
   co_await finish_commit(p);
+}
+
+awaitable<void> redis_store::impl::release_priority() {
+  try {
+    command give_up{"EVAL", kReleasePriorityScript, "1", k_priority, instance_id};
+    auto* w = co_await writer_connection();
+    co_await w->exec(std::move(give_up));
+  } catch (const redis::connection_error&) {
+    // Redis is away: the priority expires by itself.
+  }
 }
 
 awaitable<void> redis_store::impl::commit_appends() {
