@@ -435,7 +435,6 @@ struct redis_store::impl {
   std::uint64_t delivered = 0;  // the newest id handed to the listener
   std::string deliveries_cursor = "0";
   std::chrono::steady_clock::time_point last_prune{};
-  std::chrono::steady_clock::duration last_attempt{};  // of a change batch's commit: sizes the priority
   bool tail_stopping = false;
   std::promise<void> writer_done, tail_done;
   bool running = false;
@@ -935,6 +934,10 @@ awaitable<void> redis_store::impl::commit_batch() {
   // Races lost count toward a bound; waits for another's priority are
   // bounded by time instead (each is one holder's commit).
   int lost_races = 0;
+  bool took_priority = false;
+  // The previous attempt's length (read, compute, commit) sizes the priority,
+  // which is taken only after two attempts of this batch.
+  std::chrono::steady_clock::duration last_attempt{};
   const auto started = std::chrono::steady_clock::now();
   asio::steady_timer pause(io);
   // Doubling from 2 ms to 32: each try reads and computes the batch again.
@@ -954,6 +957,7 @@ awaitable<void> redis_store::impl::commit_batch() {
         command take{"EVAL", kTakePriorityScript, "1", k_priority, instance_id, std::to_string(ttl.count())};
         auto* w = co_await writer_connection();
         co_await w->exec(std::move(take));
+        took_priority = true;
       }
       std::unordered_map<std::string, std::optional<stored_row>> rows;
       std::vector<char> duplicate;
@@ -992,7 +996,7 @@ awaitable<void> redis_store::impl::commit_batch() {
           fail(batch[at], errc::not_leader);
           batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(at));
           if (batch.empty()) {
-            if (lost_races >= 2) co_await release_priority();
+            if (took_priority) co_await release_priority();
             co_return;
           }
         }
@@ -1019,7 +1023,7 @@ awaitable<void> redis_store::impl::commit_batch() {
     spdlog::error("msg=\"the Redis store's commit failed; refusing further writes\" error=\"{}\"", why);
     health = store_health::failed;
     fail_batch(errc::store_failed);
-    if (lost_races >= 2) co_await release_priority();
+    if (took_priority) co_await release_priority();
     co_return;
   }
   if (!committed_now) {
@@ -1028,7 +1032,7 @@ awaitable<void> redis_store::impl::commit_batch() {
     spdlog::warn("msg=\"a change batch could not commit for contention; refused as overloaded\" lost_races={} waited_ms={}",
                  lost_races, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
     fail_batch(errc::store_overloaded);
-    if (lost_races >= 2) co_await release_priority();
+    if (took_priority) co_await release_priority();
     co_return;
   }
   co_await finish_commit(p);

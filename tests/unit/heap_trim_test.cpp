@@ -64,15 +64,20 @@ TEST(HeapTrimmer, ChurnThatNeverPausesIsTrimmedEveryFewTicks) {
   EXPECT_FALSE(f.trimmer.tick());  // and the count starts again
 }
 
+// GCC says -fsanitize=address with __SANITIZE_ADDRESS__, clang through __has_feature.
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ADDRESS_SANITIZER 1
+#endif
+#endif
+
 // The real trim: pages freed between live blocks go back to the kernel.
 // (Under the sanitizers malloc is theirs, and glibc's heap holds none of it.)
 TEST(HeapTrim, GivesBackFreePagesBetweenLiveBlocks) {
-#if defined(__SANITIZE_ADDRESS__)  // GCC's -fsanitize=address; clang says it through __has_feature
+#ifdef UNDER_ADDRESS_SANITIZER
   GTEST_SKIP() << "AddressSanitizer's allocator keeps its own heap";
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  GTEST_SKIP() << "AddressSanitizer's allocator keeps its own heap";
-#endif
 #endif
   constexpr std::size_t kBlocks = 1000, kBlock = 16 * 1024;  // 16 MiB, each block below the mmap threshold
   std::vector<std::unique_ptr<char[]>> freed, kept;
